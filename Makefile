@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh machine with Python 3.11:
+#   make demo   install into .venv, build the offline synthetic store, run a tiny LOCO benchmark of every model
+#   make test   install the test dependencies and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+
+.PHONY: demo test clean
+
+$(BIN)/epizoo: pyproject.toml plugins/epizoo-zoo/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of PyTorch, named exactly so that no step pulls CUDA packages.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e . -e plugins/epizoo-zoo
+	touch $@
+
+demo: $(BIN)/epizoo
+	$(BIN)/epizoo build-store --dataset synthetic --out $(DEMO)/synthetic.zarr --force
+	$(BIN)/epizoo bench --store $(DEMO)/synthetic.zarr --models all --split loco --tiny --out $(DEMO)/run --resume
+	$(BIN)/epizoo report $(DEMO)/run
+
+test: $(BIN)/epizoo
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO)

@@ -1,0 +1,5 @@
+"""Commands of this area (filled in by its owner)."""
+
+
+def add_commands(cli):
+    pass

@@ -1,0 +1,154 @@
+"""The store schema: every variable registered once with its dtype kind, dims and docstring.
+
+Naming follows sgkit: dimensions are plural nouns (``pairs``, ``enhancers``), variables are
+singular and start with the dimension they live on (``pair_label``, ``enhancer_sequence``).
+Categorical strings live once in a lookup variable (``contig_id``, ``cell_line_id``) and rows
+hold integer codes into it. :func:`validate` checks a Dataset against these specs when a store is
+opened, and :func:`variables_markdown` generates ``docs/variables.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from epizoo.errors import StoreError
+
+FORMAT_VERSION = "1.0"
+
+DIMENSIONS = {
+    "pairs": "Enhancer-promoter pairs, one per row of the input tables that survived the build.",
+    "enhancers": "Distinct enhancer intervals (de-duplicated on contig, start, end).",
+    "promoters": "Distinct promoter intervals (de-duplicated on contig, start, end).",
+    "contigs": "Contigs (chromosomes) named by the input, in natural order.",
+    "cell_lines": "Cell lines or tissues the pairs were measured in.",
+    "sources": "Source tables the pairs came from (dataset/assay/variant).",
+    "cv_groups": "Upstream cross-validation groups (BENGI `cv-k`); may be empty.",
+    "enhancer_bases": "Positions in a stored enhancer window (window + 2 x flank).",
+    "promoter_bases": "Positions in a stored promoter window (window + 2 x flank).",
+}
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    name: str
+    dims: tuple[str, ...]
+    kind: str  # numpy dtype kind: 'i' signed int, 'b' bool, 'U'/'O' text, 'f' float
+    doc: str
+    itemsize: int | None = None  # exact itemsize in bytes where it matters (int8 sequences)
+
+    def check(self, ds: xr.Dataset) -> str | None:
+        """Return a problem description, or None when the variable matches its spec."""
+        if self.name not in ds.variables:
+            return f"variable {self.name!r} is missing"
+        var = ds[self.name]
+        if tuple(var.dims) != self.dims:
+            return f"variable {self.name!r} has dims {tuple(var.dims)}, expected {self.dims}"
+        kind = var.dtype.kind
+        text_kinds = {"U", "O", "S", "T"}
+        ok = kind in text_kinds if self.kind in text_kinds else kind == self.kind
+        if not ok:
+            return f"variable {self.name!r} has dtype {var.dtype}, expected kind {self.kind!r}"
+        if self.itemsize is not None and var.dtype.itemsize != self.itemsize:
+            return f"variable {self.name!r} has dtype {var.dtype}, expected {self.itemsize}-byte items"
+        return None
+
+
+SPECS: dict[str, VariableSpec] = {}
+
+
+def _spec(name, dims, kind, doc, itemsize=None):
+    SPECS[name] = VariableSpec(name, tuple(dims), kind, doc, itemsize)
+
+
+# lookups -----------------------------------------------------------------------------------
+_spec("contig_id", ["contigs"], "U", "Contig name, e.g. `chr1`. Rows of `*_contig` index into it.")
+_spec("contig_length", ["contigs"], "i", "Contig length in bp from the sequence source; -1 when the source does not know it (pre-extracted element sequences).")
+_spec("cell_line_id", ["cell_lines"], "U", "Cell line or tissue name, e.g. `GM12878`.")
+_spec("source_id", ["sources"], "U", "Source table, e.g. `bengi/HeLa.HiC-Benchmark.v3` or `targetfinder/NHEK`.")
+_spec("cv_group_id", ["cv_groups"], "U", "Upstream cross-validation group name, e.g. `cv-3`.")
+
+# elements ----------------------------------------------------------------------------------
+for _kind, _centre in (("enhancer", "the element centre"), ("promoter", "the TSS (or the element centre when no TSS is given)")):
+    _spec(f"{_kind}_contig", [f"{_kind}s"], "i", f"Contig of the {_kind}: integer code into `contig_id`.")
+    _spec(f"{_kind}_start", [f"{_kind}s"], "i", f"Start of the {_kind} interval, 0-based.")
+    _spec(f"{_kind}_end", [f"{_kind}s"], "i", f"End of the {_kind} interval, 0-based exclusive.")
+    _spec(f"{_kind}_name", [f"{_kind}s"], "U", f"Name of the {_kind} in its source (e.g. a cCRE accession or gene/transcript id); empty when the source has none.")
+    _spec(f"{_kind}_window_start", [f"{_kind}s"], "i", f"Genomic position of the first stored base of `{_kind}_sequence`: a window centred on {_centre}, minus the flank.")
+    _spec(f"{_kind}_sequence", [f"{_kind}s", f"{_kind}_bases"], "i", f"Stored {_kind} window as int8 codes A,C,G,T,N = 0..4; N where the window runs off a contig or no sequence is known.", itemsize=1)
+_spec("promoter_strand", ["promoters"], "U", "Strand of the promoter's gene, `+`, `-` or `.` when unknown.")
+
+# pairs -------------------------------------------------------------------------------------
+_spec("pair_enhancer", ["pairs"], "i", "Index of the pair's enhancer along `enhancers`.")
+_spec("pair_promoter", ["pairs"], "i", "Index of the pair's promoter along `promoters`.")
+_spec("pair_contig", ["pairs"], "i", "Contig of the pair (the enhancer's contig): code into `contig_id`.")
+_spec("pair_cell_line", ["pairs"], "i", "Cell line of the pair: code into `cell_line_id`.")
+_spec("pair_label", ["pairs"], "i", "1 for an interacting pair, 0 for a non-interacting one.", itemsize=1)
+_spec("pair_distance", ["pairs"], "i", "Distance in bp from the enhancer centre to the promoter's TSS (or centre); -1 for a pair across contigs.")
+_spec("pair_source", ["pairs"], "i", "Source table of the pair: code into `source_id`.")
+_spec("pair_cv_group", ["pairs"], "i", "Upstream cross-validation group: code into `cv_group_id`, -1 where the dataset has none.")
+_spec("pair_label_generated", ["pairs"], "b", "True for a negative generated by epizoo (distance-matched), False for a label observed upstream.")
+
+# root attributes (provenance) ---------------------------------------------------------------
+ATTRIBUTES = {
+    "epizoo_format_version": "Store format version; a reader refuses a major version it does not know.",
+    "epizoo_version": "Version of epizoo that built the store.",
+    "dataset": "Dataset name (`bengi`, `targetfinder`, `bedpe`, `synthetic`).",
+    "variant": "Dataset variant, or empty.",
+    "genome_build": "Genome build of the coordinates, e.g. `hg19`.",
+    "sequence_source": "Name of the sequence source (FASTA file name or generator).",
+    "sequence_sha256": "sha256 of the sequence source file(s).",
+    "enhancer_window": "Model window for enhancers in bp (default 3000).",
+    "promoter_window": "Model window for promoters in bp (default 2000).",
+    "flank": "Extra bases stored on each side of every window for shifted augmentation.",
+    "shift_step": "Spacing in bp of the augmentation shifts.",
+    "n_shifts": "Number of augmentation shifts the flank allows.",
+    "command": "The command line that built the store.",
+    "created": "UTC time the build finished (ISO 8601).",
+    "build_report": "JSON: counts of pairs read, kept and dropped per reason.",
+}
+
+
+def validate(ds: xr.Dataset) -> xr.Dataset:
+    """Check every registered variable and attribute; raise :class:`StoreError` on the first problem."""
+    problems = [p for spec in SPECS.values() if (p := spec.check(ds)) is not None]
+    missing_attrs = [a for a in ATTRIBUTES if a not in ds.attrs]
+    if missing_attrs:
+        problems.append(f"root attributes missing: {', '.join(missing_attrs)}")
+    version = str(ds.attrs.get("epizoo_format_version", ""))
+    if version and version.split(".")[0] != FORMAT_VERSION.split(".")[0]:
+        problems.append(f"store format {version} is not readable by this epizoo (format {FORMAT_VERSION})")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise StoreError(f"not a valid epizoo store: {problems[0]}{more}; rebuild it with `epizoo build-store`")
+    return ds
+
+
+def variables_markdown() -> str:
+    """The reference page of dimensions, variables and attributes (``docs/variables.md``)."""
+    lines = [
+        "# Store variables",
+        "",
+        "Generated from `epizoo.schema` by `python -m epizoo.schema > docs/variables.md`; do not edit by hand.",
+        f"Store format version {FORMAT_VERSION}.",
+        "",
+        "## Dimensions",
+        "",
+        "| dimension | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{name}` | {doc} |" for name, doc in DIMENSIONS.items()]
+    lines += ["", "## Variables", "", "| variable | dims | dtype kind | meaning |", "|---|---|---|---|"]
+    kinds = {"i": "integer", "b": "bool", "U": "string", "f": "float"}
+    for spec in SPECS.values():
+        kind = kinds.get(spec.kind, spec.kind) + (f" ({spec.itemsize * 8}-bit)" if spec.itemsize else "")
+        lines.append(f"| `{spec.name}` | {', '.join(f'`{d}`' for d in spec.dims)} | {kind} | {spec.doc} |")
+    lines += ["", "## Root attributes (provenance)", "", "| attribute | meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {doc} |" for name, doc in ATTRIBUTES.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(variables_markdown(), end="")

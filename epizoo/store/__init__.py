@@ -1,0 +1,1 @@
+"""The Zarr store: building (:mod:`.build`), opening (:mod:`.io`) and the ``ds.epizoo`` accessor."""

@@ -1,0 +1,82 @@
+"""The model contract: what a model plugin registers through the ``register_models`` hook.
+
+Two kinds of model exist:
+
+* ``kind="torch"``: ``factory(**hparams)`` returns a ``torch.nn.Module`` whose
+  ``forward(enhancer, promoter)`` takes the encoded inputs named by ``input_encoding`` and
+  returns logits of shape ``(batch,)``, with no sigmoid inside. Models that embed k-mers accept a
+  ``pretrained_embedding`` hparam (a ``(4097, 100)`` array or None for random init) and
+  report which one they used in ``module.embedding_source`` ('dna2vec' or 'random').
+* ``kind="sklearn"``: ``factory(**hparams)`` returns a scikit-learn estimator with
+  ``fit``/``predict_proba``; ``features(enhancer_codes, promoter_codes, distance)`` turns int8
+  code arrays and distances (numpy) into its feature matrix.
+
+Every hparams dict may hold ``enhancer_length`` and ``promoter_length``; the loader cuts windows
+of these lengths (centred) out of the stored windows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The reference training protocol of a model, from its paper and code."""
+
+    optimizer: str = "adam"  # 'adam', 'nadam', 'rmsprop', 'sgd'
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    epochs: int = 15
+    early_stopping_patience: int | None = None  # epochs without validation improvement; None: off
+    validation_fraction: float = 0.05  # of the training side, when the split gives no validation chromosome
+    augmentation_shifts: int = 20  # training positives seen at this many shifted windows; 0/1: none
+    shift_step: int = 50
+    weight_decay: float = 0.0
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Provenance of a model, shown by ``epizoo models`` and in ``docs/models.md``."""
+
+    title: str
+    authors: str
+    citation: str
+    licence: str
+    upstream_repository: str = ""
+    upstream_commit: str = ""
+    paper_deviations: str = ""  # where the upstream code differs from the paper
+    port_deviations: str = ""  # where epizoo differs from the upstream code, and why
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    factory: Callable[..., Any]
+    card: ModelCard
+    recipe: TrainingRecipe
+    input_encoding: str = "kmer6"  # an encoder name: 'kmer6', 'onehot', 'codes'; '' for sklearn
+    kind: str = "torch"  # 'torch' or 'sklearn'
+    aliases: tuple[str, ...] = ()
+    enhancer_length: int = 3000
+    promoter_length: int = 2000
+    default_hparams: dict[str, Any] = field(default_factory=dict)
+    tiny_hparams: dict[str, Any] = field(default_factory=dict)  # CPU-test size, merged over defaults
+    published_parameters: int | None = None  # trainable parameters at default settings, for the test
+    uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors if available
+    features: Callable[..., Any] | None = None  # sklearn kind only
+
+    def hparams(self, tiny: bool = False, **overrides: Any) -> dict[str, Any]:
+        """Default (or tiny) hyperparameters with ``overrides`` applied."""
+        merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length}
+        merged.update(self.default_hparams)
+        if tiny:
+            merged.update(self.tiny_hparams)
+        merged.update(overrides)
+        return merged
+
+    def build(self, tiny: bool = False, **overrides: Any) -> Any:
+        return self.factory(**self.hparams(tiny=tiny, **overrides))
