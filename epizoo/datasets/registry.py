@@ -1,0 +1,3 @@
+"""Default plugin (filled in by its owner)."""
+
+from epizoo.hookspecs import hookimpl  # noqa: F401
