@@ -1,0 +1,375 @@
+"""Sequence sources: where the bases of a store come from.
+
+Every source answers the same questions (see ``docs/architecture.md``): which contigs it knows,
+whether an element's sequence is known (``has``) and the int8 codes of a window (``fetch``), with
+N (4) wherever the window runs off a contig or no base is known.
+
+* :class:`FastaGenome`: a whole-genome FASTA read with pyfaidx, opened lazily per process.
+* :class:`RegionSequences`: pre-extracted element sequences in ``bedtools getfasta`` form.
+* :class:`ArrayGenome`: an in-memory genome (synthetic data and tests).
+
+Whole-genome sources are *strict*: asking about a contig they lack, or an element that lies off
+a contig's end, is a user error (:class:`SequenceError`), not a silently dropped pair.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from epizoo.coords import parse_region
+from epizoo.errors import InputFileError, SequenceError
+from epizoo.sequence import N_CODE, encode
+
+_HASH_BLOCK = 1 << 20
+
+
+class SequenceSource:
+    """Shared behaviour; subclasses implement ``contigs``, ``contig_length``, ``has``, ``fetch``."""
+
+    name: str = ""
+    strict: bool = True  # True: a missing contig or an off-contig element is a user error
+
+    def contigs(self) -> list[str]:
+        raise NotImplementedError
+
+    def contig_length(self, contig: str) -> int | None:
+        raise NotImplementedError
+
+    def has(self, contig: str, start: int, end: int) -> bool:
+        raise NotImplementedError
+
+    def fetch(self, contig: str, start: int, end: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def sha256(self) -> str:
+        raise NotImplementedError
+
+    def fetch_many(self, contig: str, starts: np.ndarray, length: int) -> np.ndarray:
+        """Windows of ``length`` bases at each of ``starts`` on one contig, as a 2-D int8 array."""
+        out = np.empty((len(starts), length), dtype=np.int8)
+        for row, start in enumerate(np.asarray(starts, dtype=np.int64)):
+            out[row] = self.fetch(contig, int(start), int(start) + length)
+        return out
+
+    def available(self, contig: str, start: int, end: int) -> bool:
+        """``has`` that answers False instead of raising (for negative sampling)."""
+        try:
+            return self.has(contig, start, end)
+        except SequenceError:
+            return False
+
+
+def _slice_padded(codes: np.ndarray, start: int, end: int) -> np.ndarray:
+    """``codes[start:end]`` with N where the range runs past either end of ``codes``."""
+    out = np.full(end - start, N_CODE, dtype=np.int8)
+    lo, hi = max(start, 0), min(end, len(codes))
+    if hi > lo:
+        out[lo - start : hi - start] = codes[lo:hi]
+    return out
+
+
+def _gather_padded(codes: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """Vectorised :func:`_slice_padded` for many equal-length windows."""
+    index = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length, dtype=np.int64)
+    inside = (index >= 0) & (index < len(codes))
+    out = codes[np.clip(index, 0, max(len(codes) - 1, 0))] if len(codes) else np.full(index.shape, N_CODE, np.int8)
+    out[~inside] = N_CODE
+    return out.astype(np.int8, copy=False)
+
+
+def _naming_hint(contig: str, known: list[str]) -> str:
+    """A few contigs the source has, plus a hint when 'chr1' meets '1'."""
+    sample = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
+    flipped = contig[3:] if contig.startswith("chr") else f"chr{contig}"
+    hint = f"; the source names it {flipped!r} (rename contigs to match)" if flipped in known else ""
+    return f"(it has {sample}){hint}"
+
+
+class _WholeGenome(SequenceSource):
+    """Checks shared by FASTA and array genomes, which know every contig's length."""
+
+    def _codes(self, contig: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def _require_contig(self, contig: str) -> int:
+        length = self.contig_length(contig)
+        if length is None:
+            raise SequenceError(f"contig {contig!r} is not in {self.name} {_naming_hint(contig, self.contigs())}")
+        return length
+
+    def has(self, contig: str, start: int, end: int) -> bool:
+        length = self._require_contig(contig)
+        if start >= length:
+            raise SequenceError(
+                f"element {contig}:{start}-{end} lies off the end of {contig} ({length} bp) in {self.name}; "
+                "check that the coordinates and the genome build match"
+            )
+        return True
+
+    def fetch(self, contig: str, start: int, end: int) -> np.ndarray:
+        self._require_contig(contig)
+        return _slice_padded(self._codes(contig), start, end)
+
+    def fetch_many(self, contig: str, starts: np.ndarray, length: int) -> np.ndarray:
+        self._require_contig(contig)
+        return _gather_padded(self._codes(contig), starts, length)
+
+
+def _file_sha256(path: Path) -> str:
+    """sha256 of a file, streamed in blocks so large genomes never sit in memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def _is_bgzip(path: Path) -> bool:
+    """BGZF is gzip with an extra field whose subfield id is 'BC' (SAM spec, section 4.1)."""
+    with open(path, "rb") as handle:
+        header = handle.read(18)
+    return len(header) == 18 and header[3] & 4 and header[12:14] == b"BC"
+
+
+class FastaGenome(_WholeGenome):
+    """A whole-genome FASTA (plain or bgzip) read through pyfaidx.
+
+    The pyfaidx handle is opened on first use and dropped when pickled, so the object can be
+    sent to DataLoader or dask workers. Whole contigs are read once and cached (the most recent
+    one), which makes fetching many windows per contig fast.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputFileError(f"genome FASTA {self.path} does not exist; pass the path of a whole-genome FASTA")
+        self.name = self.path.name
+        self._fasta = None
+        self._cached: tuple[str, np.ndarray] | None = None
+        self._sha256: str | None = None
+
+    def __getstate__(self):
+        return {"path": self.path, "name": self.name, "_sha256": self._sha256}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._fasta = None
+        self._cached = None
+
+    @property
+    def fasta(self):
+        if self._fasta is None:
+            self._fasta = self._open()
+        return self._fasta
+
+    def _open(self):
+        import pyfaidx
+
+        fai = Path(f"{self.path}.fai")
+        compressed = _is_gzip(self.path)
+        if compressed and not _is_bgzip(self.path):
+            raise SequenceError(
+                f"{self.path} is gzip- but not bgzip-compressed, so it cannot be indexed; run "
+                f"`gunzip -c {self.path} | bgzip > {self.path.with_suffix('.bgz')}` (or `gunzip -k {self.path}`) "
+                "and pass the result"
+            )
+        if not fai.exists() and not os.access(self.path.parent, os.W_OK):
+            raise SequenceError(
+                f"{self.path} has no index {fai.name} and its folder is read-only; copy the FASTA somewhere "
+                f"writable, or run `samtools faidx {self.path}` where you can write"
+            )
+        try:
+            return pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
+        except ImportError:
+            raise SequenceError(
+                f"reading bgzip-compressed {self.path} needs biopython; run `bgzip -d {self.path}` and pass the "
+                "plain FASTA (pyfaidx then builds the .fai)"
+            ) from None
+        except (pyfaidx.FastaIndexingError, pyfaidx.UnsupportedCompressionFormat, OSError, ValueError) as exc:
+            raise SequenceError(
+                f"cannot index {self.path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                f"check it is a FASTA file, or run `samtools faidx {self.path}`"
+            ) from None
+
+    def contigs(self) -> list[str]:
+        return list(self.fasta.keys())
+
+    def contig_length(self, contig: str) -> int | None:
+        record = self.fasta.faidx.index.get(contig)
+        return None if record is None else int(record.rlen)
+
+    def _codes(self, contig: str) -> np.ndarray:
+        if self._cached is None or self._cached[0] != contig:
+            self._cached = None  # release the previous contig before reading the next
+            self._cached = (contig, encode(self.fasta[contig][:]))
+        return self._cached[1]
+
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = _file_sha256(self.path)
+        return self._sha256
+
+
+class ArrayGenome(_WholeGenome):
+    """An in-memory genome: ``{contig: int8 codes}``, for the synthetic generator and tests."""
+
+    def __init__(self, contigs: dict[str, np.ndarray], name: str = "array-genome"):
+        self.arrays = {str(k): np.ascontiguousarray(v, dtype=np.int8) for k, v in contigs.items()}
+        self.name = name
+
+    def contigs(self) -> list[str]:
+        return list(self.arrays)
+
+    def contig_length(self, contig: str) -> int | None:
+        codes = self.arrays.get(contig)
+        return None if codes is None else len(codes)
+
+    def _codes(self, contig: str) -> np.ndarray:
+        return self.arrays[contig]
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for contig, codes in self.arrays.items():
+            digest.update(f">{contig}\n".encode())
+            digest.update(codes.tobytes())
+        return digest.hexdigest()
+
+    def write_fasta(self, path: str | os.PathLike, line_width: int = 60) -> Path:
+        """Write the genome as a plain FASTA (upper case, ``line_width`` bases a line)."""
+        from epizoo.sequence import decode
+
+        path = Path(path)
+        with open(path, "w", encoding="ascii") as handle:
+            for contig, codes in self.arrays.items():
+                handle.write(f">{contig}\n")
+                text = decode(codes)
+                handle.writelines(text[i : i + line_width] + "\n" for i in range(0, len(text), line_width))
+        return path
+
+
+class RegionSequences(SequenceSource):
+    """Pre-extracted sequences, one record per ``>chrom:start-end`` header (``bedtools getfasta``).
+
+    A window is filled with the known bases of the records overlapping it and N elsewhere. An
+    element is available when at least one record covers part of it; contig lengths are unknown.
+    """
+
+    strict = False
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputFileError(f"regions FASTA {self.path} does not exist; pass a `bedtools getfasta` output file")
+        self.name = self.path.name
+        self._index: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] | None = None
+        self._max_length = 0
+        self._sha256: str | None = None
+
+    def __getstate__(self):
+        return {"path": self.path, "name": self.name, "_sha256": self._sha256}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._index = None
+        self._max_length = 0
+
+    def _records(self):
+        """Yield ``(header, sequence)`` for every record of the (possibly gzip) FASTA."""
+        opener = gzip.open if _is_gzip(self.path) else open
+        header, lines = None, []
+        with opener(self.path, "rt", encoding="ascii") as handle:
+            for line in handle:
+                line = line.strip()
+                if line.startswith(">"):
+                    if header is not None:
+                        yield header, "".join(lines)
+                    header, lines = line[1:], []
+                elif line:
+                    if header is None:
+                        raise InputFileError(f"{self.path} does not start with a '>' header; is it a FASTA file?")
+                    lines.append(line)
+        if header is not None:
+            yield header, "".join(lines)
+
+    def _load(self):
+        by_contig: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+        for header, text in self._records():
+            contig, start, end = parse_region(header)
+            codes = encode(text)
+            if len(codes) != end - start:
+                raise InputFileError(
+                    f"{self.path}: record {header} holds {len(codes)} bases but its header spans {end - start}; "
+                    "headers must be `bedtools getfasta` intervals"
+                )
+            by_contig.setdefault(contig, []).append((start, end, codes))
+            self._max_length = max(self._max_length, end - start)
+        if not by_contig:
+            raise InputFileError(f"{self.path} holds no sequence records")
+        index = {}
+        for contig, records in by_contig.items():
+            records.sort(key=lambda r: r[0])
+            index[contig] = (
+                np.array([r[0] for r in records], dtype=np.int64),
+                np.array([r[1] for r in records], dtype=np.int64),
+                [r[2] for r in records],
+            )
+        return index
+
+    @property
+    def index(self):
+        if self._index is None:
+            self._index = self._load()
+        return self._index
+
+    def _overlapping(self, contig: str, start: int, end: int):
+        """Records on ``contig`` overlapping ``[start, end)`` as ``(start, end, codes)``."""
+        if contig not in self.index:
+            return
+        starts, ends, codes = self.index[contig]
+        lo = np.searchsorted(starts, start - self._max_length, side="left")
+        hi = np.searchsorted(starts, end, side="left")
+        for i in range(lo, hi):
+            if ends[i] > start:
+                yield int(starts[i]), int(ends[i]), codes[i]
+
+    def contigs(self) -> list[str]:
+        return list(self.index)
+
+    def contig_length(self, contig: str) -> int | None:
+        return None
+
+    def has(self, contig: str, start: int, end: int) -> bool:
+        return next(self._overlapping(contig, start, end), None) is not None
+
+    def fetch(self, contig: str, start: int, end: int) -> np.ndarray:
+        out = np.full(end - start, N_CODE, dtype=np.int8)
+        for rec_start, rec_end, codes in self._overlapping(contig, start, end):
+            lo, hi = max(start, rec_start), min(end, rec_end)
+            out[lo - start : hi - start] = codes[lo - rec_start : hi - rec_start]
+        return out
+
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = _file_sha256(self.path)
+        return self._sha256
+
+
+def open_sequence_source(genome: str | os.PathLike | None = None, regions: str | os.PathLike | None = None):
+    """The source named on the command line: ``--genome`` FASTA or ``--regions`` FASTA (or None)."""
+    if genome and regions:
+        raise InputFileError("give either --genome (a whole-genome FASTA) or --regions (pre-extracted), not both")
+    if genome:
+        return FastaGenome(genome)
+    if regions:
+        return RegionSequences(regions)
+    return None
