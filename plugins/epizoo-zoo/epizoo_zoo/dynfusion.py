@@ -8,8 +8,6 @@ fusion weights) are options, off by default, because the released code does not 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
@@ -17,43 +15,7 @@ from torch import nn
 from epizoo.errors import EpizooError
 from epizoo.hookspecs import hookimpl
 from epizoo.zoo import ModelCard, ModelSpec, TrainingRecipe
-
-VOCABULARY = 4097
-
-
-def pooled_length(length: int, kernel: int, pool: int, what: str) -> int:
-    """Length after a valid convolution and a non-overlapping max-pool; too short is a user error."""
-    pooled = (length - kernel + 1) // pool
-    if pooled < 1:
-        raise EpizooError(
-            f"{what} length {length} is too short for a kernel of {kernel} and a pool of {pool}; "
-            f"use at least {kernel + pool - 1}"
-        )
-    return pooled
-
-
-def embedding(pretrained: np.ndarray | None, dim: int) -> nn.Embedding:
-    """A trainable k-mer embedding, started from ``pretrained`` (cast to float32) when given."""
-    if pretrained is None:
-        return nn.Embedding(VOCABULARY, dim)
-    matrix = np.asarray(pretrained)
-    if matrix.shape != (VOCABULARY, dim):
-        raise EpizooError(
-            f"pretrained embedding has shape {matrix.shape}, expected {(VOCABULARY, dim)}; "
-            "pass the (4097, 100) dna2vec matrix or leave pretrained_embedding unset"
-        )
-    return nn.Embedding.from_pretrained(torch.as_tensor(matrix, dtype=torch.float32), freeze=False)
-
-
-def sinusoidal_encoding(length: int, dim: int) -> torch.Tensor:
-    """The Transformer's fixed sine/cosine positional table, (length, dim)."""
-    position = torch.arange(length, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency)[:, : dim // 2]
-    return table
-
+from epizoo_zoo.layers import DualEmbedding, conv_output_length, sinusoidal_encoding
 
 class CBAM1d(nn.Module):
     """Convolutional block attention on (B, C, L): channel gate, then spatial gate."""
@@ -104,13 +66,12 @@ class EPIDynFusion(nn.Module):
             raise EpizooError(f"fusion_init must be 'randn' (the code) or 'balanced' (the paper), not {fusion_init!r}")
         if filters % heads or filters % 2:
             raise EpizooError(f"filters ({filters}) must be even and divisible by heads ({heads})")
-        tokens = pooled_length(enhancer_length, enhancer_kernel, enhancer_pool, "enhancer") + pooled_length(
-            promoter_length, promoter_kernel, promoter_pool, "promoter"
-        )
+        tokens = conv_output_length(
+            enhancer_length, enhancer_kernel, enhancer_pool, what="enhancer"
+        ) + conv_output_length(promoter_length, promoter_kernel, promoter_pool, what="promoter")
         self.streams = streams
-        self.embedding_source = "random" if pretrained_embedding is None else "dna2vec"
-        self.enhancer_embedding = embedding(pretrained_embedding, embedding_dim)
-        self.promoter_embedding = embedding(pretrained_embedding, embedding_dim)
+        self.embedding = DualEmbedding(pretrained_embedding, dim=embedding_dim)
+        self.embedding_source = self.embedding.source
         self.enhancer_conv = nn.Sequential(
             nn.Conv1d(embedding_dim, filters, enhancer_kernel), nn.ReLU(), nn.MaxPool1d(enhancer_pool)
         )
@@ -139,8 +100,9 @@ class EPIDynFusion(nn.Module):
         )
 
     def forward(self, enhancer: torch.Tensor, promoter: torch.Tensor) -> torch.Tensor:
-        e = self.enhancer_conv(self.enhancer_embedding(enhancer).transpose(1, 2))
-        p = self.promoter_conv(self.promoter_embedding(promoter).transpose(1, 2))
+        enhancer_vectors, promoter_vectors = self.embedding(enhancer, promoter)
+        e = self.enhancer_conv(enhancer_vectors)
+        p = self.promoter_conv(promoter_vectors)
         tokens = self.merge(torch.cat([e, p], dim=2)).transpose(1, 2)  # (B, T, C)
         if self.position_table.numel():
             tokens = tokens + self.position_table
@@ -178,7 +140,7 @@ CARD = ModelCard(
         "model, numerically safer. The dna2vec matrix is cast to float32 (the code keeps the embedding "
         "in float64 and casts its output). The Transformer runs batch-first, which is the same "
         "computation as the code's sequence-first layout. Random-embedding runs (no dna2vec matrix "
-        "available) use nn.Embedding's default N(0, 1) init."
+        "available) start from uniform(-0.05, 0.05), the zoo's shared random init."
     ),
     notes=(
         "Default trainable parameters: 2,425,177 (embeddings 819,400, conv_E 800,100, conv_P 610,100, "
