@@ -1,3 +1,32 @@
-"""Default plugin (filled in by its owner)."""
+"""Default plugin: the built-in datasets, registered through the ``register_datasets`` hook.
 
-from epizoo.hookspecs import hookimpl  # noqa: F401
+Readers are imported when a dataset is loaded, not when the plugin registers, so listing the
+datasets stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from epizoo.datasets.base import DatasetRequest, DatasetSpec, LoadedDataset
+from epizoo.hookspecs import hookimpl
+
+
+def _lazy(module: str, function: str):
+    def load(request: DatasetRequest) -> LoadedDataset:
+        return getattr(importlib.import_module(f"epizoo.datasets.{module}"), function)(request)
+
+    load.__name__ = f"{module}.{function}"
+    return load
+
+
+@hookimpl
+def register_datasets(register):
+    register(
+        DatasetSpec(
+            name="synthetic",
+            description="Offline seeded pairs with a planted motif-pair grammar and their own genome (tests, demos).",
+            load=_lazy("synthetic", "simulate"),
+            genome_build="synthetic",
+        )
+    )
