@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from epizoo.errors import EpizooError
+
 KMER_VOCABULARY = 4097  # 4**6 6-mers + id 0 for a k-mer with N and for padding
 EMBEDDING_DIM = 100  # the dna2vec vectors
 
@@ -71,9 +73,17 @@ def glorot_init_(module: nn.Module) -> nn.Module:
     return module
 
 
-def conv_output_length(length: int, kernel: int, pool: int, same: bool = False) -> int:
-    """Time steps left after a Conv1D (valid unless ``same``) and a MaxPooling1D of ``pool``."""
+def conv_output_length(length: int, kernel: int, pool: int, same: bool = False, what: str = "input") -> int:
+    """Time steps left after a Conv1D (valid unless ``same``) and a MaxPooling1D of ``pool``.
+
+    Raises EpizooError when nothing would be left, so a too-short window fails at build time.
+    """
     after_conv = length if same else length - kernel + 1
+    if after_conv // pool < 1:
+        shortest = pool if same else kernel + pool - 1
+        raise EpizooError(
+            f"{what} length {length} is too short for a kernel of {kernel} and a pool of {pool}; use at least {shortest}"
+        )
     return after_conv // pool
 
 
@@ -124,7 +134,10 @@ class DualEmbedding(nn.Module):
     def _as_tensor(pretrained: np.ndarray, vocabulary: int, dim: int) -> torch.Tensor:
         vectors = torch.as_tensor(np.asarray(pretrained), dtype=torch.float32)
         if tuple(vectors.shape) != (vocabulary, dim):
-            raise ValueError(f"pretrained_embedding has shape {tuple(vectors.shape)}, expected ({vocabulary}, {dim})")
+            raise EpizooError(
+                f"pretrained_embedding has shape {tuple(vectors.shape)}, expected ({vocabulary}, {dim}); "
+                "pass the dna2vec 6-mer matrix or leave pretrained_embedding unset"
+            )
         return vectors
 
     def forward(self, enhancer: torch.Tensor, promoter: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +161,7 @@ class _SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float):
         super().__init__()
         if dim % heads:
-            raise ValueError(f"model dimension {dim} is not divisible by {heads} heads")
+            raise EpizooError(f"model dimension {dim} is not divisible by {heads} heads; change filters or heads")
         self.heads = heads
         self.dropout = dropout
         self.query = nn.Linear(dim, dim, bias=False)

@@ -1,0 +1,113 @@
+"""EPIVAN (Hong et al., Bioinformatics 2020): dna2vec 6-mers -> Conv+MaxPool per branch ->
+concatenation along time -> BatchNorm, Dropout -> BiGRU -> attention pooling -> Dense.
+
+A port of ``model.py`` of hzy95/EPIVAN (Keras 2); see the card for what differs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from epizoo.hookspecs import hookimpl
+from epizoo.zoo import ModelCard, ModelSpec, TrainingRecipe
+from epizoo_zoo.layers import EMBEDDING_DIM, AttLayer, DualEmbedding, conv_output_length, glorot_init_, keras_batchnorm1d
+
+
+class EPIVAN(nn.Module):
+    def __init__(
+        self,
+        enhancer_length: int = 3000,
+        promoter_length: int = 2000,
+        filters: int = 64,
+        kernel: int = 40,
+        pool: int = 20,
+        gru_units: int = 50,
+        attention_dim: int = 50,
+        dropout: float = 0.5,
+        pretrained_embedding: np.ndarray | None = None,
+    ):
+        super().__init__()
+        # Fails early, with a clear message, when a window is too short for the conv/pool.
+        conv_output_length(enhancer_length, kernel, pool, what="enhancer")
+        conv_output_length(promoter_length, kernel, pool, what="promoter")
+        self.embedding = DualEmbedding(pretrained_embedding)
+        self.embedding_source = self.embedding.source
+        self.enhancer_conv = nn.Sequential(nn.Conv1d(EMBEDDING_DIM, filters, kernel), nn.ReLU(), nn.MaxPool1d(pool))
+        self.promoter_conv = nn.Sequential(nn.Conv1d(EMBEDDING_DIM, filters, kernel), nn.ReLU(), nn.MaxPool1d(pool))
+        self.merge = nn.Sequential(keras_batchnorm1d(filters), nn.Dropout(dropout))
+        self.gru = nn.GRU(filters, gru_units, batch_first=True, bidirectional=True)
+        self.attention = AttLayer(2 * gru_units, attention_dim)
+        self.output = nn.Linear(2 * gru_units, 1)
+        glorot_init_(self)
+
+    def forward(self, enhancer: torch.Tensor, promoter: torch.Tensor) -> torch.Tensor:
+        e, p = self.embedding(enhancer, promoter)
+        merged = self.merge(torch.cat([self.enhancer_conv(e), self.promoter_conv(p)], dim=2))  # along time
+        states, _ = self.gru(merged.transpose(1, 2))
+        return self.output(self.attention(states)).squeeze(1)
+
+
+SPEC = ModelSpec(
+    name="epivan",
+    aliases=("EPIVAN", "epi-van"),
+    factory=EPIVAN,
+    input_encoding="kmer6",
+    enhancer_length=3000,
+    promoter_length=2000,
+    default_hparams={},
+    tiny_hparams={"enhancer_length": 600, "promoter_length": 400, "filters": 16, "gru_units": 8, "attention_dim": 8},
+    published_parameters=1_371_657,
+    uses_pretrained_embedding=True,
+    recipe=TrainingRecipe(
+        optimizer="adam",
+        learning_rate=1e-3,
+        batch_size=64,
+        epochs=15,
+        early_stopping_patience=None,
+        validation_fraction=0.05,
+        augmentation_shifts=20,
+        shift_step=50,
+        notes=(
+            "Upstream train.py: binary cross-entropy, Keras 'adam' (lr 1e-3), 15 epochs, batch 64, a 5% stratified "
+            "validation split, weights saved every epoch with validation AUROC/AUPR printed and the epoch picked by "
+            "hand; no early stopping. epizoo's trainer keeps the epoch with the best validation AUROC, which is the "
+            "automatic form of that choice. Class balance comes only from 20x shifted copies of training positives."
+        ),
+    ),
+    card=ModelCard(
+        title="EPIVAN: enhancer-promoter interactions from pre-trained DNA vectors and attention",
+        authors="Zengyan Hong, Xiangxiang Zeng, Leyi Wei, Xiangrong Liu",
+        citation=(
+            "Hong Z, Zeng X, Wei L, Liu X. Identifying enhancer-promoter interactions with neural network based on "
+            "pre-trained DNA vectors and attention mechanism. Bioinformatics 36(4), 15 Feb 2020."
+        ),
+        licence="none stated upstream; the epizoo port is MIT",
+        upstream_repository="https://github.com/hzy95/EPIVAN",
+        upstream_commit="dd9a6d6278b194c39414c5228bc432aeee79b6e9",
+        paper_deviations=(
+            "None known: the code matches the paper's description (dna2vec embeddings, one Conv1D+MaxPool per "
+            "branch, BiGRU, attention). Model selection across epochs is manual in the released scripts."
+        ),
+        port_deviations=(
+            "Returns logits and is trained with BCE-with-logits, the same model as the published final sigmoid with "
+            "binary cross-entropy. The GRU is PyTorch's (reset gate after the recurrent matmul, logistic sigmoid, two "
+            "biases per gate: +300 parameters, 1,371,657 trainable instead of Keras' 1,371,357) where Keras <=2.2 used "
+            "reset_after=False with hard_sigmoid. The attention layer normalises with softmax rather than exp/(sum+1e-7), "
+            "and is initialised from a normal(std 0.05) without Keras' fixed seed 10. Keras initialisation otherwise "
+            "reproduced: glorot-uniform Conv/Dense/GRU kernels, orthogonal recurrent kernels, zero biases, BatchNorm "
+            "momentum 0.01 (Keras 0.99) and eps 1e-3; random embeddings (no dna2vec matrix given) are uniform(-0.05, 0.05)."
+        ),
+        notes=(
+            "Both embedding tables (4097x100) start from the same dna2vec 6-mer vectors and stay trainable; they are "
+            "819,400 of the parameters. Upstream variants (general, retrained 'EPIVAN-best', transfer) are training "
+            "protocols over the same architecture."
+        ),
+    ),
+)
+
+
+@hookimpl
+def register_models(register):
+    register(SPEC)
