@@ -1,0 +1,112 @@
+"""``ds.epizoo``: the questions people ask of a store, answered on the lazy Dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from epizoo import coords
+from epizoo.errors import EmptyResultError, UnknownNameError
+from epizoo.sequence import decode
+
+KINDS = ("enhancer", "promoter")
+
+
+def _as_indices(index) -> tuple[np.ndarray, bool]:
+    """``index`` as a 1-D int array, and whether a single element (scalar) was asked for."""
+    array = np.asarray(index)
+    return np.atleast_1d(array).astype(np.int64), array.ndim == 0
+
+
+@xr.register_dataset_accessor("epizoo")
+class EpizooAccessor:
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    # ---- lookups -------------------------------------------------------------------------------
+
+    @property
+    def cell_lines(self) -> list[str]:
+        return [str(v) for v in self._ds["cell_line_id"].values]
+
+    @property
+    def contigs(self) -> list[str]:
+        return [str(v) for v in self._ds["contig_id"].values]
+
+    def _code(self, lookup: str, name: str, what: str) -> int:
+        names = [str(v) for v in self._ds[lookup].values]
+        if name not in names:
+            raise UnknownNameError(f"unknown {what} {name!r}; this store has {', '.join(names) or 'none'}")
+        return names.index(name)
+
+    # ---- sequences -----------------------------------------------------------------------------
+
+    def _kind(self, kind: str) -> str:
+        if kind not in KINDS:
+            raise UnknownNameError(f"unknown element kind {kind!r}; use 'enhancer' or 'promoter'")
+        return kind
+
+    def codes(self, kind: str, index, length: int | None = None, shift: int = 0) -> np.ndarray:
+        """int8 codes of the ``length``-bp view (default: the model window) moved by ``shift`` bp.
+
+        ``index`` is one position along ``enhancers``/``promoters`` (gives 1-D) or several (2-D).
+        """
+        kind = self._kind(kind)
+        window = int(self._ds.attrs[f"{kind}_window"])
+        length = window if length is None else int(length)
+        offset = coords.cut_offset(window, int(self._ds.attrs["flank"]), length, shift)
+        rows, scalar = _as_indices(index)
+        stored = self._ds[f"{kind}_sequence"].isel({f"{kind}s": rows}).values
+        view = stored[:, offset : offset + length]
+        return view[0] if scalar else view
+
+    def sequences(self, kind: str, index, shift: int = 0, length: int | None = None) -> list[str]:
+        """Decoded letters of the elements at ``index`` (always a list, one string each)."""
+        rows, _ = _as_indices(index)
+        return list(decode(self.codes(kind, rows, length=length, shift=shift)))
+
+    # ---- pairs ---------------------------------------------------------------------------------
+
+    def pairs(self, cell_line: str | None = None, contig: str | None = None, label: int | None = None) -> xr.Dataset:
+        """The store restricted to the pairs matching every filter given (elements untouched)."""
+        keep = np.ones(self._ds.sizes["pairs"], dtype=bool)
+        if cell_line is not None:
+            keep &= self._ds["pair_cell_line"].values == self._code("cell_line_id", cell_line, "cell line")
+        if contig is not None:
+            keep &= self._ds["pair_contig"].values == self._code("contig_id", contig, "contig")
+        if label is not None:
+            keep &= self._ds["pair_label"].values == int(label)
+        if not keep.any():
+            raise EmptyResultError(f"no pairs match cell_line={cell_line!r}, contig={contig!r}, label={label!r}")
+        return self._ds.isel(pairs=np.flatnonzero(keep))
+
+    def folds(self, split_name: str, **options: Any) -> list:
+        """The folds of a registered split (``epizoo splits`` lists them)."""
+        from epizoo.plugins import get_split
+
+        return get_split(split_name).function(self._ds, **options)
+
+    def table(self) -> pd.DataFrame:
+        """One row per pair with names instead of codes: cell_line, contig, label, distance, generated."""
+        ds = self._ds
+        return pd.DataFrame(
+            {
+                "cell_line": np.asarray(self.cell_lines, dtype=object)[ds["pair_cell_line"].values],
+                "contig": np.asarray(self.contigs, dtype=object)[ds["pair_contig"].values],
+                "label": ds["pair_label"].values.astype(int),
+                "distance": ds["pair_distance"].values,
+                "generated": ds["pair_label_generated"].values,
+            }
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Pairs, positives and negatives per cell line x contig (contigs in store order)."""
+        table = self.table()
+        table["contig"] = pd.Categorical(table["contig"], categories=self.contigs, ordered=True)
+        grouped = table.groupby(["cell_line", "contig"], observed=True)["label"]
+        summary = pd.DataFrame({"pairs": grouped.size(), "positives": grouped.sum()})
+        summary["negatives"] = summary["pairs"] - summary["positives"]
+        return summary.astype(int)

@@ -1,0 +1,352 @@
+"""Build a store: pair table + sequence source -> one Zarr (format 3) store, staged and validated.
+
+The build writes into ``<out>.wip-<pid>`` beside the output and moves it into place only once it
+is complete and validated, so a failed or killed build never looks like a good store. Sequences
+are written in chunk-sized blocks, so memory stays bounded however many elements there are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from epizoo import coords, schema
+from epizoo.datasets.base import LoadedDataset, normalise_pair_table
+from epizoo.errors import EmptyResultError, InputFileError, StoreError
+
+ELEMENT_CHUNK = 1024  # elements per sequence chunk (a 4 kb window: 4 MiB raw per chunk)
+PAIR_CHUNK = 65536
+# Chosen by measurement (docs/performance.md, "Store"): bitshuffle lays the 2 informative bits of
+# each code into their own planes, which zstd then packs to ~0.25 bytes per base.
+SEQUENCE_CODEC = {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}
+KINDS = ("enhancer", "promoter")
+
+
+@dataclass
+class BuildReport:
+    """What a build read, kept and left out, and what it wrote."""
+
+    out: str
+    pairs_read: int
+    pairs_kept: int
+    dropped: dict[str, int]
+    enhancers: int
+    promoters: int
+    stored_bases: int
+    bytes_on_disk: int
+    seconds: float
+    reader: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytes_per_base(self) -> float:
+        return self.bytes_on_disk / max(self.stored_bases, 1)
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs_read / max(self.seconds, 1e-9)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "bytes_per_base": round(self.bytes_per_base, 4)}
+
+
+# ---- ordering ----------------------------------------------------------------------------------
+
+_SPECIAL_CONTIGS = {"X": 1, "Y": 2, "M": 3, "MT": 3}
+
+
+def natural_contig_key(name: str) -> tuple:
+    """chr1, chr2, ..., chr10, ..., chrX, chrY, chrM, then any other name alphabetically."""
+    bare = name[3:] if name.lower().startswith("chr") else name
+    if bare.isdigit():
+        return (0, int(bare), "")
+    if bare.upper() in _SPECIAL_CONTIGS:
+        return (1, _SPECIAL_CONTIGS[bare.upper()], "")
+    return (2, 0, name)
+
+
+def natural_text_key(text: str) -> tuple:
+    """Sort 'cv-2' before 'cv-10': digit runs compare as numbers."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+# ---- tables ------------------------------------------------------------------------------------
+
+
+def _element_table(pairs: pd.DataFrame, kind: str, contig_rank: dict[str, int]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Distinct elements of ``kind`` sorted by contig and position, and each pair's index into them."""
+    keys = [f"{kind}_contig", f"{kind}_start", f"{kind}_end"]
+    ranked = pairs.assign(_rank=pairs[keys[0]].map(contig_rank))
+    index = ranked.groupby(["_rank", keys[1], keys[2]], sort=True).ngroup().to_numpy()
+    extra = [f"{kind}_name"] + (["promoter_strand"] if kind == "promoter" else [])
+    elements = ranked.assign(_index=index).drop_duplicates("_index").sort_values("_index")
+    return elements[keys + extra].reset_index(drop=True), index
+
+
+def _availability(source, elements: pd.DataFrame, kind: str) -> np.ndarray:
+    """True where the source knows the element's sequence (strict sources raise instead of False)."""
+    columns = [f"{kind}_contig", f"{kind}_start", f"{kind}_end"]
+    rows = elements[columns].itertuples(index=False, name=None)
+    return np.fromiter((source.has(c, int(s), int(e)) for c, s, e in rows), dtype=bool, count=len(elements))
+
+
+def _drop_unavailable(pairs: pd.DataFrame, source) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Remove pairs whose enhancer or promoter sequence is unknown, counting them per reason."""
+    known = {}
+    for kind in KINDS:
+        keys = [f"{kind}_contig", f"{kind}_start", f"{kind}_end"]
+        distinct = pairs[keys].drop_duplicates()
+        ok = pd.Series(_availability(source, distinct, kind), index=pd.MultiIndex.from_frame(distinct))
+        known[kind] = ok.reindex(pd.MultiIndex.from_frame(pairs[keys])).to_numpy()
+    enhancer_ok, promoter_ok = known["enhancer"], known["promoter"]
+    dropped = {
+        "enhancer sequence unavailable": int((~enhancer_ok & promoter_ok).sum()),
+        "promoter sequence unavailable": int((enhancer_ok & ~promoter_ok).sum()),
+        "both sequences unavailable": int((~enhancer_ok & ~promoter_ok).sum()),
+    }
+    return pairs[enhancer_ok & promoter_ok].reset_index(drop=True), {k: v for k, v in dropped.items() if v}
+
+
+def _text(values) -> np.ndarray:
+    """Strings as numpy's variable-width StringDType (stored as Zarr v3 vlen UTF-8), even when empty."""
+    return np.array(list(values), dtype=np.dtypes.StringDType())
+
+
+def _lookup(values: pd.Series, order: list[str]) -> np.ndarray:
+    """Integer codes of ``values`` into ``order`` (-1 for the empty string)."""
+    codes = {name: i for i, name in enumerate(order)}
+    return values.map(lambda v: codes.get(v, -1)).to_numpy(np.int32)
+
+
+def _variables(pairs: pd.DataFrame, settings: dict, source) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Every variable except the sequences, as ``{name: (dims, array)}``, plus the element tables."""
+    contig_names = sorted(set(pairs["enhancer_contig"]) | set(pairs["promoter_contig"]), key=natural_contig_key)
+    contig_rank = {name: i for i, name in enumerate(contig_names)}
+    cell_lines = sorted(set(pairs["cell_line"]), key=natural_text_key)
+    sources = sorted(set(pairs["source"]), key=natural_text_key)
+    cv_groups = sorted(set(pairs["cv_group"]) - {""}, key=natural_text_key)
+    lengths = [source.contig_length(name) for name in contig_names]
+    data = {
+        "contig_id": (["contigs"], _text(contig_names)),
+        "contig_length": (["contigs"], np.array([-1 if n is None else n for n in lengths], dtype=np.int64)),
+        "cell_line_id": (["cell_lines"], _text(cell_lines)),
+        "source_id": (["sources"], _text(sources)),
+        "cv_group_id": (["cv_groups"], _text(cv_groups)),
+    }
+    elements, pair_index, centres = {}, {}, {}
+    for kind in KINDS:
+        table, pair_index[kind] = _element_table(pairs, kind, contig_rank)
+        elements[kind] = table
+        start, end = table[f"{kind}_start"].to_numpy(np.int64), table[f"{kind}_end"].to_numpy(np.int64)
+        dim = f"{kind}s"
+        data[f"{kind}_contig"] = ([dim], table[f"{kind}_contig"].map(contig_rank).to_numpy(np.int32))
+        data[f"{kind}_start"] = ([dim], start)
+        data[f"{kind}_end"] = ([dim], end)
+        data[f"{kind}_name"] = ([dim], _text(table[f"{kind}_name"]))
+        window = settings[f"{kind}_window"]
+        data[f"{kind}_window_start"] = ([dim], coords.stored_window_start(start, end, window, settings["flank"]))
+        centres[kind] = coords.centre(pairs[f"{kind}_start"].to_numpy(np.int64), pairs[f"{kind}_end"].to_numpy(np.int64))
+    data["promoter_strand"] = (["promoters"], _text(elements["promoter"]["promoter_strand"]))
+    same_contig = (pairs["enhancer_contig"] == pairs["promoter_contig"]).to_numpy()
+    distance = np.where(same_contig, np.abs(centres["enhancer"] - centres["promoter"]), -1)
+    data.update(
+        {
+            "pair_enhancer": (["pairs"], pair_index["enhancer"].astype(np.int32)),
+            "pair_promoter": (["pairs"], pair_index["promoter"].astype(np.int32)),
+            "pair_contig": (["pairs"], pairs["enhancer_contig"].map(contig_rank).to_numpy(np.int32)),
+            "pair_cell_line": (["pairs"], _lookup(pairs["cell_line"], cell_lines)),
+            "pair_label": (["pairs"], pairs["label"].to_numpy(np.int8)),
+            "pair_distance": (["pairs"], distance.astype(np.int64)),
+            "pair_source": (["pairs"], _lookup(pairs["source"], sources)),
+            "pair_cv_group": (["pairs"], _lookup(pairs["cv_group"], cv_groups)),
+            "pair_label_generated": (["pairs"], pairs["label_generated"].to_numpy(bool)),
+        }
+    )
+    return data, elements
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+
+def _chunks_for(dims) -> dict:
+    size = {"pairs": PAIR_CHUNK, "enhancers": ELEMENT_CHUNK, "promoters": ELEMENT_CHUNK}
+    return {"chunks": tuple(size.get(d, 1 << 20) for d in dims)}
+
+
+def _write_tables(wip: Path, data: dict, attrs: dict) -> None:
+    import xarray as xr
+
+    ds = xr.Dataset({name: (dims, values) for name, (dims, values) in data.items()}, attrs=attrs)
+    encoding = {name: _chunks_for(dims) for name, (dims, values) in data.items() if values.dtype.kind != "T"}
+    ds.to_zarr(wip, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+
+
+def _write_sequences(wip: Path, source, kind: str, table: pd.DataFrame, window_start: np.ndarray, length: int, bar, task) -> None:
+    """Fetch every stored window of ``kind`` block by block and append it to the store."""
+    import zarr
+    from zarr.codecs import BloscCodec
+
+    group = zarr.open_group(wip, mode="r+", zarr_format=3)
+    array = group.create_array(
+        f"{kind}_sequence",
+        shape=(len(table), length),
+        chunks=(ELEMENT_CHUNK, length),
+        dtype="int8",
+        compressors=[BloscCodec(**SEQUENCE_CODEC)],
+        dimension_names=[f"{kind}s", f"{kind}_bases"],
+        fill_value=4,
+    )
+    contigs = table[f"{kind}_contig"].to_numpy()
+    for lo in range(0, len(table), ELEMENT_CHUNK):
+        hi = min(lo + ELEMENT_CHUNK, len(table))
+        block = np.empty((hi - lo, length), dtype=np.int8)
+        block_contigs = contigs[lo:hi]
+        # elements are sorted by contig, so each contig is one run within the block
+        for contig in pd.unique(block_contigs):
+            rows = np.flatnonzero(block_contigs == contig)
+            block[rows] = source.fetch_many(contig, window_start[lo:hi][rows], length)
+        array[lo:hi] = block
+        bar.advance(task, hi - lo)
+
+
+# ---- staging -----------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_stale_wip(out: Path) -> None:
+    """Remove work-in-progress dirs of ``out`` left by builds whose process is gone."""
+    for stale in out.parent.glob(f"{out.name}.wip-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not _pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _move_into_place(wip: Path, out: Path) -> None:
+    """Rename the finished build onto ``out``; an old store is renamed aside first, then deleted."""
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
+    if out.exists():
+        out.rename(old)
+    wip.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_output(out: Path, force: bool) -> None:
+    if out.exists() and not force:
+        raise StoreError(f"{out} already exists; pass --force to replace it")
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out} exists and is not a store directory; remove it or choose another --out")
+    if not out.parent.is_dir():
+        raise StoreError(f"folder {out.parent} does not exist; create it or choose another --out")
+
+
+def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dataset: str) -> dict:
+    from epizoo import __version__
+
+    return {
+        "epizoo_format_version": schema.FORMAT_VERSION,
+        "epizoo_version": __version__,
+        "dataset": dataset,
+        "variant": loaded.variant or "",
+        "genome_build": loaded.genome_build or "",
+        "sequence_source": source.name,
+        "sequence_sha256": source.sha256(),
+        **settings,
+        "command": command,
+    }
+
+
+def build_store(
+    loaded: LoadedDataset,
+    out: str | os.PathLike,
+    *,
+    sequence=None,
+    enhancer_window: int = 3000,
+    promoter_window: int = 2000,
+    n_shifts: int = coords.DEFAULT_N_SHIFTS,
+    shift_step: int = coords.DEFAULT_SHIFT_STEP,
+    force: bool = False,
+    command: str = "",
+    dataset: str = "",
+    progress: bool = True,
+) -> BuildReport:
+    """Join ``loaded.pairs`` with sequence and write a validated store at ``out``."""
+    from epizoo import console
+
+    began = time.perf_counter()
+    out = Path(out)
+    _check_output(out, force)
+    source = sequence if sequence is not None else loaded.sequence
+    if source is None:
+        raise InputFileError("no sequence source: pass --genome FASTA (whole genome) or --regions FASTA (pre-extracted)")
+    if min(enhancer_window, promoter_window) <= 0:
+        raise InputFileError("--enhancer-window and --promoter-window must be positive")
+    settings = {
+        "enhancer_window": int(enhancer_window),
+        "promoter_window": int(promoter_window),
+        "flank": coords.required_flank(n_shifts, shift_step),
+        "shift_step": int(shift_step),
+        "n_shifts": int(n_shifts),
+    }
+    pairs = normalise_pair_table(loaded.pairs, what=f"{dataset or 'dataset'} pair table")
+    pairs_read = len(pairs)
+    pairs, dropped = _drop_unavailable(pairs, source)
+    if pairs.empty:
+        raise EmptyResultError(
+            f"none of the {pairs_read} pairs has both sequences in {source.name}; check the genome build and contig names"
+        )
+    data, elements = _variables(pairs, settings, source)
+    lengths = {kind: settings[f"{kind}_window"] + 2 * settings["flank"] for kind in KINDS}
+    stored_bases = sum(len(elements[k]) * lengths[k] for k in KINDS)
+    report = BuildReport(
+        out=str(out), pairs_read=pairs_read, pairs_kept=len(pairs), dropped=dropped,
+        enhancers=len(elements["enhancer"]), promoters=len(elements["promoter"]),
+        stored_bases=stored_bases, bytes_on_disk=0, seconds=0.0, reader=dict(loaded.report or {}),
+    )
+    attrs = _attributes(loaded, source, settings, command, dataset)
+    _clean_stale_wip(out)
+    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
+    try:
+        with console.progress(progress) as bar:
+            task = bar.add_task("writing sequences", total=report.enhancers + report.promoters, status="")
+            _write_tables(wip, data, attrs)
+            for kind in KINDS:
+                _write_sequences(wip, source, kind, elements[kind], data[f"{kind}_window_start"][1], lengths[kind], bar, task)
+        _finalise(wip, report, began)
+        _move_into_place(wip, out)
+    except BaseException:
+        shutil.rmtree(wip, ignore_errors=True)
+        raise
+    return report
+
+
+def _finalise(wip: Path, report: BuildReport, began: float) -> None:
+    """Record the report and creation time, consolidate metadata and validate the staged store."""
+    import zarr
+
+    from epizoo.store.io import open_store, store_size
+
+    report.bytes_on_disk = store_size(wip)
+    report.seconds = round(time.perf_counter() - began, 3)
+    group = zarr.open_group(wip, mode="r+", zarr_format=3)
+    group.attrs.update(
+        {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build_report": json.dumps(report.to_dict())}
+    )
+    zarr.consolidate_metadata(wip)
+    open_store(wip, allow_staging=True)

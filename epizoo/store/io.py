@@ -1,0 +1,60 @@
+"""Open a store as a lazy, validated xarray Dataset (with the ``ds.epizoo`` accessor registered)."""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import xarray as xr
+
+from epizoo import schema
+from epizoo.errors import StoreError
+from epizoo.store import accessor  # noqa: F401  (registers ds.epizoo)
+
+# epizoo writes and reads consolidated metadata itself; zarr's notice that it is not yet in the v3
+# spec would otherwise be printed on every open.
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+
+_STAGING = re.compile(r"\.(wip|old)-\d+$")
+
+
+def _check_path(path: Path, allow_staging: bool) -> None:
+    if _STAGING.search(path.name) and not allow_staging:
+        raise StoreError(f"{path} is an unfinished or interrupted build, not a store; run `epizoo build-store` again")
+    if not path.exists():
+        raise StoreError(f"store {path} does not exist; build one with `epizoo build-store --out {path}`")
+    if not path.is_dir() or not (path / "zarr.json").is_file():
+        raise StoreError(f"{path} is not a Zarr store; build one with `epizoo build-store`")
+
+
+def open_store(path: str | os.PathLike, *, allow_staging: bool = False) -> xr.Dataset:
+    """The store at ``path`` as a lazy (dask-backed) Dataset, checked against :mod:`epizoo.schema`."""
+    path = Path(path)
+    _check_path(path, allow_staging)
+    try:
+        ds = xr.open_zarr(path, consolidated=True, zarr_format=3)
+    except (ValueError, KeyError, OSError, TypeError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise StoreError(f"cannot open {path} as a store ({first_line}); rebuild it with `epizoo build-store`") from None
+    return schema.validate(ds)
+
+
+def store_size(path: str | os.PathLike) -> int:
+    """Bytes the store occupies on disk."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+
+
+def simulate_store(path: str | os.PathLike, *, force: bool = False, progress: bool = False, seed: int = 0, **options) -> xr.Dataset:
+    """Build a synthetic store at ``path`` and open it (for tests, docs and notebooks).
+
+    ``options`` are the synthetic generator's (``n_pairs``, ``n_contigs``, ``cell_lines`` ...).
+    """
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.datasets.synthetic import simulate
+    from epizoo.store.build import build_store
+
+    loaded = simulate(DatasetRequest(seed=seed, options=options))
+    build_store(loaded, path, force=force, progress=progress, dataset="synthetic", command=f"epizoo.simulate_store({options!r})")
+    return open_store(path)
