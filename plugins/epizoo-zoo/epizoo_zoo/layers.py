@@ -6,7 +6,7 @@ layers the models define (the attention pooling of EPIVAN/EPI-DLMH, the hand-wri
 of EPI-Mind/EPI-Trans). Tensors are channels-last ``(batch, time, channels)`` unless stated.
 
 Public API (kept small and stable; other model modules import it):
-``keras_batchnorm1d``, ``glorot_init_``, ``ChannelsLastBatchNorm``, ``AttLayer``,
+``keras_batchnorm1d``, ``glorot_init_``, ``AttLayer``,
 ``DualEmbedding``, ``KerasTransformerEncoder``, ``conv_output_length``, ``KMER_VOCABULARY``,
 ``EMBEDDING_DIM``.
 """
@@ -29,17 +29,6 @@ EMBEDDING_DIM = 100  # the dna2vec vectors
 def keras_batchnorm1d(num_features: int) -> nn.BatchNorm1d:
     """BatchNorm1d with Keras defaults: Keras momentum 0.99 is PyTorch momentum 0.01; eps 1e-3."""
     return nn.BatchNorm1d(num_features, momentum=0.01, eps=1e-3)
-
-
-class ChannelsLastBatchNorm(nn.Module):
-    """Keras BatchNormalization on ``(batch, time, channels)``: normalises the last axis."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.norm = keras_batchnorm1d(num_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(x.transpose(1, 2)).transpose(1, 2)
 
 
 def _init_recurrent_(rnn: nn.RNNBase) -> None:
