@@ -1,5 +1,198 @@
-"""Commands of this area (filled in by its owner)."""
+"""Store commands: ``build-store``, ``inspect`` and ``datasets``.
+
+Heavy imports (xarray, zarr, pandas) happen inside the commands so ``epizoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+import sys
+
+import click
+
+from epizoo import console
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options = {}
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _resolve_variant(spec, variant: str | None) -> str | None:
+    from epizoo.errors import UnknownNameError
+
+    if variant is None:
+        return spec.default_variant
+    if spec.variants and variant not in spec.variants:
+        raise UnknownNameError(f"unknown variant {variant!r} of dataset {spec.name}; choose one of {', '.join(spec.variants)}")
+    if not spec.variants:
+        raise UnknownNameError(f"dataset {spec.name} has no variants; drop --variant")
+    return variant
+
+
+def _with_negatives(loaded, ratio: int, seed: int, source):
+    """Add ``ratio`` distance-matched generated negatives per positive to the loaded pairs."""
+    from epizoo.datasets.negatives import add_negatives
+
+    available = source.available if source is not None else None
+    loaded.pairs = add_negatives(loaded.pairs, ratio, seed, available=available)
+    return loaded
+
+
+def _report_table(report):
+    from rich.table import Table
+
+    table = Table(title=f"built {report.out}", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [
+        ("pairs read", f"{report.pairs_read:,}"),
+        ("pairs kept", f"{report.pairs_kept:,}"),
+        *[(f"dropped: {reason}", f"{n:,}") for reason, n in report.dropped.items()],
+        *[(f"reader: {reason}", f"{n:,}") for reason, n in report.reader.items()],
+        ("enhancers stored", f"{report.enhancers:,}"),
+        ("promoters stored", f"{report.promoters:,}"),
+        ("size on disk", f"{report.bytes_on_disk / 1e6:,.1f} MB ({report.bytes_per_base:.3f} bytes/base)"),
+        ("time", f"{report.seconds:.1f} s ({report.pairs_per_second:,.0f} pairs/s)"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@click.command("build-store")
+@click.option("--dataset", "dataset_name", required=True, help="Registered dataset (see `epizoo datasets`).")
+@click.option("--variant", default=None, help="Dataset variant; default: the dataset's default.")
+@click.option("--cell-line", "cell_lines", multiple=True, help="Keep only these cell lines (repeatable).")
+@click.option("--bedpe", type=click.Path(dir_okay=False), default=None, help="Pair file for the `bedpe` dataset.")
+@click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Whole-genome FASTA (plain or bgzip).")
+@click.option("--regions", type=click.Path(dir_okay=False), default=None, help="Pre-extracted sequences (`bedtools getfasta` form).")
+@click.option("--negatives", type=click.IntRange(min=0), default=0, help="Generate K distance-matched negatives per positive.")
+@click.option("--enhancer-window", type=click.IntRange(min=1), default=3000, show_default=True)
+@click.option("--promoter-window", type=click.IntRange(min=1), default=2000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset-specific option (repeatable).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
+@click.option("--force", is_flag=True, help="Replace an existing store.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+def build_store_command(dataset_name, variant, cell_lines, bedpe, genome, regions, negatives, enhancer_window,
+                        promoter_window, seed, options, out, force, no_progress, as_json):
+    """Build a store from a dataset and a sequence source."""
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.genome import open_sequence_source
+    from epizoo.plugins import get_dataset
+    from epizoo.store.build import build_store, check_output
+
+    spec = get_dataset(dataset_name)
+    request = DatasetRequest(
+        variant=_resolve_variant(spec, variant), cell_lines=tuple(cell_lines) or None, path=bedpe,
+        seed=seed, options=_parse_options(options),
+    )
+    check_output(Path(out), force)  # fail before the (slow) load
+    source = open_sequence_source(genome=genome, regions=regions)
+    loaded = spec.load(request)
+    source = source if source is not None else loaded.sequence
+    if negatives:
+        loaded = _with_negatives(loaded, negatives, seed, source)
+    report = build_store(
+        loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
+        force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,
+    )
+    if as_json:
+        console.print_json(report.to_dict())
+    else:
+        console.stdout.print(_report_table(report))
+
+
+def _inspection(path) -> dict:
+    import json
+
+    from epizoo.store.io import open_store, store_size
+
+    ds = open_store(path)
+    summary = ds.epizoo.summary()
+    labels = ds["pair_label"].values
+    size = store_size(path)
+    stored_bases = ds["enhancer_sequence"].size + ds["promoter_sequence"].size
+    provenance = {k: v for k, v in ds.attrs.items() if k != "build_report"}
+    return {
+        "store": str(path),
+        "pairs": int(labels.size),
+        "positives": int(labels.sum()),
+        "negatives": int(labels.size - labels.sum()),
+        "generated_negatives": int(ds["pair_label_generated"].values.sum()),
+        "enhancers": int(ds.sizes["enhancers"]),
+        "promoters": int(ds.sizes["promoters"]),
+        "bytes_on_disk": size,
+        "bytes_per_base": round(size / max(stored_bases, 1), 4),
+        "counts": summary.reset_index().to_dict(orient="records"),
+        "provenance": provenance,
+        "build_report": json.loads(ds.attrs.get("build_report") or "{}"),
+    }
+
+
+def _inspection_tables(info: dict):
+    from rich.table import Table
+
+    counts = Table(title=f"{info['store']}: pairs per cell line x contig")
+    for column in ("cell line", "contig", "pairs", "positives", "negatives"):
+        counts.add_column(column, justify="left" if column in ("cell line", "contig") else "right")
+    for row in info["counts"]:
+        counts.add_row(row["cell_line"], row["contig"], *(f"{row[c]:,}" for c in ("pairs", "positives", "negatives")))
+    totals = Table(show_header=False, title="totals")
+    for key in ("pairs", "positives", "negatives", "generated_negatives", "enhancers", "promoters"):
+        totals.add_row(key.replace("_", " "), f"{info[key]:,}")
+    totals.add_row("size on disk", f"{info['bytes_on_disk'] / 1e6:,.1f} MB ({info['bytes_per_base']:.3f} bytes/base)")
+    provenance = Table(show_header=False, title="provenance")
+    for key, value in info["provenance"].items():
+        provenance.add_row(key, str(value))
+    return counts, totals, provenance
+
+
+@click.command("inspect")
+@click.argument("store", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def inspect_command(store, as_json):
+    """Counts, label balance, size and provenance of a store."""
+    info = _inspection(store)
+    if as_json:
+        console.print_json(info)
+        return
+    for table in _inspection_tables(info):
+        console.stdout.print(table)
+
+
+@click.command("datasets")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def datasets_command(as_json):
+    """Registered datasets with their variants and genome build."""
+    from rich.table import Table
+
+    from epizoo.plugins import get_datasets
+
+    rows = [
+        {"name": spec.name, "description": spec.description, "variants": list(spec.variants),
+         "default_variant": spec.default_variant, "genome_build": spec.genome_build}
+        for spec in get_datasets().values()
+    ]
+    if as_json:
+        console.print_json(rows)
+        return
+    table = Table(title="datasets")
+    for column in ("name", "genome build", "variants", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["genome_build"], ", ".join(row["variants"]) or "-", row["description"])
+    console.stdout.print(table)
 
 
 def add_commands(cli):
-    pass
+    for command in (build_store_command, inspect_command, datasets_command):
+        cli.add_command(command)

@@ -247,7 +247,8 @@ def _move_into_place(wip: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_output(out: Path, force: bool) -> None:
+def check_output(out: Path, force: bool) -> None:
+    """Refuse to overwrite a store without ``force``, before any slow work is done."""
     if out.exists() and not force:
         raise StoreError(f"{out} already exists; pass --force to replace it")
     if out.exists() and not out.is_dir():
@@ -291,7 +292,7 @@ def build_store(
 
     began = time.perf_counter()
     out = Path(out)
-    _check_output(out, force)
+    check_output(out, force)
     source = sequence if sequence is not None else loaded.sequence
     if source is None:
         raise InputFileError("no sequence source: pass --genome FASTA (whole genome) or --regions FASTA (pre-extracted)")
