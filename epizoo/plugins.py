@@ -83,7 +83,7 @@ def warn_plugin_problems() -> None:
     for plugin, message in sorted(load_errors.items()):
         if (plugin, message) not in _warned:
             _warned.add((plugin, message))
-            stderr.print(f"warning: plugin {plugin!r} skipped: {message}", markup=False, highlight=False)
+            stderr.print(f"warning: plugin {plugin!r} skipped: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:

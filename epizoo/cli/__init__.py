@@ -33,6 +33,10 @@ def _add_all_commands() -> None:
     for module in (store_commands, embed_commands, zoo_commands, bench_commands):
         module.add_commands(cli)
 
+    from epizoo.plugins import add_plugin_commands  # the register_commands hook; never raises
+
+    add_plugin_commands(cli)
+
 
 _add_all_commands()
 
