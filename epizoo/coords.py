@@ -92,3 +92,18 @@ def parse_region(text: str) -> tuple[str, int, int]:
 def from_one_based_closed(start: int, end: int) -> tuple[int, int]:
     """1-based closed ``[start, end]`` (GFF/VCF, UCSC browser text) to 0-based half-open."""
     return start - 1, end
+
+
+def from_targetfinder_names(names):
+    """Vectorised :func:`from_targetfinder_name` over a pandas Series of names.
+
+    Returns a DataFrame (``cell``, ``chrom``, ``start``, ``end``; 0-based half-open) with the
+    original index; rows that are not well-formed names are all-NaN, for the caller to report.
+    """
+    parts = names.str.strip().str.extract(_TARGETFINDER_NAME)
+    parts.columns = ["cell", "chrom", "start", "end"]
+    ok = parts["start"].notna()
+    parts["start"] = parts["start"].astype("float64") - 1
+    parts["end"] = parts["end"].astype("float64")
+    parts.loc[~ok, ["start", "end"]] = float("nan")
+    return parts

@@ -30,3 +30,11 @@ def register_datasets(register):
             genome_build="synthetic",
         )
     )
+    register(
+        DatasetSpec(
+            name="targetfinder",
+            description="TargetFinder pairs (Whalen et al. 2016): HiCCUPS loops, distance-matched negatives, 6 cell lines.",
+            load=_lazy("targetfinder", "load"),
+            catalog="targetfinder",
+        )
+    )
