@@ -341,7 +341,7 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     """Record the report and creation time, consolidate metadata and validate the staged store."""
     import zarr
 
-    from epizoo.store.io import open_store, store_size
+    from epizoo.store.io import open_store, quiet_consolidation, store_size
 
     report.bytes_on_disk = store_size(wip)
     report.seconds = round(time.perf_counter() - began, 3)
@@ -349,5 +349,6 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     group.attrs.update(
         {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build_report": json.dumps(report.to_dict())}
     )
-    zarr.consolidate_metadata(wip)
+    with quiet_consolidation():
+        zarr.consolidate_metadata(wip)
     open_store(wip, allow_staging=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -13,9 +14,16 @@ from epizoo import schema
 from epizoo.errors import StoreError
 from epizoo.store import accessor  # noqa: F401  (registers ds.epizoo)
 
-# epizoo writes and reads consolidated metadata itself; zarr's notice that it is not yet in the v3
-# spec would otherwise be printed on every open.
-warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part", category=UserWarning)
+@contextmanager
+def quiet_consolidation():
+    """Silence zarr's notice that consolidated metadata is not yet part of the v3 spec.
+
+    epizoo both writes and reads it, so the notice would only be noise on every open.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        yield
+
 
 _STAGING = re.compile(r"\.(wip|old)-\d+$")
 
@@ -34,7 +42,8 @@ def open_store(path: str | os.PathLike, *, allow_staging: bool = False) -> xr.Da
     path = Path(path)
     _check_path(path, allow_staging)
     try:
-        ds = xr.open_zarr(path, consolidated=True, zarr_format=3)
+        with quiet_consolidation():
+            ds = xr.open_zarr(path, consolidated=True, zarr_format=3)
     except (ValueError, KeyError, OSError, TypeError) as exc:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"cannot open {path} as a store ({first_line}); rebuild it with `epizoo build-store`") from None
