@@ -127,7 +127,7 @@ def _load_default_plugins(pm: pluggy.PluginManager) -> None:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed_entry_points()
-    for ep in entry_points(group=GROUP):
+    for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):  # a stable order
         if (allowed is not None and ep.name not in allowed) or pm.get_plugin(ep.name) is not None:
             continue
         try:
