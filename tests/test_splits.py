@@ -1,0 +1,358 @@
+"""Splits and the leakage check, on small hand-built stores (and one simulated store)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import epizoo
+from epizoo import coords, schema
+from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
+from epizoo.splits import Fold, LeakageWarning, SplitOptionError, check_leakage, get_folds
+
+WINDOW, FLANK = 100, 10
+CONTIGS = ["chr1", "chr2", "chr3", "chr4", "chrX", "chrY"]
+
+
+def make_dataset(enhancers, promoters, pairs, cell_lines=("A", "B"), cv_groups=()) -> xr.Dataset:
+    """A schema-valid store in memory.
+
+    ``enhancers``/``promoters``: (contig name, start, end); ``pairs``: (enhancer index, promoter
+    index, cell line index, label, cv group index or -1).
+    """
+    contig_code = {name: i for i, name in enumerate(CONTIGS)}
+    data, dims = {}, {}
+    for kind, elements in (("enhancer", enhancers), ("promoter", promoters)):
+        contig = np.array([contig_code[c] for c, _, _ in elements], dtype=np.int32)
+        start = np.array([s for _, s, _ in elements], dtype=np.int64)
+        end = np.array([e for _, _, e in elements], dtype=np.int64)
+        dim = f"{kind}s"
+        data.update({
+            f"{kind}_contig": (dim, contig),
+            f"{kind}_start": (dim, start),
+            f"{kind}_end": (dim, end),
+            f"{kind}_name": (dim, np.array([f"{kind[0]}{i}" for i in range(len(elements))])),
+            f"{kind}_window_start": (dim, coords.stored_window_start(start, end, WINDOW, FLANK)),
+            f"{kind}_sequence": ((dim, f"{kind}_bases"), np.zeros((len(elements), WINDOW + 2 * FLANK), dtype=np.int8)),
+        })
+    table = np.array(pairs, dtype=np.int64).reshape(-1, 5)
+    enhancer_contig = data["enhancer_contig"][1]
+    data.update({
+        "promoter_strand": ("promoters", np.array(["+"] * len(promoters))),
+        "pair_enhancer": ("pairs", table[:, 0]),
+        "pair_promoter": ("pairs", table[:, 1]),
+        "pair_contig": ("pairs", enhancer_contig[table[:, 0]]),
+        "pair_cell_line": ("pairs", table[:, 2]),
+        "pair_label": ("pairs", table[:, 3].astype(np.int8)),
+        "pair_cv_group": ("pairs", table[:, 4]),
+        "pair_distance": ("pairs", np.full(len(table), 1000)),
+        "pair_source": ("pairs", np.zeros(len(table), dtype=np.int64)),
+        "pair_label_generated": ("pairs", np.zeros(len(table), dtype=bool)),
+        "contig_id": ("contigs", np.array(CONTIGS)),
+        "contig_length": ("contigs", np.full(len(CONTIGS), 10_000_000)),
+        "cell_line_id": ("cell_lines", np.array(cell_lines)),
+        "source_id": ("sources", np.array(["hand/made"])),
+        "cv_group_id": ("cv_groups", np.array(list(cv_groups), dtype="<U8")),
+    })
+    attrs = {name: "" for name in schema.ATTRIBUTES}
+    attrs.update(epizoo_format_version=schema.FORMAT_VERSION, enhancer_window=WINDOW, promoter_window=WINDOW, flank=FLANK)
+    return schema.validate(xr.Dataset(data, attrs=attrs))
+
+
+def grid_dataset(positives_on_x: bool = True) -> xr.Dataset:
+    """Per contig chr1..4, chrX: 3 enhancers and 2 promoters 10 kb apart, every pairing in both
+    cell lines; plus one chrY pair. cv group = contig position. Elements never overlap."""
+    enhancers, promoters, pairs = [], [], []
+    for c, contig in enumerate(CONTIGS[:5]):
+        first_e, first_p = len(enhancers), len(promoters)
+        enhancers += [(contig, 10_000 * (i + 1), 10_000 * (i + 1) + 200) for i in range(3)]
+        promoters += [(contig, 100_000 + 10_000 * i, 100_000 + 10_000 * i + 1) for i in range(2)]
+        for cell in (0, 1):
+            for e in range(3):
+                for p in range(2):
+                    label = int((e + p + cell) % 3 == 0) if (contig != "chrX" or positives_on_x) else 0
+                    pairs.append((first_e + e, first_p + p, cell, label, c))
+    enhancers.append(("chrY", 5_000, 5_200))
+    promoters.append(("chrY", 50_000, 50_001))
+    pairs.append((len(enhancers) - 1, len(promoters) - 1, 0, 1, -1))
+    return make_dataset(enhancers, promoters, pairs, cv_groups=[f"cv-{i}" for i in range(5)])
+
+
+@pytest.fixture(scope="module")
+def grid() -> xr.Dataset:
+    return grid_dataset()
+
+
+def contigs_of(ds: xr.Dataset, mask: np.ndarray) -> set[str]:
+    return {CONTIGS[c] for c in ds["pair_contig"].values[mask]}
+
+
+def assert_disjoint(fold: Fold) -> None:
+    assert not (fold.train & fold.valid).any()
+    assert not (fold.train & fold.test).any()
+    assert not (fold.valid & fold.test).any()
+    assert fold.train.dtype == bool and fold.test.any()
+
+
+# ---- loco --------------------------------------------------------------------------------------
+
+
+def test_loco_one_fold_per_autosome_and_x(grid):
+    folds = get_folds(grid, "loco")
+    assert [f.name for f in folds] == ["chr1", "chr2", "chr3", "chr4", "chrX"]  # chrY is never held out
+    for fold in folds:
+        assert_disjoint(fold)
+        (valid,) = fold.info["valid_contigs"]
+        assert contigs_of(grid, fold.test) == {fold.name}
+        assert contigs_of(grid, fold.valid) == {valid} and valid != fold.name
+        assert not contigs_of(grid, fold.train) & {fold.name, valid}
+        assert "chrY" in contigs_of(grid, fold.train)
+        assert check_leakage(grid, fold).leaks is False
+    assert folds[0].info["valid_contigs"] == ["chr2"] and folds[-1].info["valid_contigs"] == ["chr1"]
+
+
+def test_loco_options(grid):
+    folds = get_folds(grid, "loco", folds=["2", "chrX"], cell_lines=["B"], valid_contigs=2, seed=3)
+    assert [f.name for f in folds] == ["chr2", "chrX"]
+    cell_line = grid["pair_cell_line"].values
+    for fold in folds:
+        assert (cell_line[fold.train | fold.valid | fold.test] == 1).all()
+        assert len(fold.info["valid_contigs"]) == 2 and fold.name not in fold.info["valid_contigs"]
+    again = get_folds(grid, "loco", folds=["2", "chrX"], cell_lines=["B"], valid_contigs=2, seed=3)
+    assert [f.info["valid_contigs"] for f in again] == [f.info["valid_contigs"] for f in folds]
+
+
+def test_loco_marks_test_sides_without_positives():
+    ds = grid_dataset(positives_on_x=False)
+    by_name = {f.name: f for f in get_folds(ds, "loco")}
+    assert by_name["chrX"].info["test_has_positives"] is False
+    assert "test side has no positives" in by_name["chrX"].info["notes"]
+    assert by_name["chr1"].info["test_has_positives"] is True
+    assert by_name["chr1"].info["counts"]["test"] == {"pairs": 12, "positives": 4}
+
+
+def test_loco_drops_training_pairs_whose_promoter_is_on_a_held_out_contig():
+    enhancers = [("chr1", 1_000, 1_200), ("chr2", 1_000, 1_200), ("chr3", 1_000, 1_200)]
+    promoters = [("chr1", 9_000, 9_001), ("chr2", 9_000, 9_001), ("chr3", 9_000, 9_001)]
+    pairs = [(0, 0, 0, 1, -1), (1, 1, 0, 0, -1), (2, 2, 0, 1, -1), (0, 1, 0, 0, -1)]  # last: chr1 enhancer, chr2 promoter
+    ds = make_dataset(enhancers, promoters, pairs)
+    fold = get_folds(ds, "loco", folds=["chr2"], valid_contigs=0)[0]
+    assert fold.info["dropped_trans_pairs"] == 1
+    assert fold.train.tolist() == [True, False, True, False]
+    assert not check_leakage(ds, fold).leaks
+
+
+# ---- chromosome ----------------------------------------------------------------------------------
+
+
+def test_chromosome_named_test_and_valid(grid):
+    (fold,) = get_folds(grid, "chromosome", test=["chr1", "chr2"], valid="chr3")
+    assert fold.name == "chr1+chr2"
+    assert contigs_of(grid, fold.test) == {"chr1", "chr2"} and contigs_of(grid, fold.valid) == {"chr3"}
+    assert contigs_of(grid, fold.train) == {"chr4", "chrX", "chrY"}
+    assert_disjoint(fold)
+
+
+def test_chromosome_errors_are_one_line(grid):
+    with pytest.raises(UnknownNameError, match=r"test: unknown contig 'chr99'; the store has chr1, chr2"):
+        get_folds(grid, "chromosome", test=["chr99"])
+    with pytest.raises(SplitOptionError, match="both test and valid"):
+        get_folds(grid, "chromosome", test=["chr1"], valid=["1"])
+    with pytest.raises(SplitOptionError, match="missing a required argument: 'test'"):
+        get_folds(grid, "chromosome")
+
+
+# ---- cross-cell-line ---------------------------------------------------------------------------
+
+
+def test_cross_cell_line_one_fold_per_test_cell_line(grid):
+    folds = get_folds(grid, "cross-cell-line")
+    assert [f.name for f in folds] == ["A", "B"]
+    cell_line = grid["pair_cell_line"].values
+    for code, fold in enumerate(folds):
+        assert_disjoint(fold)
+        assert (cell_line[fold.test] == code).all() and (cell_line[fold.train | fold.valid] != code).all()
+        assert contigs_of(grid, fold.valid) == set(fold.info["valid_contigs"])
+        assert not contigs_of(grid, fold.train) & set(fold.info["valid_contigs"])
+        report = check_leakage(grid, fold, strict=False)  # both cell lines share every element
+        assert report.shared_enhancers > 0 and report.leaks
+    with pytest.raises(LeakageError):
+        check_leakage(grid, folds[0])
+
+
+def overlapping_cell_lines() -> xr.Dataset:
+    """Cell line A and B share enhancer 0; B's enhancer 2 overlaps A's enhancer 1 (windows, not intervals)."""
+    enhancers = [("chr1", 1_000, 1_200), ("chr1", 5_000, 5_200), ("chr1", 5_080, 5_280), ("chr1", 50_000, 50_200), ("chr2", 1_000, 1_200)]
+    promoters = [("chr1", 20_000, 20_001), ("chr1", 30_000, 30_001), ("chr2", 20_000, 20_001)]
+    pairs = [
+        (0, 0, 0, 1, -1), (1, 0, 0, 0, -1), (4, 2, 0, 1, -1),  # A
+        (0, 1, 1, 1, -1), (2, 1, 1, 0, -1), (3, 1, 1, 1, -1), (3, 0, 1, 0, -1),  # B
+    ]
+    return make_dataset(enhancers, promoters, pairs)
+
+
+def test_cross_cell_line_strict_removes_shared_and_overlapping_elements():
+    ds = overlapping_cell_lines()
+    loose = get_folds(ds, "cross-cell-line", test="B", valid_contigs=0)[0]
+    assert loose.test.tolist() == [False] * 3 + [True] * 4
+    strict = get_folds(ds, "cross-cell-line-strict", test="B", valid_contigs=0)[0]
+    assert strict.test.tolist() == [False] * 5 + [True, False]  # only enhancer 3 with promoter 1 is clean
+    assert strict.info["dropped_test_pairs"] == 3
+    assert not check_leakage(ds, strict).leaks
+    by_interval = get_folds(ds, "cross-cell-line", test="B", valid_contigs=0, strict="interval")[0]
+    assert by_interval.test.tolist() == [False] * 4 + [True, True, False]  # the overlapping enhancer 2 stays
+    report = check_leakage(ds, by_interval, strict=False)
+    assert (report.shared_enhancers, report.overlapping_enhancers) == (0, 1)
+    assert "test enhancer chr1:5080-5280 overlaps training enhancer chr1:5000-5200" in report.examples[0]
+
+
+def test_cross_cell_line_errors(grid):
+    with pytest.raises(UnknownNameError, match="unknown cell line 'C'"):
+        get_folds(grid, "cross-cell-line", test="C")
+    with pytest.raises(SplitOptionError, match="both a train and the test"):
+        get_folds(grid, "cross-cell-line", test="A", train=["A", "B"])
+    with pytest.raises(SplitOptionError, match="strict must be"):
+        get_folds(grid, "cross-cell-line", strict="yes")
+    one_line = make_dataset([("chr1", 0, 10)], [("chr1", 50, 51)], [(0, 0, 0, 1, -1)], cell_lines=("A",))
+    with pytest.raises(EmptyResultError, match="at least 2 cell lines"):
+        get_folds(one_line, "cross-cell-line")
+
+
+# ---- source-groups -------------------------------------------------------------------------------
+
+
+def test_source_groups_one_fold_per_group(grid):
+    folds = get_folds(grid, "source-groups")
+    assert [f.name for f in folds] == [f"cv-{i}" for i in range(5)]
+    groups = grid["pair_cv_group"].values
+    for i, fold in enumerate(folds):
+        assert_disjoint(fold)
+        assert (groups[fold.test] == i).all() and (groups[fold.valid] == (i + 1) % 5).all()
+        assert not (fold.train & (groups < 0)).any()  # the ungrouped chrY pair takes no part
+        assert fold.info["ungrouped_pairs"] == 1
+
+
+def test_source_groups_without_groups_is_one_line():
+    ds = overlapping_cell_lines()
+    with pytest.raises(EmptyResultError, match="no upstream cv groups"):
+        get_folds(ds, "source-groups")
+
+
+# ---- random --------------------------------------------------------------------------------------
+
+
+def test_random_warns_and_its_leakage_is_reported(grid):
+    with pytest.warns(LeakageWarning, match="leaks"):
+        (fold,) = get_folds(grid, "random", test_fraction=0.25, valid_fraction=0.2, seed=1)
+    assert_disjoint(fold)
+    assert fold.info["leaks"] is True
+    labels = grid["pair_label"].values
+    assert abs(labels[fold.test].mean() - labels.mean()) < 0.1  # stratified
+    report = check_leakage(grid, fold, strict=False)
+    assert report.leaks and report.shared_enhancers + report.shared_promoters > 0 and report.examples
+    with pytest.raises(LeakageError, match="leaks"):
+        check_leakage(grid, fold)
+    with pytest.raises(SplitOptionError, match="test_fraction must be between 0 and 1"):
+        get_folds(grid, "random", test_fraction=1.5)
+
+
+# ---- the leakage check ---------------------------------------------------------------------------
+
+
+def fold_of(ds: xr.Dataset, train, test, valid=()) -> Fold:
+    masks = [np.zeros(ds.sizes["pairs"], dtype=bool) for _ in range(3)]
+    for mask, chosen in zip(masks, (train, valid, test)):
+        mask[list(chosen)] = True
+    return Fold("planted", *masks, info={})
+
+
+def test_leakage_check_catches_a_planted_shared_element(grid):
+    clean = get_folds(grid, "loco", folds=["chr1"])[0]
+    train = np.flatnonzero(clean.train)
+    test = np.flatnonzero(clean.test)
+    planted = fold_of(grid, train=[*train, test[0]], test=test[1:])  # a chr1 pair moved to training
+    report = check_leakage(grid, planted, strict=False)
+    assert report.shared_enhancers == 1 and report.shared_promoters == 1 and report.overlapping_enhancers == 0
+    with pytest.raises(LeakageError, match=r"1 enhancers and 1 promoters shared .* \(e\.g\. enhancer chr1:10000-10200"):
+        check_leakage(grid, planted)
+
+
+def test_leakage_check_catches_a_planted_overlapping_interval():
+    ds = overlapping_cell_lines()
+    planted = fold_of(ds, train=[1], test=[4])  # enhancers 1 and 2 differ but their windows overlap
+    report = check_leakage(ds, planted, strict=False)
+    assert (report.shared_enhancers, report.overlapping_enhancers) == (0, 1)
+    with pytest.raises(LeakageError, match="1 test enhancers and 0 test promoters overlapping"):
+        check_leakage(ds, planted)
+    assert not check_leakage(ds, fold_of(ds, train=[0], test=[5])).leaks  # 49 kb apart: clean
+
+
+def test_leakage_check_catches_overlapping_masks(grid):
+    planted = fold_of(grid, train=[0, 1], test=[1], valid=[0])
+    report = check_leakage(grid, planted, strict=False)
+    assert report.mask_overlaps == {"train&valid": 1, "train&test": 1, "valid&test": 0}
+    with pytest.raises(LeakageError, match="1 pairs in train&valid"):
+        check_leakage(grid, planted)
+
+
+def test_leakage_overlaps_agree_with_brute_force():
+    rng = np.random.default_rng(7)
+    n = 300
+    starts = rng.integers(0, 60_000, size=n)
+    enhancers = [(CONTIGS[rng.integers(0, 2)], int(s), int(s) + int(rng.integers(1, 400))) for s in starts]
+    promoters = [(CONTIGS[rng.integers(0, 2)], int(s), int(s) + 1) for s in rng.integers(0, 60_000, size=n)]
+    pairs = [(i, int(rng.integers(0, n)), 0, int(rng.integers(0, 2)), -1) for i in range(n)]
+    ds = make_dataset(enhancers, promoters, pairs)
+    side = rng.integers(0, 3, size=n)
+    fold = fold_of(ds, train=np.flatnonzero(side == 0), valid=np.flatnonzero(side == 1), test=np.flatnonzero(side == 2))
+    report = check_leakage(ds, fold, strict=False)
+
+    def window(kind, i):
+        contig = int(ds[f"{kind}_contig"].values[i])
+        start = int(ds[f"{kind}_window_start"].values[i])
+        return contig, start, start + WINDOW + 2 * FLANK
+
+    table = np.array(pairs)
+    train_side = {("enhancer", e) for e in table[side < 2, 0]} | {("promoter", p) for p in table[side < 2, 1]}
+    for kind, column in (("enhancer", 0), ("promoter", 1)):
+        tested = set(table[side == 2, column]) - {i for k, i in train_side if k == kind}
+        expected = 0
+        for i in tested:
+            contig, start, end = window(kind, i)
+            expected += any(c == contig and s < end and start < e for c, s, e in (window(k, j) for k, j in train_side))
+        assert getattr(report, f"overlapping_{kind}s") == expected
+    assert report.overlapping_enhancers > 0
+
+
+# ---- registry, options, accessor ---------------------------------------------------------------
+
+
+def test_every_split_is_registered_and_bad_options_are_one_line(grid):
+    from epizoo.plugins import get_splits
+
+    assert {"loco", "cross-cell-line", "cross-cell-line-strict", "source-groups", "chromosome", "random"} <= set(get_splits())
+    with pytest.raises(SplitOptionError, match=r"split 'loco': .*'bogus'.*; its options are folds, cell_lines, valid_contigs, seed"):
+        get_folds(grid, "loco", bogus=1)
+    with pytest.raises(SplitOptionError, match="valid_contigs must be a whole number from 0 to 3"):
+        get_folds(grid, "loco", valid_contigs=7)
+    with pytest.raises(UnknownNameError, match="unknown split 'lcoo'"):
+        get_folds(grid, "lcoo")
+    with pytest.raises(EpizooError, match="lacks pair_contig"):
+        get_folds(xr.Dataset(), "loco")
+
+
+def test_simulated_store_folds_through_the_accessor(tmp_path):
+    ds = epizoo.simulate_store(tmp_path / "sim.zarr", n_pairs=300, n_contigs=4, cell_lines=2)
+    folds = ds.epizoo.folds("loco")
+    assert [f.name for f in folds] == list(ds.epizoo.contigs)
+    assert sum(int(f.test.sum()) for f in folds) == ds.sizes["pairs"]  # every pair tested exactly once
+    for fold in folds:
+        assert_disjoint(fold)
+        check_leakage(ds, fold)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LeakageWarning)
+        (random_fold,) = ds.epizoo.folds("random")
+    assert check_leakage(ds, random_fold, strict=False).leaks
