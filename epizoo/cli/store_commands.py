@@ -15,11 +15,13 @@ from epizoo import console
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    from epizoo.errors import EpizooError
+
     options = {}
     for item in pairs:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        if not sep or not key.strip():
+            raise EpizooError(f"--option {item!r} is not KEY=VALUE; write it as e.g. --option n_pairs=1000")
         options[key.strip()] = value.strip()
     return options
 
@@ -38,10 +40,12 @@ def _resolve_variant(spec, variant: str | None) -> str | None:
 
 def _with_negatives(loaded, ratio: int, seed: int, source):
     """Add ``ratio`` distance-matched generated negatives per positive to the loaded pairs."""
+    from epizoo.datasets.base import normalise_pair_table
     from epizoo.datasets.negatives import add_negatives
 
     available = source.available if source is not None else None
-    loaded.pairs = add_negatives(loaded.pairs, ratio, seed, available=available)
+    pairs = normalise_pair_table(loaded.pairs, what="pair table")  # complete columns before sampling
+    loaded.pairs = add_negatives(pairs, ratio, seed, available=available)
     return loaded
 
 

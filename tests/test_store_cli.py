@@ -1,0 +1,213 @@
+"""build-store, inspect and datasets through click's runner: results and every bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from epizoo import plugins
+from epizoo.cli import cli
+from epizoo.datasets.base import DatasetSpec, LoadedDataset
+from epizoo.genome import ArrayGenome
+from epizoo.hookspecs import hookimpl
+from epizoo.store.io import open_store
+
+WINDOW_ARGS = ["--enhancer-window", "300", "--promoter-window", "200", "--no-progress"]
+
+
+def _read_table(request) -> LoadedDataset:
+    """A test reader: a TSV of pair-table columns named by --bedpe, optionally filtered by cell line."""
+    try:
+        table = pd.read_csv(request.path, sep="\t")
+    except FileNotFoundError:
+        from epizoo.errors import InputFileError
+
+        raise InputFileError(f"pair file {request.path} does not exist") from None
+    if request.cell_lines:
+        table = table[table["cell_line"].isin(request.cell_lines)]
+    return LoadedDataset(table, "hg19", variant=request.variant or "", report={"rows read": len(table)})
+
+
+class _TestDatasets:
+    @hookimpl
+    def register_datasets(self, register):
+        register(DatasetSpec("tsvpairs", "Pairs from a TSV (tests).", _read_table, variants=("a", "b"), default_variant="a"))
+
+
+@pytest.fixture(autouse=True)
+def tsv_dataset():
+    manager = plugins.get_plugin_manager()
+    plugin = _TestDatasets()
+    manager.register(plugin, name="test-tsvpairs")
+    plugins._cache.clear()
+    yield
+    manager.unregister(plugin)
+    plugins._cache.clear()
+
+
+@pytest.fixture
+def genome_fa(tmp_path):
+    rng = np.random.default_rng(1)
+    genome = ArrayGenome({"chr1": rng.integers(0, 4, 6000, dtype=np.int8), "chr2": rng.integers(0, 4, 6000, dtype=np.int8)})
+    return genome.write_fasta(tmp_path / "genome.fa")
+
+
+def _write_pairs(path, rows):
+    columns = ["enhancer_contig", "enhancer_start", "enhancer_end", "promoter_contig", "promoter_start",
+               "promoter_end", "cell_line", "label", "source"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, sep="\t", index=False)
+    return path
+
+
+GOOD_ROWS = [
+    ("chr1", 1000, 1200, "chr1", 3000, 3001, "GM", 1, "t"),
+    ("chr1", 1000, 1200, "chr1", 4500, 4501, "GM", 0, "t"),
+    ("chr2", 500, 700, "chr2", 2500, 2501, "K5", 1, "t"),
+]
+
+
+@pytest.fixture
+def pairs_tsv(tmp_path):
+    return _write_pairs(tmp_path / "pairs.tsv", GOOD_ROWS)
+
+
+def _run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def _build_args(pairs, genome, out, *extra):
+    return ["build-store", "--dataset", "tsvpairs", "--bedpe", pairs, "--genome", genome, "--out", out, *WINDOW_ARGS, *extra]
+
+
+def test_build_store_then_inspect(tmp_path, pairs_tsv, genome_fa):
+    out = tmp_path / "s.zarr"
+    result = _run(*_build_args(pairs_tsv, genome_fa, out, "--json"))
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["pairs_kept"] == 3 and report["enhancers"] == 2 and report["reader"] == {"rows read": 3}
+    ds = open_store(out)
+    assert ds.attrs["dataset"] == "tsvpairs" and ds.attrs["variant"] == "a" and ds.attrs["enhancer_window"] == 300
+    assert ds.attrs["command"].startswith("epizoo")
+    info = json.loads(_run("inspect", out, "--json").output)
+    assert (info["pairs"], info["positives"], info["negatives"], info["generated_negatives"]) == (3, 2, 1, 0)
+    assert {(r["cell_line"], r["contig"], r["pairs"]) for r in info["counts"]} == {("GM", "chr1", 2), ("K5", "chr2", 1)}
+    assert info["provenance"]["genome_build"] == "hg19" and info["bytes_on_disk"] > 0
+    table = _run("inspect", out)
+    assert table.exit_code == 0 and "GM" in table.output and "provenance" in table.output
+
+
+def test_build_store_prints_a_summary_table(tmp_path, pairs_tsv, genome_fa):
+    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--cell-line", "K5", "--variant", "b"))
+    assert result.exit_code == 0, result.output
+    assert "pairs kept" in result.output and "bytes/base" in result.output
+    ds = open_store(tmp_path / "s.zarr")
+    assert ds.epizoo.cell_lines == ["K5"] and ds.attrs["variant"] == "b"
+
+
+def test_datasets_lists_the_registry():
+    rows = json.loads(_run("datasets", "--json").output)
+    tsv = next(r for r in rows if r["name"] == "tsvpairs")
+    assert tsv["variants"] == ["a", "b"] and tsv["genome_build"] == "hg19"
+    assert "tsvpairs" in _run("datasets").output
+
+
+def test_synthetic_dataset_brings_its_own_genome(tmp_path):
+    result = _run("build-store", "--dataset", "synthetic", "--option", "n_pairs=200", "--out", tmp_path / "syn.zarr", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert open_store(tmp_path / "syn.zarr").attrs["sequence_source"].startswith("synthetic")
+
+
+def test_negatives_are_generated_through_the_negatives_module(tmp_path, pairs_tsv, genome_fa, monkeypatch):
+    calls = {}
+
+    def add_negatives(pairs, ratio, seed, available=None):
+        calls.update(ratio=ratio, seed=seed, available=available("chr1", 0, 10))
+        negative = pairs.iloc[[0]].assign(label=0, label_generated=True, promoter_start=5000, promoter_end=5001)
+        return pd.concat([pairs, negative], ignore_index=True)
+
+    monkeypatch.setitem(sys.modules, "epizoo.datasets.negatives", types.SimpleNamespace(add_negatives=add_negatives))
+    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--negatives", "2", "--seed", "5"))
+    assert result.exit_code == 0, result.output
+    assert calls == {"ratio": 2, "seed": 5, "available": True}
+    info = json.loads(_run("inspect", tmp_path / "s.zarr", "--json").output)
+    assert info["generated_negatives"] == 1 and info["pairs"] == 4
+
+
+def _assert_one_line_failure(result, pattern, tmp_path):
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("warning: plugin")]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    assert pattern in lines[0], lines[0]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("s.zarr") and p.name != "s.zarr.keep"]
+
+
+@pytest.mark.parametrize(
+    ("case", "pattern"),
+    [
+        ("missing genome", "does not exist"),
+        ("missing pair file", "does not exist"),
+        ("malformed row", "label must be 0 or 1"),
+        ("contig absent", "contig 'chr9' is not in genome.fa"),
+        ("off the end", "off the end of chr2"),
+        ("unknown dataset", "unknown dataset 'tsvpair'"),
+        ("unknown variant", "unknown variant 'c'"),
+        ("empty result", "has no pairs"),
+        ("both sources", "not both"),
+        ("bad option", "KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_store(tmp_path, pairs_tsv, genome_fa, case, pattern):
+    out = tmp_path / "s.zarr"
+    args = _build_args(pairs_tsv, genome_fa, out)
+    rows = list(GOOD_ROWS)
+    if case == "missing genome":
+        args = _build_args(pairs_tsv, tmp_path / "absent.fa", out)
+    elif case == "missing pair file":
+        args = _build_args(tmp_path / "absent.tsv", genome_fa, out)
+    elif case == "malformed row":
+        rows[1] = ("chr1", 1000, 1200, "chr1", 4500, 4501, "GM", 2, "t")
+    elif case == "contig absent":
+        rows[1] = ("chr9", 1000, 1200, "chr9", 4500, 4501, "GM", 0, "t")
+    elif case == "off the end":
+        rows[2] = ("chr2", 7000, 7200, "chr2", 2500, 2501, "K5", 1, "t")
+    elif case == "unknown dataset":
+        args[2] = "tsvpair"
+    elif case == "unknown variant":
+        args += ["--variant", "c"]
+    elif case == "empty result":
+        args += ["--cell-line", "HeLa"]
+    elif case == "both sources":
+        args += ["--regions", genome_fa]
+    elif case == "bad option":
+        args += ["--option", "novalue"]
+    _write_pairs(pairs_tsv, rows)
+    _assert_one_line_failure(_run(*args), pattern, tmp_path)
+
+
+def test_regions_with_nothing_usable_is_an_empty_result(tmp_path, pairs_tsv):
+    regions = tmp_path / "regions.fa"
+    regions.write_text(">chr7:0-4\nACGT\n")
+    args = ["build-store", "--dataset", "tsvpairs", "--bedpe", pairs_tsv, "--regions", regions, "--out", tmp_path / "s.zarr", "--no-progress"]
+    _assert_one_line_failure(_run(*args), "none of the 3 pairs", tmp_path)
+
+
+def test_existing_store_needs_force(tmp_path, pairs_tsv, genome_fa):
+    out = tmp_path / "s.zarr"
+    assert _run(*_build_args(pairs_tsv, genome_fa, out)).exit_code == 0
+    refused = _run(*_build_args(pairs_tsv, genome_fa, out))
+    assert refused.exit_code != 0 and "--force" in refused.output
+    _write_pairs(pairs_tsv, GOOD_ROWS[:1])
+    assert _run(*_build_args(pairs_tsv, genome_fa, out, "--force")).exit_code == 0
+    assert open_store(out).sizes["pairs"] == 1
+
+
+def test_inspect_rejects_what_is_not_a_store(tmp_path):
+    result = _run("inspect", tmp_path / "nothing.zarr")
+    assert result.exit_code != 0 and "does not exist" in result.output and "Traceback" not in result.output
