@@ -38,3 +38,21 @@ def register_datasets(register):
             catalog="targetfinder",
         )
     )
+    register(
+        DatasetSpec(
+            name="bengi",
+            description="BENGI enhancer-gene benchmark (Moore et al. 2020): Hi-C, CHi-C, ChIA-PET, eQTL, CRISPR; cv-groups.",
+            load=_lazy("bengi", "load"),
+            variants=("all-natural", "all-fixed", "ra-natural", "ra-fixed", "transepi"),
+            default_variant="all-natural",
+            catalog="bengi",
+        )
+    )
+    register(
+        DatasetSpec(
+            name="bedpe",
+            description="Your own pairs as BEDPE (--bedpe PATH); positives only need --negatives K.",
+            load=_lazy("bedpe", "load"),
+            genome_build="user",
+        )
+    )
