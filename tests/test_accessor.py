@@ -43,13 +43,13 @@ def test_sequences_decode_the_model_window_and_shifted_views(ds):
 
 
 def test_pairs_filters(ds):
-    line = ds.epizoo.cell_lines[1]
-    subset = ds.epizoo.pairs(cell_line=line, contig="chr2", label=0)
-    code = ds.epizoo.cell_lines.index(line)
-    assert (subset["pair_cell_line"].values == code).all() and (subset["pair_label"].values == 0).all()
-    assert (subset["pair_contig"].values == 1).all()
-    expected = ((ds["pair_cell_line"].values == code) & (ds["pair_contig"].values == 1) & (ds["pair_label"].values == 0)).sum()
-    assert subset.sizes["pairs"] == expected > 0
+    line_code, contig_code = int(ds["pair_cell_line"][0]), int(ds["pair_contig"][0])
+    line, contig = ds.epizoo.cell_lines[line_code], ds.epizoo.contigs[contig_code]
+    subset = ds.epizoo.pairs(cell_line=line, contig=contig, label=0)
+    assert (subset["pair_cell_line"].values == line_code).all() and (subset["pair_label"].values == 0).all()
+    assert (subset["pair_contig"].values == contig_code).all()
+    expected = (ds["pair_cell_line"].values == line_code) & (ds["pair_contig"].values == contig_code) & (ds["pair_label"].values == 0)
+    assert subset.sizes["pairs"] == expected.sum() > 0
     with pytest.raises(UnknownNameError, match="unknown cell line 'HeLa'"):
         ds.epizoo.pairs(cell_line="HeLa")
     with pytest.raises(EmptyResultError):
