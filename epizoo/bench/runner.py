@@ -1,0 +1,574 @@
+"""``epizoo bench``: every model on every fold, as independent tasks written into a run directory.
+
+A *task* is one model on one fold of one cell line (or one train -> test cell-line pair for the
+cross-cell-line splits). Each task writes its prediction table, checkpoint and result under
+temporary names, renames them into place, and only then writes its ``done`` marker; ``--resume``
+skips tasks with a marker and redoes the others from scratch, so no fold is ever lost or counted
+twice. ``metrics.tsv`` is rebuilt from the per-task results after every task. Tasks run in this
+process, or on a dask.distributed cluster (a local one with ``--workers N`` or an existing one
+with ``--scheduler``), writing exactly the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from epizoo import __version__
+from epizoo.errors import EmptyResultError, EpizooError
+from epizoo.training.checkpoint import atomic_write_text, save_checkpoint
+from epizoo.training.trainer import Sides, TrainOptions, train_fold
+
+CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
+LEAKY_SPLITS = ("random",)  # leak by design: the report is recorded and a warning printed
+# Settings that change how a run executes but not what it computes: a resume may change them.
+EXECUTION_KEYS = ("workers", "scheduler", "device", "threads", "num_workers", "progress", "command")
+METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
+PREDICTION_COLUMNS = (
+    "pair", "label", "score", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name", "distance",
+)
+
+
+class RunDirectoryError(EpizooError):
+    """A run directory that holds another run, or is not a run."""
+
+
+@dataclass
+class BenchConfig:
+    store: str
+    out: str
+    models: list[str]
+    split: str = "loco"
+    split_options: dict[str, Any] = field(default_factory=dict)
+    cell_lines: list[str] | None = None
+    folds: list[str] | None = None
+    tiny: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    max_pairs: int | None = None
+    budget: float | None = None  # minutes per task
+    balance: str = "augment"
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+    command: str = ""
+
+    def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
+        return TrainOptions(
+            tiny=self.tiny, epochs=self.epochs, batch_size=self.batch_size, max_pairs=self.max_pairs,
+            budget_minutes=self.budget, balance=self.balance, device=device or self.device,
+            threads=threads or self.threads, seed=self.seed, num_workers=self.num_workers,
+        )
+
+    def defining(self) -> dict[str, Any]:
+        """The settings that decide the results: two runs with equal ones are the same run."""
+        return {key: value for key, value in asdict(self).items() if key not in EXECUTION_KEYS}
+
+
+@dataclass
+class Task:
+    model: str
+    cell_line: str  # the test cell line
+    train_cell_line: str  # the training cell line(s): the same one except for cross-cell-line splits
+    fold: str
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """The cell-line level of the output paths: ``K562``, or ``GM12878-to-K562``."""
+        if self.train_cell_line == self.cell_line:
+            return safe_name(self.cell_line)
+        return f"{safe_name(self.train_cell_line)}-to-{safe_name(self.cell_line)}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.group}/{safe_name(self.fold)}"
+
+
+def safe_name(text: str) -> str:
+    """A name usable as one path component."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text)) or "_"
+
+
+# ---- planning ---------------------------------------------------------------------------------
+def _cell_line_names(ds) -> list[str]:
+    return [str(name) for name in ds["cell_line_id"].values]
+
+
+def _selected_cell_lines(ds, config: BenchConfig) -> list[str]:
+    present = _cell_line_names(ds)
+    if not config.cell_lines:
+        return present
+    lookup = {name.lower(): name for name in present}
+    unknown = [name for name in config.cell_lines if name.lower() not in lookup]
+    if unknown:
+        raise EmptyResultError(f"--cell-lines: {', '.join(unknown)} not in the store; it has {', '.join(present)}")
+    return [lookup[name.lower()] for name in config.cell_lines]
+
+
+def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """(train cell line, test cell line, split options) for each call of the split function."""
+    reserved = {"cell_lines", "train", "test"} & set(config.split_options)
+    if reserved:
+        raise EpizooError(f"--split-option {', '.join(sorted(reserved))}: choose cell lines with --cell-lines instead")
+    lines = _selected_cell_lines(ds, config)
+    if config.split in CROSS_SPLITS:
+        if len(lines) < 2:
+            raise EmptyResultError(f"{config.split} needs at least 2 cell lines; the selection has {', '.join(lines)}")
+        for train in lines:
+            for test in lines:
+                if train != test:
+                    yield train, test, {**config.split_options, "train": [train], "test": [test]}
+        return
+    for line in lines:
+        options = dict(config.split_options, cell_lines=[line])
+        if config.split == "loco" and config.folds:
+            options["folds"] = list(config.folds)
+        yield line, line, options
+
+
+def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
+    from epizoo.splits import check_leakage
+
+    if split in LEAKY_SPLITS:
+        report = check_leakage(ds, fold, strict=False)
+        if report.leaks:
+            report_leak(f"warning: {report.summary()}")
+        return report.as_dict()
+    return check_leakage(ds, fold, strict=True).as_dict()
+
+
+def _skip_reason(labels: np.ndarray, test: np.ndarray) -> str | None:
+    if test.sum() == 0:
+        return "the test side is empty"
+    positives = int(labels[test].sum())
+    if positives == 0:
+        return "the test side has no positives"
+    if positives == int(test.sum()):
+        return "the test side has no negatives"
+    return None
+
+
+def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[list[Task], list[dict], list[dict]]:
+    """Every (model, cell line, fold) task, the folds skipped with their reason, and the leakage reports.
+
+    The leakage check runs on every fold before anything trains: strict (raising
+    :class:`~epizoo.errors.LeakageError`) except for the splits that leak by design.
+    """
+    from epizoo.plugins import get_split
+
+    split = get_split(config.split)
+    labels = np.asarray(ds["pair_label"].values).astype(bool)
+    tasks, skipped, leakage = [], [], []
+    for train_line, test_line, options in _split_calls(ds, config):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the leaky split warns once, below, per fold
+            folds = split.function(ds, **options)
+        for fold in folds:
+            if config.folds and fold.name not in config.folds:
+                continue
+            leakage.append({"cell_line": test_line, "train_cell_line": train_line, **_check_fold(ds, fold, config.split, warn)})
+            reason = _skip_reason(labels, fold.test)
+            if reason is not None:
+                skipped.append({"cell_line": test_line, "train_cell_line": train_line, "fold": fold.name, "reason": reason})
+                continue
+            sides = [np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)]
+            info = json.loads(json.dumps(fold.info, default=str))
+            tasks += [Task(model, test_line, train_line, fold.name, *sides, info) for model in config.models]
+    if config.folds and not tasks and not skipped:
+        raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
+    if not tasks:
+        raise EmptyResultError("no fold has both positives and negatives on its test side; see skipped folds or choose another split")
+    return tasks, skipped, leakage
+
+
+# ---- the run directory ------------------------------------------------------------------------
+class RunDirectory:
+    """Paths of a run, and the rules for starting or resuming one."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    config = property(lambda self: self.root / "config.json")
+    environment = property(lambda self: self.root / "environment.json")
+    metrics = property(lambda self: self.root / "metrics.tsv")
+    skipped = property(lambda self: self.root / "skipped.tsv")
+    leakage = property(lambda self: self.root / "leakage.json")
+
+    def task_dir(self, task: Task) -> Path:
+        return self.root / "tasks" / task.key
+
+    def predictions(self, task: Task) -> Path:
+        return self.root / "predictions" / task.model / task.group / f"{safe_name(task.fold)}.tsv"
+
+    def checkpoint(self, task: Task) -> Path:
+        return self.root / "checkpoints" / task.key
+
+    def open(self, config: BenchConfig, resume: bool) -> None:
+        """Create the directory, or check that ``--resume`` continues the same run."""
+        if self.config.is_file():
+            if not resume:
+                raise RunDirectoryError(f"{self.root} already holds a run; pass --resume to continue it or choose another --out")
+            previous = json.loads(self.config.read_text())
+            mismatch = _first_difference(previous.get("defining", {}), config.defining())
+            if mismatch:
+                raise RunDirectoryError(f"{self.root} holds a run with a different configuration ({mismatch}); choose another --out")
+        elif self.root.exists() and any(self.root.iterdir()):
+            raise RunDirectoryError(f"{self.root} exists and is not an epizoo run; choose an empty or new --out")
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config, json.dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    new = json.loads(json.dumps(new))
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            return f"{key}: {old.get(key)!r} then, {new.get(key)!r} now"
+    return None
+
+
+def environment(device: str, threads: int | None) -> dict[str, Any]:
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "epizoo": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "threads": threads or torch.get_num_threads(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# ---- one task ---------------------------------------------------------------------------------
+def _prediction_table(ds, pairs: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    sub = ds[["pair_contig", "pair_cell_line", "pair_enhancer", "pair_promoter", "pair_distance"]].isel(pairs=pairs).compute()
+    enhancers, promoters = sub["pair_enhancer"].values, sub["pair_promoter"].values
+    return pd.DataFrame({
+        "pair": pairs,
+        "label": labels.astype(int),
+        "score": np.round(scores.astype(np.float64), 7),
+        "contig": ds["contig_id"].values[sub["pair_contig"].values],
+        "cell_line": ds["cell_line_id"].values[sub["pair_cell_line"].values],
+        "enhancer": enhancers,
+        "enhancer_name": ds["enhancer_name"].isel(enhancers=enhancers).values,
+        "promoter": promoters,
+        "promoter_name": ds["promoter_name"].isel(promoters=promoters).values,
+        "distance": sub["pair_distance"].values,
+    }, columns=list(PREDICTION_COLUMNS))
+
+
+def _header(config: BenchConfig, task: Task) -> str:
+    import torch
+
+    return (
+        f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
+        f"# command: {config.command}\n"
+        f"# model {task.model}; cell line {task.cell_line} (trained on {task.train_cell_line}); fold {task.fold}\n"
+    )
+
+
+def _task_device(config: BenchConfig) -> str:
+    """On a dask worker with GPUs and ``--device auto``: one GPU per worker, round-robin."""
+    import torch
+
+    if config.device != "auto" or not torch.cuda.is_available():
+        return config.device
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return config.device
+    index = name if isinstance(name, int) else sum(map(ord, str(name)))
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
+def run_task(config: BenchConfig, task: Task, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Train and score one task, or return its recorded result when it is already done."""
+    from epizoo import open_store
+    from epizoo.metrics import score_all
+    from epizoo.plugins import get_model
+
+    run = RunDirectory(config.out)
+    task_dir = run.task_dir(task)
+    if (task_dir / "done").is_file():
+        return json.loads((task_dir / "result.json").read_text())
+    for leftover in (task_dir, run.checkpoint(task)):  # a half-finished attempt: start over
+        shutil.rmtree(leftover, ignore_errors=True)
+    run.predictions(task).unlink(missing_ok=True)
+
+    spec = get_model(task.model)
+    options = config.train_options(device=_task_device(config))
+    result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch)
+    metrics = score_all(result.test_labels, result.test_scores)
+    ds = open_store(config.store)
+    table = _prediction_table(ds, result.test_pairs, result.test_labels, result.test_scores)
+    atomic_write_text(run.predictions(task), _header(config, task) + table.to_csv(sep="\t", index=False))
+
+    record = {
+        "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
+        "metrics": metrics, "history": result.history, "training": result.summary, "fold_info": task.info,
+        "seconds": float(sum(epoch.get("seconds", 0.0) for epoch in result.history)),
+    }
+    description = {
+        "model": task.model, "card": asdict(spec.card), "hparams": result.summary["hparams"],
+        "recipe": result.summary["recipe"], "fold": {"name": task.fold, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, **task.info},
+        "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
+        "embedding_source": result.summary.get("embedding_source"),
+    }
+    save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
+    atomic_write_text(task_dir / "result.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    (task_dir / "done").touch()
+    return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+# ---- results ----------------------------------------------------------------------------------
+def collect_results(run: RunDirectory, tasks: list[Task]) -> list[dict[str, Any]]:
+    """The recorded results of the finished tasks, in plan order."""
+    results = []
+    for task in tasks:
+        marker = run.task_dir(task) / "done"
+        if marker.is_file():
+            results.append(json.loads((run.task_dir(task) / "result.json").read_text()))
+    return results
+
+
+def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        training = r["training"]
+        rows.append({
+            "model": r["model"], "cell_line": r["cell_line"], "train_cell_line": r["train_cell_line"], "fold": r["fold"],
+            **{name: r["metrics"].get(name, np.nan) for name in METRIC_COLUMNS},
+            **{name: value for name, value in r["metrics"].items() if name not in METRIC_COLUMNS},
+            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
+            "stopped_by": training.get("stopped_by"), "n_train_pairs": training.get("n_train_pairs"),
+            "n_train_items": training.get("n_train_items"), "embedding_source": training.get("embedding_source") or "",
+            "seconds": round(r.get("seconds", 0.0), 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:
+    table = metrics_table(collect_results(run, tasks))
+    atomic_write_text(run.metrics, table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    return table
+
+
+# ---- progress ---------------------------------------------------------------------------------
+def _epoch_text(record: dict[str, Any]) -> str:
+    parts = [f"epoch {record['epoch']}"]
+    if record.get("loss") == record.get("loss"):  # not NaN
+        parts.append(f"loss {record['loss']:.4f}")
+    if record.get("valid_auroc") == record.get("valid_auroc") and record.get("valid_auroc") is not None:
+        parts.append(f"valid AUROC {record['valid_auroc']:.3f}")
+    return ", ".join(parts)
+
+
+def _task_label(task: Task) -> str:
+    return f"{task.model} {task.group} {task.fold}"
+
+
+class PlainProgress:
+    """One line per event on stderr: readable in a CI log (non-TTY)."""
+
+    def __init__(self):
+        self.total, self.finished = 0, 0
+
+    def session(self, tasks: list[Task]):
+        from contextlib import nullcontext
+
+        self.total = len(tasks)
+        return nullcontext()
+
+    def log(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
+        if skipped:
+            self.log(f"[{task.key}] already done, skipped")
+        elif not remote:
+            self.log(f"[{task.key}] training")
+
+    def epoch(self, task: Task, record: dict[str, Any]) -> None:
+        self.log(f"[{task.key}] {_epoch_text(record)}")
+
+    def finish(self, task: Task) -> None:
+        self.finished += 1
+        self.log(f"[{task.key}] finished ({self.finished}/{self.total})")
+
+
+class QuietProgress(PlainProgress):
+    """``--no-progress``: warnings only."""
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def epoch(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def finish(self, task: Task) -> None:
+        pass
+
+
+class RichProgress(PlainProgress):
+    """A live display on a terminal: all tasks, and the epochs of the running one."""
+
+    def __init__(self, options: TrainOptions):
+        super().__init__()
+        self.options = options
+
+    def session(self, tasks: list[Task]):
+        from contextlib import contextmanager
+
+        from epizoo import console
+
+        @contextmanager
+        def live():
+            with console.progress(True) as bar:
+                self.bar = bar
+                self.overall = bar.add_task("models x folds", total=len(tasks), status="")
+                self.current = None
+                yield
+
+        return live()
+
+    def log(self, message: str) -> None:
+        from epizoo import console
+
+        console.stderr.print(message, markup=False, highlight=False)
+
+    def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
+        if skipped or remote:
+            return
+        from epizoo.plugins import get_model
+        from epizoo.training.trainer import resolve_recipe
+
+        epochs = resolve_recipe(get_model(task.model), self.options).epochs
+        if self.current is not None:
+            self.bar.remove_task(self.current)
+        self.current = self.bar.add_task(_task_label(task), total=epochs, status="")
+
+    def epoch(self, task: Task, record: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.bar.update(self.current, advance=1, status=_epoch_text(record))
+
+    def finish(self, task: Task) -> None:
+        self.bar.advance(self.overall)
+
+
+def make_progress(enabled: bool, options: TrainOptions):
+    """Rich on a terminal, plain lines otherwise, nearly silent with ``--no-progress``."""
+    from epizoo import console
+
+    if not enabled:
+        return QuietProgress()
+    return RichProgress(options) if console.stderr.is_terminal else PlainProgress()
+
+
+# ---- executing --------------------------------------------------------------------------------
+def _run_local(config: BenchConfig, tasks: list[Task], run: RunDirectory, progress) -> None:
+    for task in tasks:
+        done = (run.task_dir(task) / "done").is_file()
+        progress.start(task, skipped=done)
+        run_task(config, task, on_epoch=lambda record, task=task: progress.epoch(task, record))
+        progress.finish(task)
+        write_metrics(run, tasks)
+
+
+def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progress) -> None:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if config.scheduler:
+        client = Client(config.scheduler)
+    else:
+        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, len(client.scheduler_info()["workers"])))
+        worker_config = BenchConfig(**{**asdict(config), "threads": threads})
+        futures = {client.submit(run_task, worker_config, task, key=f"epizoo-{task.key}-{os.getpid()}", pure=False): task for task in tasks}
+        for task in tasks:
+            progress.start(task, skipped=(run.task_dir(task) / "done").is_file(), remote=True)
+        for future in as_completed(futures):
+            future.result()  # re-raises a task's error here, with its message
+            progress.finish(futures[future])
+            write_metrics(run, tasks)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFrame:
+    """Plan, check and run a benchmark into ``config.out``; return the metrics table."""
+    from epizoo import open_store
+    from epizoo.plugins import get_model, get_models
+    from epizoo.training.loader import BALANCE_MODES
+    from epizoo.training.trainer import resolve_device
+
+    if config.balance not in BALANCE_MODES:
+        raise EpizooError(f"unknown --balance {config.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    config.models = list(get_models()) if config.models in (["all"], "all") else [get_model(m).name for m in config.models]
+    resolve_device(config.device)  # a bad --device fails before anything is written
+    ds = open_store(config.store)
+    progress = progress or make_progress(config.progress, config.train_options())
+    tasks, skipped, leakage = plan(ds, config, warn=progress.log)
+    run = RunDirectory(config.out)
+    run.open(config, resume)
+    atomic_write_text(run.environment, json.dumps(environment(config.device, config.threads), indent=2) + "\n")
+    atomic_write_text(run.leakage, json.dumps(leakage, indent=2, default=_json_default) + "\n")
+    atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
+    for entry in skipped:
+        progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")
+    with progress.session(tasks):
+        if config.workers or config.scheduler:
+            _run_dask(config, tasks, run, progress)
+        else:
+            _run_local(config, tasks, run, progress)
+    return write_metrics(run, tasks)
+
+
+def default_command() -> str:
+    return " ".join(["epizoo", *sys.argv[1:]]) if sys.argv else "epizoo bench"

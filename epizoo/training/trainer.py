@@ -1,0 +1,330 @@
+"""Train one model on one fold with its reference recipe, then score the fold's test side.
+
+Model selection uses the validation side only: after every epoch the validation AUROC is
+measured and the best weights are kept; early stopping counts epochs without improvement. The
+test side is touched once, by the kept weights. Torch models train with BCE-with-logits, mixed
+precision on CUDA; scikit-learn models fit their features on the (unaugmented) training side.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import zarr
+
+from epizoo.errors import EmptyResultError, EpizooError
+from epizoo.metrics import auroc
+from epizoo.training.loader import (
+    BALANCE_MODES,
+    PairBatches,
+    make_loader,
+    plain_items,
+    to_device,
+    training_items,
+)
+from epizoo.zoo import ModelSpec, TrainingRecipe
+
+TINY_EPOCHS = 2
+TINY_BATCH = 32
+TINY_SHIFTS = 4  # the first published shifts around the centre; enough to exercise augmentation
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What a user may change about training; None keeps the model's recipe."""
+
+    tiny: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    max_pairs: int | None = None
+    budget_minutes: float | None = None
+    balance: str = "augment"
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+
+
+@dataclass
+class Sides:
+    """Global pair indices of a fold's three sides."""
+
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    test_pairs: np.ndarray
+    test_labels: np.ndarray
+    test_scores: np.ndarray
+    history: list[dict[str, float]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # recipe used, sizes, stop reason ...
+    state: dict[str, torch.Tensor] | None = None
+    estimator: Any = None
+
+
+EpochCallback = Callable[[dict[str, float]], None]
+
+
+# ---- resolving what is used ------------------------------------------------------------------
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise EpizooError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise EpizooError(f"device {name!r} asked for but CUDA is not available; use --device cpu")
+    return device
+
+
+def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
+    recipe = spec.recipe
+    if options.tiny:
+        recipe = replace(
+            recipe,
+            epochs=min(recipe.epochs, TINY_EPOCHS),
+            batch_size=min(recipe.batch_size, TINY_BATCH),
+            augmentation_shifts=min(recipe.augmentation_shifts, TINY_SHIFTS),
+        )
+    if options.balance != "augment":
+        recipe = replace(recipe, augmentation_shifts=0)
+    if options.epochs is not None:
+        recipe = replace(recipe, epochs=options.epochs)
+    if options.batch_size is not None:
+        recipe = replace(recipe, batch_size=options.batch_size)
+    if recipe.epochs < 1 or recipe.batch_size < 1:
+        raise EpizooError("--epochs and --batch-size must be at least 1")
+    return recipe
+
+
+def _stratified_sample(pairs: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` pairs keeping the class ratio (at least one of each class present)."""
+    chosen = []
+    for value in (0, 1):
+        members = pairs[labels == value]
+        if members.size == 0:
+            continue
+        take = min(members.size, max(1, round(size * members.size / pairs.size)))
+        chosen.append(rng.choice(members, size=take, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def prepare_sides(sides: Sides, labels: np.ndarray, recipe: TrainingRecipe, options: TrainOptions) -> Sides:
+    """Carve validation from training when the split gave none, then cap the training pairs."""
+    rng = np.random.default_rng([options.seed, 11])
+    train = np.setdiff1d(sides.train, sides.valid)
+    valid = np.sort(sides.valid)
+    if valid.size == 0 and train.size > 1:
+        valid = _stratified_sample(train, labels[train], max(1, round(recipe.validation_fraction * train.size)), rng)
+        train = np.setdiff1d(train, valid)
+    if options.max_pairs is not None and train.size > options.max_pairs:
+        train = _stratified_sample(train, labels[train], options.max_pairs, rng)
+    if train.size == 0:
+        raise EmptyResultError("the training side of this fold is empty; choose another split or cell line")
+    return Sides(train, valid, np.sort(sides.test))
+
+
+# ---- shared pieces ----------------------------------------------------------------------------
+def _lengths(hparams: dict[str, Any]) -> tuple[int, int]:
+    return int(hparams["enhancer_length"]), int(hparams["promoter_length"])
+
+
+def _batches(store: str, pairs: np.ndarray, batch_size: int, hparams: dict, options: TrainOptions, device: torch.device):
+    dataset = PairBatches(store, plain_items(pairs), batch_size, *_lengths(hparams), seed=options.seed)
+    return make_loader(dataset, options.num_workers, device)
+
+
+def make_optimizer(recipe: TrainingRecipe, parameters) -> torch.optim.Optimizer:
+    kinds = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
+    if recipe.optimizer not in kinds:
+        raise EpizooError(f"unknown optimizer {recipe.optimizer!r} in the recipe; use one of {', '.join(kinds)}")
+    return kinds[recipe.optimizer](parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+
+
+def _public_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in hparams.items() if key != "pretrained_embedding"}
+
+
+# ---- torch models -----------------------------------------------------------------------------
+class _TorchRun:
+    """State of one torch training run: model, encoder, device and the clock of the budget."""
+
+    def __init__(self, spec: ModelSpec, store: str, hparams: dict, options: TrainOptions, device: torch.device):
+        from epizoo.plugins import get_encoder
+
+        self.spec, self.store, self.hparams, self.options, self.device = spec, store, hparams, options, device
+        self.encode = get_encoder(spec.input_encoding).function
+        self.model = spec.factory(**hparams).to(device)
+        self.amp = device.type == "cuda"
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(self.device.type, enabled=self.amp):
+            return self.model(self.encode(batch["enhancer"]), self.encode(batch["promoter"])).float().reshape(-1)
+
+    @torch.no_grad()
+    def predict(self, pairs: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(pairs, labels, probabilities) in pair order."""
+        self.model.eval()
+        out_pairs, out_labels, out_scores = [], [], []
+        for batch in _batches(self.store, pairs, batch_size, self.hparams, self.options, self.device):
+            batch = to_device(batch, self.device)
+            out_scores.append(torch.sigmoid(self.logits(batch)).cpu().numpy())
+            out_labels.append(batch["label"].cpu().numpy())
+            out_pairs.append(batch["pair"].cpu().numpy())
+        if not out_pairs:
+            return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
+        pairs_, labels_, scores_ = (np.concatenate(x) for x in (out_pairs, out_labels, out_scores))
+        order = np.argsort(pairs_, kind="stable")
+        return pairs_[order], labels_[order], scores_[order]
+
+
+def _validation_key(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    """Higher is better: validation AUROC, and the log-loss as a tie-breaker / fallback."""
+    if labels.size == 0:
+        return (math.nan, math.nan)
+    clipped = np.clip(scores.astype(np.float64), 1e-7, 1 - 1e-7)
+    loss = float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped)))
+    return (auroc(labels, scores), loss)
+
+
+def _better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
+    if best is None:
+        return True
+    auc, loss = candidate
+    if not math.isnan(auc) and not math.isnan(best[0]):
+        return auc > best[0] or (auc == best[0] and loss < best[1])
+    return not math.isnan(loss) and (math.isnan(best[1]) or loss < best[1])
+
+
+def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch) -> TrainResult:
+    run = _TorchRun(spec, store, hparams, options, device)
+    optimizer = make_optimizer(recipe, run.model.parameters())
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp)
+    items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
+    sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
+    dataset = PairBatches(store, items, recipe.batch_size, *_lengths(hparams), shuffle=True, seed=options.seed, sampler_labels=sampler_labels)
+    pos_weight = _pos_weight(labels[sides.train], device) if options.balance == "weights" else None
+    deadline = time.monotonic() + options.budget_minutes * 60 if options.budget_minutes else math.inf
+
+    history, best_key, best_state, best_epoch, stop, waited = [], None, None, -1, "epochs", 0
+    for epoch in range(recipe.epochs):
+        dataset.set_epoch(epoch)
+        run.model.train()
+        started, losses = time.monotonic(), []
+        for batch in make_loader(dataset, options.num_workers, device):
+            batch = to_device(batch, device)
+            loss = F.binary_cross_entropy_with_logits(run.logits(batch), batch["label"], pos_weight=pos_weight)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            losses.append(float(loss.detach()))
+            if time.monotonic() > deadline:
+                stop = "budget"
+                break
+        _, valid_labels, valid_scores = run.predict(sides.valid, recipe.batch_size)
+        key = _validation_key(valid_labels, valid_scores)
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else math.nan, "valid_auroc": key[0], "valid_loss": key[1], "seconds": time.monotonic() - started}
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if _better(key, best_key):
+            best_key, best_epoch, waited = key, epoch + 1, 0
+            best_state = copy.deepcopy(run.model.state_dict())
+        else:
+            waited += 1
+        if stop == "budget":
+            break
+        if recipe.early_stopping_patience is not None and waited >= recipe.early_stopping_patience:
+            stop = "early_stopping"
+            break
+
+    run.model.load_state_dict(best_state)
+    test_pairs, test_labels, test_scores = run.predict(sides.test, recipe.batch_size)
+    summary = {
+        "best_epoch": best_epoch,
+        "epochs_run": len(history),
+        "stopped_by": stop,
+        "n_train_items": len(items),
+        "embedding_source": getattr(run.model, "embedding_source", None),
+    }
+    return TrainResult(test_pairs, test_labels, test_scores, history, summary, state=best_state)
+
+
+def _pos_weight(train_labels: np.ndarray, device: torch.device) -> torch.Tensor:
+    n_pos = max(int(train_labels.sum()), 1)
+    return torch.tensor((train_labels.size - n_pos) / n_pos, dtype=torch.float32, device=device)
+
+
+# ---- scikit-learn models ----------------------------------------------------------------------
+def _features(spec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pairs, labels, feature matrix), built batch by batch so memory stays bounded."""
+    parts, out_pairs, out_labels = [], [], []
+    for batch in _batches(store, pairs, 1024, hparams, options, torch.device("cpu")):
+        parts.append(np.asarray(spec.features(batch["enhancer"].numpy(), batch["promoter"].numpy(), batch["distance"].numpy())))
+        out_pairs.append(batch["pair"].numpy())
+        out_labels.append(batch["label"].numpy())
+    order = np.argsort(np.concatenate(out_pairs), kind="stable")
+    return np.concatenate(out_pairs)[order], np.concatenate(out_labels)[order], np.concatenate(parts)[order]
+
+
+def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device, on_epoch) -> TrainResult:
+    started = time.monotonic()
+    _, train_labels, train_features = _features(spec, store, sides.train, hparams, options)
+    estimator = spec.factory(**hparams)
+    if "random_state" in estimator.get_params():
+        estimator.set_params(random_state=options.seed)
+    estimator.fit(train_features, train_labels.astype(np.int64))
+    record: dict[str, float] = {"epoch": 1, "loss": math.nan, "seconds": time.monotonic() - started}
+    if sides.valid.size:
+        _, valid_labels, valid_features = _features(spec, store, sides.valid, hparams, options)
+        record["valid_auroc"], record["valid_loss"] = _validation_key(valid_labels, estimator.predict_proba(valid_features)[:, 1])
+    if on_epoch is not None:
+        on_epoch(record)
+    test_pairs, test_labels, test_features = _features(spec, store, sides.test, hparams, options)
+    test_scores = estimator.predict_proba(test_features)[:, 1]
+    summary = {"best_epoch": 1, "epochs_run": 1, "stopped_by": "fitted", "n_train_items": int(sides.train.size), "embedding_source": None}
+    return TrainResult(test_pairs, test_labels, test_scores, [record], summary, estimator=estimator)
+
+
+# ---- entry point ------------------------------------------------------------------------------
+def train_fold(spec: ModelSpec, store: str, sides: Sides, options: TrainOptions, on_epoch: EpochCallback | None = None) -> TrainResult:
+    """Train ``spec`` on ``sides.train`` (selecting on ``sides.valid``) and score ``sides.test``."""
+    if options.balance not in BALANCE_MODES:
+        raise EpizooError(f"unknown --balance {options.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    recipe = resolve_recipe(spec, options)
+    labels = np.asarray(zarr.open_group(str(store), mode="r")["pair_label"][:]).astype(np.float32)
+    sides = prepare_sides(sides, labels, recipe, options)
+    torch.manual_seed(options.seed)
+    np.random.seed(options.seed)
+    hparams = spec.hparams(tiny=options.tiny)
+    if spec.uses_pretrained_embedding:
+        from epizoo.encoders import dna2vec_vectors
+
+        hparams["pretrained_embedding"] = dna2vec_vectors()
+    train = _train_sklearn if spec.kind == "sklearn" else _train_torch
+    result = train(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch)
+    result.summary.update(
+        recipe=asdict(recipe),
+        hparams=_public_hparams(hparams),
+        options=asdict(options),
+        device=str(device),
+        n_train_pairs=int(sides.train.size),
+        n_valid_pairs=int(sides.valid.size),
+        n_test_pairs=int(sides.test.size),
+    )
+    return result
