@@ -19,8 +19,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-TINY_STORE_OPTIONS = {"n_pairs": 48, "n_contigs": 3, "cell_lines": ("GM12878", "K562"), "seed": 0}
-TINY_WINDOWS = {"enhancer_window": 400, "promoter_window": 400}
+TINY_STORE_OPTIONS = {"n_pairs": 48, "n_contigs": 2, "cell_lines": 1, "seed": 0}
 
 
 @contextmanager
@@ -46,11 +45,11 @@ def epizoo_registered_plugin() -> Iterator[Callable[..., str]]:
 
 @pytest.fixture(scope="session")
 def epizoo_tiny_store(tmp_path_factory: pytest.TempPathFactory):
-    """Path of a small synthetic store (a few dozen pairs, short windows), built once."""
+    """Path of a small synthetic store (a few dozen pairs), built once; open it with ``epizoo.open_store``."""
     from epizoo import simulate_store
 
     path = tmp_path_factory.mktemp("epizoo") / "tiny.zarr"
-    simulate_store(path, **TINY_STORE_OPTIONS, **TINY_WINDOWS)
+    simulate_store(path, **TINY_STORE_OPTIONS)
     return path
 
 
@@ -64,7 +63,22 @@ def random_codes(batch: int, length: int, seed: int = 0):
     return codes
 
 
-def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, **overrides: Any):
+def pair_codes(hparams: dict[str, Any], batch: int, seed: int = 0, store: Any = None):
+    """Enhancer and promoter codes of ``batch`` pairs at the model's lengths: random, or the
+    first pairs of ``store`` (a path or an opened Dataset)."""
+    lengths = hparams["enhancer_length"], hparams["promoter_length"]
+    if store is None:
+        return random_codes(batch, lengths[0], seed), random_codes(batch, lengths[1], seed + 1)
+    from epizoo import open_store
+
+    ds = store if hasattr(store, "epizoo") else open_store(store)
+    pairs = slice(0, min(batch, ds.sizes["pairs"]))
+    enhancers = ds["pair_enhancer"].values[pairs]
+    promoters = ds["pair_promoter"].values[pairs]
+    return ds.epizoo.codes("enhancer", enhancers, lengths[0]), ds.epizoo.codes("promoter", promoters, lengths[1])
+
+
+def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
     """One forward and backward pass of a torch model at its tiny settings; returns the logits."""
     import torch
 
@@ -74,8 +88,10 @@ def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, **overrides: Any):
     torch.manual_seed(seed)
     model = spec.factory(**hparams)
     encode = get_encoder(spec.input_encoding).function
-    enhancer = encode(torch.from_numpy(random_codes(batch, hparams["enhancer_length"], seed)))
-    promoter = encode(torch.from_numpy(random_codes(batch, hparams["promoter_length"], seed + 1)))
+    enhancer_codes, promoter_codes = pair_codes(hparams, batch, seed, store)
+    batch = len(enhancer_codes)
+    enhancer = encode(torch.from_numpy(enhancer_codes))
+    promoter = encode(torch.from_numpy(promoter_codes))
     model.train()
     logits = model(enhancer, promoter)
     assert tuple(logits.shape) == (batch,), f"{spec.name}: logits shape {tuple(logits.shape)}, expected ({batch},)"
@@ -88,14 +104,14 @@ def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, **overrides: Any):
     return logits.detach()
 
 
-def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, **overrides: Any):
-    """Fit and predict a scikit-learn model on random pairs; returns the probabilities."""
+def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, **overrides: Any):
+    """Fit and predict a scikit-learn model on random (or stored) pairs; returns the probabilities."""
     import numpy as np
 
     assert spec.features is not None, f"{spec.name}: a scikit-learn model needs a features function"
     hparams = spec.hparams(tiny=True, **overrides)
-    enhancer = random_codes(batch, hparams["enhancer_length"], seed)
-    promoter = random_codes(batch, hparams["promoter_length"], seed + 1)
+    enhancer, promoter = pair_codes(hparams, batch, seed, store)
+    batch = len(enhancer)
     distance = np.random.default_rng(seed).integers(1_000, 1_000_000, size=batch)
     labels = np.arange(batch) % 2
     features = spec.features(enhancer, promoter, distance)
@@ -117,5 +133,7 @@ def model_smoke(spec: Any, **options: Any):
 
 @pytest.fixture
 def epizoo_model_smoke() -> Callable[..., Any]:
-    """``smoke(spec, batch=..., seed=..., **hparam_overrides)``: a tiny forward/backward check."""
+    """``smoke(spec, batch=4, seed=0, store=None, **hparams)``: a tiny forward/backward check.
+
+    Inputs are random codes, or the first pairs of ``store`` (e.g. ``epizoo_tiny_store``)."""
     return model_smoke
