@@ -341,6 +341,32 @@ def save_kmer_vectors(keyed_vectors: Any, path: str | os.PathLike, fmt: str = "w
     return path
 
 
+def store_sequences(
+    ds: Any, max_sequences: int | None = None, seed: int = 0, on_read: Callable[[int], None] | None = None, block: int = 2048
+) -> list[np.ndarray]:
+    """Stored enhancer and promoter windows (int8 codes) of a store, for training k-mer vectors.
+
+    With ``max_sequences``, a seeded sample of that many elements drawn from enhancers and
+    promoters together. Rows are read in sorted blocks (chunk-friendly); ``on_read(n)`` reports
+    each block read.
+    """
+    sizes = {kind: int(ds.sizes[f"{kind}s"]) for kind in ("enhancer", "promoter")}
+    total = sum(sizes.values())
+    if total == 0:
+        raise EpizooError("the store has no enhancers or promoters; nothing to train on")
+    chosen = np.arange(total)
+    if max_sequences is not None and max_sequences < total:
+        chosen = np.sort(np.random.default_rng(seed).choice(total, size=max_sequences, replace=False))
+    sequences = []
+    for kind, rows in (("enhancer", chosen[chosen < sizes["enhancer"]]), ("promoter", chosen[chosen >= sizes["enhancer"]] - sizes["enhancer"])):
+        for start in range(0, len(rows), block):
+            part = rows[start : start + block]
+            sequences.extend(ds[f"{kind}_sequence"].isel({f"{kind}s": part}).values)
+            if on_read is not None:
+                on_read(len(part))
+    return sequences
+
+
 # ---- registration ----------------------------------------------------------------------------
 
 

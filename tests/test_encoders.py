@@ -189,16 +189,19 @@ def test_bad_vector_files_give_one_line(tmp_path):
         load_kmer_vectors(tmp_path / "wrong.npy")
 
 
-def test_dna2vec_vectors_from_the_catalog_or_none_with_a_reason(monkeypatch, shared_data):
+def test_dna2vec_vectors_from_the_catalog_cache(monkeypatch, shared_data):
     monkeypatch.setattr(encoders, "_dna2vec_cache", {})
     monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data))
     vectors = dna2vec_vectors()
-    if vectors is None:  # the catalog is missing or refused: the reason must say so
-        assert dna2vec_unavailable_reason()
-    else:
-        assert vectors.shape == (4097, 100) and dna2vec_unavailable_reason() is None
+    assert vectors is not None, dna2vec_unavailable_reason()
+    assert vectors.shape == (4097, 100) and dna2vec_unavailable_reason() is None
+    assert np.array_equal(vectors, load_kmer_vectors(shared_data / MATRIX))
+
+
+def test_dna2vec_vectors_offline_give_none_and_a_reason(monkeypatch, tmp_path):
     monkeypatch.setattr(encoders, "_dna2vec_cache", {})
-    monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data / "absent"))
-    monkeypatch.setattr("socket.socket.connect", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setenv("EPIZOO_DATA_DIR", str(tmp_path))  # empty cache
+    monkeypatch.setenv("EPIZOO_CATALOG_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     assert dna2vec_vectors() is None
-    assert dna2vec_unavailable_reason()
+    reason = dna2vec_unavailable_reason()
+    assert reason and "\n" not in reason

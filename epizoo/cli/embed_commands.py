@@ -1,5 +1,78 @@
-"""Commands of this area (filled in by its owner)."""
+"""``epizoo embed``: train k-mer vectors (gensim Word2Vec, as dna2vec) on a store's sequences.
+
+Heavy imports (gensim, torch, xarray) happen inside the command so ``epizoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from epizoo import console
+
+
+def _default_format(out: str, fmt: str | None) -> str:
+    if fmt is not None:
+        return fmt
+    return "npy" if Path(out).suffix == ".npy" else "w2v"
+
+
+@click.command("embed")
+@click.argument("store", type=click.Path())
+@click.option("--k", "k", type=click.IntRange(1, 10), default=6, show_default=True, help="k-mer length.")
+@click.option("--dim", type=click.IntRange(min=1), default=100, show_default=True, help="Vector dimension.")
+@click.option("--window", type=click.IntRange(min=1), default=10, show_default=True, help="Context k-mers on each side (dna2vec: 10).")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Passes over the sequences.")
+@click.option("--max-sequences", type=click.IntRange(min=1), default=None, help="Train on a seeded sample of this many elements; default: all.")
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True, help="Ignore k-mers seen fewer times.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Training threads (1: reproducible).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Vector file to write.")
+@click.option("--format", "fmt", type=click.Choice(["w2v", "npy"]), default=None,
+              help="word2vec text, or the npy matrix in k-mer id order; default: from the --out suffix.")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def embed_command(store, k, dim, window, epochs, max_sequences, min_count, workers, seed, out, fmt, force, no_progress, as_json):
+    """Train k-mer vectors on the enhancer and promoter sequences of STORE."""
+    from epizoo.encoders import kmer_matrix, save_kmer_vectors, store_sequences, train_kmer_vectors
+    from epizoo.errors import InputFileError
+    from epizoo.store.io import open_store
+
+    if Path(out).exists() and not force:
+        raise InputFileError(f"{out} already exists; pass --force to replace it")
+    if not Path(out).parent.is_dir():  # fail before the (slow) training, not after
+        raise InputFileError(f"output folder {Path(out).parent} does not exist; create it first")
+    ds = open_store(store)
+    started = time.perf_counter()
+    with console.progress(not no_progress) as bar:
+        n_elements = min(max_sequences or ds.sizes["enhancers"] + ds.sizes["promoters"], ds.sizes["enhancers"] + ds.sizes["promoters"])
+        reading = bar.add_task("reading sequences", total=n_elements, status="")
+        sequences = store_sequences(ds, max_sequences, seed, on_read=lambda n: bar.advance(reading, n))
+        training = bar.add_task("training", total=epochs, status="")
+        vectors = train_kmer_vectors(
+            sequences, k=k, dim=dim, window=window, epochs=epochs, seed=seed, workers=workers,
+            min_count=min_count, on_epoch_end=lambda epoch: bar.update(training, completed=epoch),
+        )
+    fmt = _default_format(out, fmt)
+    save_kmer_vectors(vectors, out, fmt=fmt, k=k)
+    missing = kmer_matrix(vectors, k)[1]
+    summary = {
+        "out": str(out), "format": fmt, "k": k, "dim": dim, "window": window, "epochs": epochs, "seed": seed,
+        "sequences": len(sequences), "kmers_with_vectors": 4**k - missing, "kmers_missing": missing,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if as_json:
+        console.print_json(summary)
+    else:
+        console.stdout.print(
+            f"wrote {summary['kmers_with_vectors']:,} {k}-mer vectors ({dim}-d, {fmt}) to {out} "
+            f"from {len(sequences):,} sequences in {summary['seconds']} s"
+            + (f"; {missing:,} {k}-mers never seen have no vector" if missing else "")
+        )
 
 
 def add_commands(cli):
-    pass
+    cli.add_command(embed_command)

@@ -1,0 +1,103 @@
+"""Training k-mer vectors (gensim Word2Vec) and the ``epizoo embed`` command, on tiny inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import epizoo
+from epizoo.cli import cli
+from epizoo.encoders import KmerSentences, kmer_matrix, load_kmer_vectors, store_sequences, train_kmer_vectors
+from epizoo.errors import EpizooError
+from epizoo.sequence import encode
+
+TINY = dict(k=3, dim=8, window=3, epochs=2, seed=5)
+
+
+def random_dna(n: int, length: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(rng.choice(list("ACGT"), size=length)) for _ in range(n)]
+
+
+def test_sentences_are_overlapping_kmers_cut_at_n():
+    corpus = KmerSentences([encode("ACGTANNACGG"), encode("AC")], k=3, max_words=2)
+    assert list(corpus) == [["ACG", "CGT"], ["ACG", "CGG"]]  # cut at N and every 2 words; a lone k-mer has no context
+    assert list(KmerSentences([encode("ACGTA")], k=3)) == [["ACG", "CGT", "GTA"]]
+
+
+def test_training_is_reproducible_and_skips_n():
+    sequences = [s[:40] + "NNNN" + s[40:] for s in random_dna(20, 120)]
+    first = train_kmer_vectors(sequences, **TINY)
+    second = train_kmer_vectors(sequences, **TINY)
+    assert first.vector_size == 8 and all("N" not in key for key in first.index_to_key)
+    assert len(first.index_to_key) == 64  # every 3-mer occurs in 2,400 random bases
+    assert np.array_equal(first.vectors, second.vectors)
+    assert not np.array_equal(first.vectors, train_kmer_vectors(sequences, **{**TINY, "seed": 6}).vectors)
+    matrix, missing = kmer_matrix(first, 3)
+    assert matrix.shape == (65, 8) and missing == 0 and not matrix[0].any()
+    assert np.array_equal(matrix[1], first["AAA"]) and np.array_equal(matrix[64], first["TTT"])
+
+
+def test_training_without_usable_kmers_is_one_line():
+    with pytest.raises(EpizooError, match="no 3-mers without N"):
+        train_kmer_vectors(["NNNNNN", "AC"], k=3)
+
+
+def hand_store(n_enhancers: int = 5, n_promoters: int = 3) -> xr.Dataset:
+    enhancer = np.arange(n_enhancers * 4, dtype=np.int8).reshape(n_enhancers, 4) % 5
+    promoter = -np.ones((n_promoters, 4), dtype=np.int8) - np.arange(n_promoters, dtype=np.int8)[:, None]
+    return xr.Dataset({"enhancer_sequence": (("enhancers", "enhancer_bases"), enhancer),
+                       "promoter_sequence": (("promoters", "promoter_bases"), promoter)}).chunk({"enhancers": 2})
+
+
+def test_store_sequences_reads_enhancers_and_promoters():
+    ds = hand_store()
+    everything = store_sequences(ds, block=2)
+    assert len(everything) == 8 and everything[0].dtype == np.int8
+    assert np.array_equal(everything[4], ds["enhancer_sequence"].values[4])
+    assert np.array_equal(everything[5], ds["promoter_sequence"].values[0])
+    reads = []
+    sample = store_sequences(ds, max_sequences=4, seed=3, on_read=reads.append)
+    assert len(sample) == 4 and sum(reads) == 4
+    assert [s.tolist() for s in sample] == [s.tolist() for s in store_sequences(ds, max_sequences=4, seed=3)]
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("embed") / "tiny.zarr"
+    epizoo.simulate_store(path, n_pairs=40, n_contigs=2, cell_lines=1)
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, ["embed", *map(str, args)], catch_exceptions=False)
+
+
+def test_embed_writes_vectors_that_reload_identically(tiny_store, tmp_path):
+    common = [tiny_store, "--k", "3", "--dim", "8", "--epochs", "1", "--window", "3", "--max-sequences", "6", "--seed", "2", "--no-progress"]
+    text = run(*common, "--out", tmp_path / "vectors.w2v", "--json")
+    assert text.exit_code == 0, text.output
+    summary = json.loads(text.output)
+    assert summary["sequences"] == 6 and summary["kmers_with_vectors"] + summary["kmers_missing"] == 64
+    matrix = run(*common, "--out", tmp_path / "vectors.npy")
+    assert matrix.exit_code == 0 and "3-mer vectors (8-d, npy)" in matrix.output
+    from_text = load_kmer_vectors(tmp_path / "vectors.w2v", k=3, allow_missing=True)
+    from_npy = load_kmer_vectors(tmp_path / "vectors.npy", k=3)
+    assert from_text.shape == (65, 8) and not from_text[0].any()
+    np.testing.assert_allclose(from_text, from_npy, rtol=1e-6)  # the text format rounds the last digit
+
+
+def test_embed_mistakes_are_one_line(tiny_store, tmp_path):
+    out = tmp_path / "vectors.npy"
+    out.write_bytes(b"")
+    result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--out", str(out)])
+    assert result.exit_code == 1 and "already exists; pass --force" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(cli, ["embed", str(tmp_path / "absent.zarr"), "--out", str(tmp_path / "v.w2v")])
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--out", str(tmp_path / "no" / "v.w2v")])
+    assert result.exit_code == 1 and "create it first" in result.output
