@@ -143,35 +143,37 @@ def log_normal_weights(distances: np.ndarray, law: tuple[float, float]) -> np.nd
     return np.where(inside, np.exp(-0.5 * z * z) / distances, 0.0)
 
 
-def draw_partners(rng, centre, candidates, n, law) -> np.ndarray:
-    """Indices into ``candidates`` (a frame of promoters) for ``n`` distance-weighted pairs."""
-    if n == 0 or candidates.empty:
+def draw_partners(rng, centre: int, candidate_centres: np.ndarray, n: int, law) -> np.ndarray:
+    """Positions in ``candidate_centres`` (promoter TSSs) for ``n`` distance-weighted pairs."""
+    if n == 0 or len(candidate_centres) == 0:
         return np.empty(0, dtype=int)
-    weights = log_normal_weights(np.abs(candidates["centre"].to_numpy() - centre), law)
+    weights = log_normal_weights(np.abs(candidate_centres - centre), law)
     usable = int(np.count_nonzero(weights))
     if usable == 0:
         return np.empty(0, dtype=int)
-    return rng.choice(len(candidates), size=min(n, usable), replace=False, p=weights / weights.sum())
+    return rng.choice(len(candidate_centres), size=min(n, usable), replace=False, p=weights / weights.sum())
 
 
-def sample_pairs(rng, enhancers, promoters, n_positives, ratio, cell_line) -> tuple[list[tuple[int, int, int]], int]:
+def sample_pairs(rng, enhancers, promoters, n_positives, ratio) -> tuple[list[tuple[int, int, int]], int]:
     """(enhancer row, promoter row, label) triples for one cell line on one contig, and the shortfall."""
-    pairs: list[tuple[int, int, int]] = []
     if enhancers.empty or promoters.empty:
-        return pairs, n_positives * (ratio + 1)
-    per_enhancer_pos = rng.multinomial(n_positives, np.full(len(enhancers), 1 / len(enhancers)))
-    per_enhancer_neg = rng.multinomial(n_positives * ratio, np.full(len(enhancers), 1 / len(enhancers)))
-    shortfall = 0
-    for (row, enhancer), n_pos, n_neg in zip(enhancers.iterrows(), per_enhancer_pos, per_enhancer_neg):
-        compatible = promoters["motif_class"].to_numpy() == enhancer["motif_class"]
+        return [], n_positives * (ratio + 1)
+    uniform = np.full(len(enhancers), 1 / len(enhancers))
+    per_enhancer = zip(rng.multinomial(n_positives, uniform), rng.multinomial(n_positives * ratio, uniform))
+    promoter_rows, promoter_centres = promoters.index.to_numpy(), promoters["centre"].to_numpy()
+    promoter_classes = promoters["motif_class"].to_numpy()
+    pairs, shortfall = [], 0
+    for row, centre, motif_class, (n_pos, n_neg) in zip(
+        enhancers.index, enhancers["centre"].to_numpy(), enhancers["motif_class"].to_numpy(), per_enhancer
+    ):
+        compatible = promoter_classes == motif_class
         for label, wanted, mask, law in (
             (1, n_pos, compatible, POSITIVE_LOG_DISTANCE),
             (0, n_neg, ~compatible, NEGATIVE_LOG_DISTANCE),
         ):
-            chosen = promoters[mask]
-            picks = draw_partners(rng, enhancer["centre"], chosen, wanted, law)
+            picks = draw_partners(rng, centre, promoter_centres[mask], wanted, law)
             shortfall += wanted - len(picks)
-            pairs.extend((row, chosen.index[i], label) for i in picks)
+            pairs.extend((row, p, label) for p in promoter_rows[mask][picks])
     return pairs, shortfall
 
 
@@ -213,7 +215,7 @@ def pair_table(request: DatasetRequest, elements: pd.DataFrame, opts: dict[str, 
     for (cell, contig), n_pos in zip(((c, k) for c in cells for k in contigs), shares):
         active = elements[(elements["contig"] == contig) & (rng.random(len(elements)) < ACTIVITY)]
         found, short = sample_pairs(
-            rng, active[active["kind"] == "enhancer"], active[active["kind"] == "promoter"], int(n_pos), opts["ratio"], cell
+            rng, active[active["kind"] == "enhancer"], active[active["kind"] == "promoter"], int(n_pos), opts["ratio"]
         )
         triples.extend((cell, *t) for t in found)
         shortfall += short
