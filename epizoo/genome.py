@@ -26,6 +26,7 @@ from epizoo.errors import InputFileError, SequenceError
 from epizoo.sequence import N_CODE, encode
 
 _HASH_BLOCK = 1 << 20
+_BYTE_CODES = encode(bytes(range(256)))  # code of every byte value: the letter lookup as an array
 
 
 class SequenceSource:
@@ -154,16 +155,19 @@ class FastaGenome(_WholeGenome):
         if not self.path.is_file():
             raise InputFileError(f"genome FASTA {self.path} does not exist; pass the path of a whole-genome FASTA")
         self.name = self.path.name
+        self.compressed = _is_gzip(self.path)
         self._fasta = None
+        self._mapped: np.ndarray | None = None
         self._cached: tuple[str, np.ndarray] | None = None
         self._sha256: str | None = None
 
     def __getstate__(self):
-        return {"path": self.path, "name": self.name, "_sha256": self._sha256}
+        return {"path": self.path, "name": self.name, "compressed": self.compressed, "_sha256": self._sha256}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._fasta = None
+        self._mapped = None
         self._cached = None
 
     @property
@@ -176,8 +180,7 @@ class FastaGenome(_WholeGenome):
         import pyfaidx
 
         fai = Path(f"{self.path}.fai")
-        compressed = _is_gzip(self.path)
-        if compressed and not _is_bgzip(self.path):
+        if self.compressed and not _is_bgzip(self.path):
             raise SequenceError(
                 f"{self.path} is gzip- but not bgzip-compressed, so it cannot be indexed; run "
                 f"`gunzip -c {self.path} | bgzip > {self.path.with_suffix('.bgz')}` (or `gunzip -k {self.path}`) "
@@ -207,6 +210,42 @@ class FastaGenome(_WholeGenome):
     def contig_length(self, contig: str) -> int | None:
         record = self.fasta.faidx.index.get(contig)
         return None if record is None else int(record.rlen)
+
+    def fetch_many(self, contig: str, starts: np.ndarray, length: int) -> np.ndarray:
+        """Many windows at once, sliced straight from the memory-mapped file when it is plain.
+
+        The ``.fai`` record (offset, bases and bytes per line) maps a base to its byte, so a
+        window costs one slice, whatever the genome's size; bgzip files go through pyfaidx's
+        whole-contig read instead.
+        """
+        contig_length = self._require_contig(contig)
+        if self.compressed:
+            return _gather_padded(self._codes(contig), starts, length)
+        record = self.fasta.faidx.index[contig]
+        out = np.full((len(starts), length), N_CODE, dtype=np.int8)
+        for row, start in enumerate(np.asarray(starts, dtype=np.int64).tolist()):
+            lo, hi = max(start, 0), min(start + length, contig_length)
+            if hi > lo:
+                out[row, lo - start : hi - start] = self._read(record, lo, hi)
+        return out
+
+    def _read(self, record, lo: int, hi: int) -> np.ndarray:
+        """Codes of bases ``[lo, hi)`` of a record: its bytes in the mapped file, line ends removed."""
+        first = record.offset + (lo // record.lenc) * record.lenb + lo % record.lenc
+        last = record.offset + ((hi - 1) // record.lenc) * record.lenb + (hi - 1) % record.lenc
+        raw = self._bytes[first : last + 1]
+        if record.lenb != record.lenc:
+            raw = raw[raw > 13]  # drop '\n' and '\r'
+        return _BYTE_CODES[raw]
+
+    def fetch(self, contig: str, start: int, end: int) -> np.ndarray:
+        return self.fetch_many(contig, np.array([start]), end - start)[0]
+
+    @property
+    def _bytes(self) -> np.ndarray:
+        if self._mapped is None:
+            self._mapped = np.memmap(self.path, dtype=np.uint8, mode="r")
+        return self._mapped
 
     def _codes(self, contig: str) -> np.ndarray:
         if self._cached is None or self._cached[0] != contig:
