@@ -127,9 +127,9 @@ def test_negatives_are_generated_through_the_negatives_module(tmp_path, pairs_ts
     calls = {}
 
     def add_negatives(pairs, ratio, seed, available=None):
-        calls.update(ratio=ratio, seed=seed, available=available("chr1", 0, 10))
+        calls.update(ratio=ratio, seed=seed, available=available("enhancer", "chr1", 0, 10))
         negative = pairs.iloc[[0]].assign(label=0, label_generated=True, promoter_start=5000, promoter_end=5001)
-        return pd.concat([pairs, negative], ignore_index=True)
+        return pd.concat([pairs, negative], ignore_index=True), {"generated": 1, "shortfall": 0}
 
     monkeypatch.setitem(sys.modules, "epizoo.datasets.negatives", types.SimpleNamespace(add_negatives=add_negatives))
     result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--negatives", "2", "--seed", "5"))

@@ -43,9 +43,10 @@ def _with_negatives(loaded, ratio: int, seed: int, source):
     from epizoo.datasets.base import normalise_pair_table
     from epizoo.datasets.negatives import add_negatives
 
-    available = source.available if source is not None else None
+    available = (lambda kind, contig, start, end: source.available(contig, start, end)) if source is not None else None
     pairs = normalise_pair_table(loaded.pairs, what="pair table")  # complete columns before sampling
-    loaded.pairs = add_negatives(pairs, ratio, seed, available=available)
+    loaded.pairs, negatives_report = add_negatives(pairs, ratio, seed, available=available)
+    loaded.report.update({f"negatives_{key}": value for key, value in negatives_report.items()})
     return loaded
 
 

@@ -70,7 +70,7 @@ def _draw(rng, positives_distance: np.ndarray, candidates: pd.DataFrame, wanted:
         take = min(n, len(pool))
         shortfall += n - take
         chosen.append(rng.choice(pool, size=take, replace=False))
-    return candidates.iloc[np.sort(np.concatenate(chosen))], shortfall
+    return candidates.iloc[np.sort(np.concatenate(chosen))], int(shortfall)
 
 
 def add_negatives(
@@ -108,7 +108,7 @@ def add_negatives(
         drawn, shortfall = _draw(rng, distance, candidates, wanted)
         generated.append(drawn.drop(columns="distance").assign(cell_line=cell, label=0, label_generated=True))
         report["generated"] += len(drawn)
-        report["shortfall"] += shortfall
+        report["shortfall"] += int(shortfall)
     if not generated:
         return pairs.reset_index(drop=True), report
     table = pd.concat([pairs, *generated], ignore_index=True)[list(pairs.columns)]
