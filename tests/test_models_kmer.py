@@ -198,3 +198,10 @@ def test_sinusoidal_encoding_values():
     assert torch.allclose(table[0], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
     assert torch.isclose(table[3, 0], torch.sin(torch.tensor(3.0)))
     assert torch.isclose(table[3, 3], torch.cos(torch.tensor(3.0 / 10000 ** (2 / 6))))
+
+
+def test_transformer_encoder_handles_new_lengths_and_keeps_positions_out_of_the_state_dict():
+    encoder = layers.KerasTransformerEncoder(8, 2, 16, stacks=2).eval()
+    assert encoder(torch.zeros(1, 5, 8)).shape == (1, 5, 8)
+    assert encoder(torch.zeros(2, 9, 8)).shape == (2, 9, 8)
+    assert not any("position" in key for key in encoder.state_dict())

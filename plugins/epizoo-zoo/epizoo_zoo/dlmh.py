@@ -121,7 +121,7 @@ SPEC = ModelSpec(
             "Min X, Ye C, Liu X, Zeng X. Predicting enhancer-promoter interactions by deep learning and matching "
             "heuristic. Briefings in Bioinformatics 22(4), 2021."
         ),
-        licence="none stated upstream; the epizoo port is MIT",
+        licence="none stated in the upstream files read; the epizoo port is MIT",
         upstream_repository="https://github.com/xzenglab/EPI-DLMH",
         upstream_commit="6b0715c0ab90e1a2b5973b367ca2fc7799c7b806",
         paper_deviations=(
@@ -134,8 +134,8 @@ SPEC = ModelSpec(
             "Returns logits and is trained with BCE-with-logits, the same model as the published final sigmoid with "
             "binary cross-entropy. The GRUs are PyTorch's (reset gate after the recurrent matmul, logistic sigmoid, two "
             "biases per gate: 1,566,241 trainable parameters instead of Keras' 1,565,641) where Keras <=2.2 used "
-            "reset_after=False with hard_sigmoid. The attention layers normalise with softmax rather than "
-            "exp/(sum+1e-7) and are initialised from a normal(std 0.05) without Keras' fixed seed. Keras "
+            "reset_after=False with hard_sigmoid. The attention layers are initialised from a normal(std 0.05) without "
+            "Keras' fixed seed. Keras "
             "initialisation otherwise reproduced: glorot-uniform Conv/Dense/GRU kernels, orthogonal recurrent kernels, "
             "zero biases, BatchNorm momentum 0.01 (Keras 0.99) and eps 1e-3; Keras 'same' padding for the even "
             "kernels 60/40 is reproduced exactly ((k-1)//2 zeros left, the rest right); random embeddings (no dna2vec matrix) are uniform(-0.05, 0.05)."

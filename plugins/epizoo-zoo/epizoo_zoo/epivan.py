@@ -87,15 +87,15 @@ SPEC = ModelSpec(
         upstream_repository="https://github.com/hzy95/EPIVAN",
         upstream_commit="dd9a6d6278b194c39414c5228bc432aeee79b6e9",
         paper_deviations=(
-            "None known: the code matches the paper's description (dna2vec embeddings, one Conv1D+MaxPool per "
-            "branch, BiGRU, attention). Model selection across epochs is manual in the released scripts."
+            "None known; only the paper's abstract was checked (pre-trained DNA vectors, one-dimensional convolution, "
+            "GRU, attention), which the code matches. Model selection across epochs is manual in the released scripts."
         ),
         port_deviations=(
             "Returns logits and is trained with BCE-with-logits, the same model as the published final sigmoid with "
             "binary cross-entropy. The GRU is PyTorch's (reset gate after the recurrent matmul, logistic sigmoid, two "
             "biases per gate: +300 parameters, 1,371,657 trainable instead of Keras' 1,371,357) where Keras <=2.2 used "
-            "reset_after=False with hard_sigmoid. The attention layer normalises with softmax rather than exp/(sum+1e-7), "
-            "and is initialised from a normal(std 0.05) without Keras' fixed seed 10. Keras initialisation otherwise "
+            "reset_after=False with hard_sigmoid. The attention layer is initialised from a normal(std 0.05) without Keras' "
+            "fixed seed 10. Keras initialisation otherwise "
             "reproduced: glorot-uniform Conv/Dense/GRU kernels, orthogonal recurrent kernels, zero biases, BatchNorm "
             "momentum 0.01 (Keras 0.99) and eps 1e-3; random embeddings (no dna2vec matrix given) are uniform(-0.05, 0.05)."
         ),

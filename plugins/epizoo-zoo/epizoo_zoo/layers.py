@@ -198,11 +198,20 @@ class KerasTransformerEncoder(nn.Module):
         )
         self.attention_norms = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(stacks))
         self.feedforward_norms = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(stacks))
+        self._position_cache: torch.Tensor | None = None
         glorot_init_(self)
+
+    def _positions(self, x: torch.Tensor) -> torch.Tensor:
+        """The positional table for ``x``, cached so it is not rebuilt and copied to the device each step."""
+        table = self._position_cache
+        if table is None or table.shape != x.shape[1:] or table.device != x.device or table.dtype != x.dtype:
+            table = sinusoidal_encoding(x.shape[1], x.shape[2]).to(x.device, x.dtype)
+            self._position_cache = table  # a plain attribute: not a parameter, not in the state dict
+        return table
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dropout_active = self.training or self.inference_dropout
-        x = x + sinusoidal_encoding(x.shape[1], x.shape[2]).to(x.device, x.dtype)
+        x = x + self._positions(x)
         x = F.dropout(x, self.dropout, training=dropout_active)
         for stack, (attention_norm, feedforward_norm) in enumerate(zip(self.attention_norms, self.feedforward_norms)):
             block = stack % len(self.attention)  # 0 for every stack when weights are shared

@@ -113,9 +113,12 @@ SPEC = ModelSpec(
     ),
     card=ModelCard(
         title="EPI-Mind: enhancer-promoter interactions with a Transformer",
-        authors="Yu Ni et al.",
-        citation="Ni Y, et al. EPI-Mind (2022); journal and volume not verified.",
-        licence="none stated upstream; the epizoo port is MIT",
+        authors="Ni et al. (full author list not verified)",
+        citation=(
+            "Ni et al. (2022), EPI-Mind: enhancer-promoter interactions with a Transformer. Journal, volume and full "
+            "author list not verified here; the upstream README gives the reference."
+        ),
+        licence="none stated in the upstream files read; the epizoo port is MIT",
         upstream_repository="https://github.com/NWAFUniyu/EPI-Mind",
         upstream_commit="c10172cf306a696d448c417d5fc1d8aa410a24d8",
         paper_deviations=(

@@ -120,7 +120,7 @@ SPEC = ModelSpec(
             "Ahmed FS, Aly S, Liu X. EPI-Trans: an effective transformer-based deep learning model for enhancer "
             "promoter interaction prediction. BMC Bioinformatics 25, 2024. doi:10.1186/s12859-024-05784-9"
         ),
-        licence="none stated upstream; the epizoo port is MIT",
+        licence="none stated in the upstream files read; the epizoo port is MIT",
         upstream_repository="https://github.com/FMoonlightS/EPI-Trans",
         upstream_commit="7651f3b19b88142a23433c40b6dcc7abe6e3972c",
         paper_deviations=(
