@@ -63,6 +63,7 @@ def test_available_filters_elements_and_shortfall_is_reported(positives):
     few = positives.head(3)
     _, report = add_negatives(few, ratio=50)
     assert report["shortfall"] > 0 and report["generated"] + report["shortfall"] == 150
+    assert all(type(value) is int for value in report.values())  # the build report is JSON
 
 
 def test_bad_ratio(positives):
