@@ -63,20 +63,34 @@ class _Pairs:
     contig_names: list[str]
     cell_line_names: list[str]
     cv_group_names: list[str]
+    elements: dict[str, dict[str, np.ndarray]] | None = None  # kind -> contig/start/end/window_start
+    bases: dict[str, int] | None = None  # stored window length per kind
 
     @property
     def size(self) -> int:
         return len(self.contig)
 
+    def describe(self, kind: str, index: int) -> str:
+        """``enhancer chr1:100-200``: an element in words, for error messages."""
+        element = self.elements[kind]
+        contig = self.contig_names[int(element["contig"][index])]
+        return f"{kind} {contig}:{int(element['start'][index])}-{int(element['end'][index])}"
 
-def _load_pairs(ds: xr.Dataset) -> _Pairs:
-    missing = [v for v in (*_PAIR_VARIABLES, *_LOOKUPS, "promoter_contig") if v not in ds.variables]
+
+_ELEMENT_FIELDS = ("contig", "start", "end", "window_start")
+
+
+def _load_pairs(ds: xr.Dataset, elements: bool = False) -> _Pairs:
+    """The per-pair arrays (and, for the leakage check, element coordinates) in one dask pass."""
+    names = [*_PAIR_VARIABLES, *_LOOKUPS, "promoter_contig"]
+    if elements:
+        names += [f"{kind}_{f}" for kind in ("enhancer", "promoter") for f in _ELEMENT_FIELDS if f != "contig" or kind == "enhancer"]
+    missing = [v for v in names if v not in ds.variables]
     if missing:
         raise SplitOptionError(f"the dataset lacks {', '.join(missing)}; open a store with epizoo.open_store")
-    small = ds[[*_PAIR_VARIABLES, *_LOOKUPS, "promoter_contig"]].compute()  # one pass, no sequences
-    arrays = {name: small[name].values for name in small.variables}
+    arrays = {name: variable.values for name, variable in ds[names].compute().variables.items()}  # never sequences
     promoter = arrays["pair_promoter"].astype(np.int64)
-    return _Pairs(
+    pairs = _Pairs(
         contig=arrays["pair_contig"].astype(np.int64),
         cell_line=arrays["pair_cell_line"].astype(np.int64),
         enhancer=arrays["pair_enhancer"].astype(np.int64),
@@ -88,6 +102,19 @@ def _load_pairs(ds: xr.Dataset) -> _Pairs:
         cell_line_names=[str(n) for n in arrays["cell_line_id"]],
         cv_group_names=[str(n) for n in arrays["cv_group_id"]],
     )
+    if elements:
+        pairs.elements = {
+            kind: {f: arrays[f"{kind}_{f}"].astype(np.int64) for f in _ELEMENT_FIELDS} for kind in ("enhancer", "promoter")
+        }
+        pairs.bases = {kind: int(ds.sizes[f"{kind}_bases"]) for kind in ("enhancer", "promoter")}
+    return pairs
+
+
+def _used(indices: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Boolean over ``n`` elements: those referenced by the pairs in ``mask`` (O(n), no sort)."""
+    used = np.zeros(n, dtype=bool)
+    used[indices[mask]] = True
+    return used
 
 
 # ---- contig and name helpers -----------------------------------------------------------------
@@ -306,14 +333,14 @@ def _natural_group_key(name: str):
     return (int(digits[-1]) if digits else -1, name)
 
 
-def _drop_shared_test_pairs(ds: xr.Dataset, pairs: _Pairs, train_side: np.ndarray, test: np.ndarray, level: Any) -> tuple[np.ndarray, int]:
+def _drop_shared_test_pairs(pairs: _Pairs, train_side: np.ndarray, test: np.ndarray, level: Any) -> tuple[np.ndarray, int]:
     """Strict cross-cell-line: drop test pairs whose element is in training (and, for level True
     or 'overlap', whose stored window overlaps a training-side element's)."""
-    leaking = np.isin(pairs.enhancer, np.unique(pairs.enhancer[train_side]))
-    leaking |= np.isin(pairs.promoter, np.unique(pairs.promoter[train_side]))
+    in_train = {kind: _used(getattr(pairs, kind), train_side, len(pairs.elements[kind]["start"])) for kind in ("enhancer", "promoter")}
+    leaking = in_train["enhancer"][pairs.enhancer] | in_train["promoter"][pairs.promoter]
     if level in (True, "overlap"):
-        windows = _ElementWindows(ds)
-        train_intervals = windows.intervals(np.unique(pairs.enhancer[train_side]), np.unique(pairs.promoter[train_side]))
+        windows = _ElementWindows(pairs)
+        train_intervals = windows.intervals(np.flatnonzero(in_train["enhancer"]), np.flatnonzero(in_train["promoter"]))
         leaking |= windows.overlaps("enhancer", pairs.enhancer, train_intervals)
         leaking |= windows.overlaps("promoter", pairs.promoter, train_intervals)
     dropped = test & leaking
@@ -337,7 +364,7 @@ def cross_cell_line(
     the same interval only; ``True`` or ``'overlap'``: also a stored window overlapping one, so
     the fold passes :func:`check_leakage`).
     """
-    pairs = _load_pairs(ds)
+    pairs = _load_pairs(ds, elements=bool(strict))
     if strict not in (False, True, "interval", "overlap"):
         raise SplitOptionError(f"strict must be False, True, 'interval' or 'overlap', got {strict!r}")
     present = np.unique(pairs.cell_line).tolist()
@@ -359,7 +386,7 @@ def cross_cell_line(
         test_mask = pairs.cell_line == test_line
         dropped = 0
         if strict:
-            test_mask, dropped = _drop_shared_test_pairs(ds, pairs, train_mask | valid_mask, test_mask, strict)
+            test_mask, dropped = _drop_shared_test_pairs(pairs, train_mask | valid_mask, test_mask, strict)
         name = pairs.cell_line_names[test_line]
         result.append(
             _make_fold(
@@ -398,7 +425,7 @@ def random(
         "the 'random' split leaks: the same enhancer or promoter (and overlapping windows) sit on "
         "both sides, so its scores overstate generalisation; use 'loco' for real estimates",
         LeakageWarning,
-        stacklevel=2,
+        stacklevel=3,  # past the option-checking wrapper, to the caller
     )
     pairs = _load_pairs(ds)
     index = np.flatnonzero(_cell_line_mask(pairs, cell_lines))
@@ -431,13 +458,11 @@ class _Intervals:
 class _ElementWindows:
     """Stored windows (model window + flank each side) of enhancers and promoters."""
 
-    def __init__(self, ds: xr.Dataset):
-        small = ds[["enhancer_contig", "enhancer_window_start", "promoter_contig", "promoter_window_start"]].compute()
-        self.start = {}
-        self.length = {"enhancer": int(ds.sizes["enhancer_bases"]), "promoter": int(ds.sizes["promoter_bases"])}
-        for kind in ("enhancer", "promoter"):
-            contig = small[f"{kind}_contig"].values.astype(np.int64)
-            self.start[kind] = contig * _CONTIG_STRIDE + small[f"{kind}_window_start"].values.astype(np.int64)
+    def __init__(self, pairs: _Pairs):
+        self.length = pairs.bases
+        self.start = {
+            kind: element["contig"] * _CONTIG_STRIDE + element["window_start"] for kind, element in pairs.elements.items()
+        }
 
     def intervals(self, enhancers: np.ndarray, promoters: np.ndarray) -> _Intervals:
         starts = np.concatenate([self.start["enhancer"][enhancers], self.start["promoter"][promoters]])
@@ -503,11 +528,6 @@ class LeakageReport:
         }
 
 
-def _describe(ds: xr.Dataset, pairs: _Pairs, kind: str, index: int) -> str:
-    contig = pairs.contig_names[int(ds[f"{kind}_contig"].values[index])]
-    return f"{kind} {contig}:{int(ds[f'{kind}_start'].values[index])}-{int(ds[f'{kind}_end'].values[index])}"
-
-
 def _mask_overlaps(fold: Fold) -> dict[str, int]:
     sides = {"train": fold.train, "valid": fold.valid, "test": fold.test}
     names = list(sides)
@@ -523,31 +543,43 @@ def check_leakage(ds: xr.Dataset, fold: Fold, *, strict: bool = True) -> Leakage
     include the flank, because the shift augmentation can move a model window into it.
     Overlaps are found with sorted interval starts and ``searchsorted``, in O(n log n).
     """
-    pairs = _load_pairs(ds)
+    return check_folds(ds, [fold], strict=strict)[0]
+
+
+def check_folds(ds: xr.Dataset, folds: Sequence[Fold], *, strict: bool = True) -> list[LeakageReport]:
+    """:func:`check_leakage` of several folds, reading the store once."""
+    pairs = _load_pairs(ds, elements=True)
+    reports = [_check_fold(pairs, fold) for fold in folds]
+    for report in reports:
+        if strict and report.leaks:
+            raise LeakageError(report.summary() + "; use a chromosome-grouped split such as 'loco'")
+    return reports
+
+
+def _check_fold(pairs: _Pairs, fold: Fold) -> LeakageReport:
     for side in ("train", "valid", "test"):
         if getattr(fold, side).shape != (pairs.size,):
             raise SplitOptionError(f"fold {fold.name}: the {side} mask has shape {getattr(fold, side).shape}, expected ({pairs.size},)")
     train_side = fold.train | fold.valid
     report = LeakageReport(fold.name, mask_overlaps=_mask_overlaps(fold))
-    windows = _ElementWindows(ds)
-    train_elements = {kind: np.unique(getattr(pairs, kind)[train_side]) for kind in ("enhancer", "promoter")}
-    intervals = windows.intervals(train_elements["enhancer"], train_elements["promoter"])
+    windows = _ElementWindows(pairs)
+    n = {kind: len(pairs.elements[kind]["start"]) for kind in ("enhancer", "promoter")}
+    in_train = {kind: _used(getattr(pairs, kind), train_side, n[kind]) for kind in n}
+    intervals = windows.intervals(np.flatnonzero(in_train["enhancer"]), np.flatnonzero(in_train["promoter"]))
     for kind in ("enhancer", "promoter"):
-        test_elements = np.unique(getattr(pairs, kind)[fold.test])
-        shared = np.intersect1d(test_elements, train_elements[kind])
-        alone = np.setdiff1d(test_elements, shared)
+        in_test = _used(getattr(pairs, kind), fold.test, n[kind])
+        shared = np.flatnonzero(in_test & in_train[kind])
+        alone = np.flatnonzero(in_test & ~in_train[kind])
         partner = windows.overlap_partner(kind, alone, intervals)
         setattr(report, f"shared_{kind}s", len(shared))
         setattr(report, f"overlapping_{kind}s", int((partner >= 0).sum()))
         if len(shared):
-            report.examples.append(f"{_describe(ds, pairs, kind, shared[0])} is in both training and test")
+            report.examples.append(f"{pairs.describe(kind, shared[0])} is in both training and test")
         if (partner >= 0).any():
             first = int(np.flatnonzero(partner >= 0)[0])
             other_kind, other = intervals.labels[partner[first]]
-            other_name = _describe(ds, pairs, ("enhancer", "promoter")[other_kind], other)
-            report.examples.append(f"test {_describe(ds, pairs, kind, alone[first])} overlaps training {other_name}")
-    if strict and report.leaks:
-        raise LeakageError(report.summary() + "; use a chromosome-grouped split such as 'loco'")
+            other_name = pairs.describe(("enhancer", "promoter")[other_kind], other)
+            report.examples.append(f"test {pairs.describe(kind, alone[first])} overlaps training {other_name}")
     return report
 
 
