@@ -1,0 +1,133 @@
+"""Training one fold: determinism, augmentation confined to training positives, selection, caps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import epizoo
+from epizoo import coords
+from epizoo.errors import EpizooError
+from epizoo.plugins import get_model, get_split
+from epizoo.training import trainer
+from epizoo.training.checkpoint import load_checkpoint, save_checkpoint
+from epizoo.training.trainer import Sides, TrainOptions, train_fold
+
+FAST_MODEL = "speid"  # the quickest torch model at tiny size
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trainer") / "tiny.zarr"
+    ds = epizoo.simulate_store(path, n_pairs=90, n_contigs=3, cell_lines=1, ratio=2, seed=1)
+    fold = get_split("loco").function(ds)[0]
+    sides = Sides(*(np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)))
+    return str(path), sides, ds["pair_label"].values.astype(int)
+
+
+@pytest.fixture(autouse=True)
+def offline_vectors(shared_data, monkeypatch):
+    monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data))  # the catalog's pre-filled cache
+
+
+def tiny(**overrides) -> TrainOptions:
+    return TrainOptions(**{"tiny": True, "epochs": 1, "batch_size": 16, "max_pairs": 20, **overrides})
+
+
+def test_same_seed_same_scores_other_seed_other_scores(store):
+    path, sides, _ = store
+    first = train_fold(get_model(FAST_MODEL), path, sides, tiny(seed=5))
+    again = train_fold(get_model(FAST_MODEL), path, sides, tiny(seed=5))
+    other = train_fold(get_model(FAST_MODEL), path, sides, tiny(seed=6))
+    np.testing.assert_array_equal(first.test_scores, again.test_scores)
+    assert not np.array_equal(first.test_scores, other.test_scores)
+    np.testing.assert_array_equal(first.test_pairs, sides.test)
+
+
+@pytest.fixture()
+def made(monkeypatch):
+    """Every PairBatches the trainer builds, in order."""
+    built = []
+    original = trainer.PairBatches
+
+    class Recording(original):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(trainer, "PairBatches", Recording)
+    return built
+
+
+def test_augmentation_touches_training_positives_only(store, made):
+    path, sides, labels = store
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny(max_pairs=None, epochs=2))
+    training = [d for d in made if d.shuffle]
+    assert len(training) == 1
+    items = training[0].items
+    train_pairs = np.unique(items.pairs)
+    n_pos = int(labels[train_pairs].sum())
+    shifts = coords.augmentation_shifts(trainer.TINY_SHIFTS)
+    assert len(items) == n_pos * len(shifts) + (train_pairs.size - n_pos)
+    shifted = items.pairs[items.shifts != 0]
+    assert labels[shifted].all()
+    assert not np.isin(train_pairs, np.concatenate([sides.valid, sides.test])).any()
+    for dataset in made:
+        if not dataset.shuffle:  # validation and test reading
+            assert not dataset.items.shifts.any()
+    assert result.summary["n_train_items"] == len(items)
+    assert result.summary["recipe"]["augmentation_shifts"] == trainer.TINY_SHIFTS
+
+
+@pytest.mark.parametrize("balance", ["weights", "sampler", "none"])
+def test_other_balance_modes_never_shift(store, made, balance):
+    path, sides, _ = store
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny(balance=balance))
+    assert all(not d.items.shifts.any() for d in made)
+    assert result.summary["recipe"]["augmentation_shifts"] == 0
+    assert (made[0].sampler_labels is not None) == (balance == "sampler")
+
+
+def test_best_validation_epoch_is_kept_and_budget_stops(store):
+    path, sides, _ = store
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny(epochs=3))
+    aurocs = [epoch["valid_auroc"] for epoch in result.history]
+    assert result.summary["best_epoch"] == int(np.nanargmax(aurocs)) + 1
+    assert len(result.history) == 3 and result.summary["stopped_by"] == "epochs"
+    stopped = train_fold(get_model(FAST_MODEL), path, sides, tiny(epochs=3, budget_minutes=1e-6))
+    assert stopped.summary["stopped_by"] == "budget" and stopped.summary["epochs_run"] == 1
+
+
+def test_max_pairs_is_stratified_and_recorded(store):
+    path, sides, labels = store
+    result = train_fold(get_model("distance"), path, sides, TrainOptions(max_pairs=12))
+    assert result.summary["n_train_pairs"] == 12
+    assert result.summary["options"]["max_pairs"] == 12
+    assert result.estimator is not None and result.test_scores.shape == sides.test.shape
+
+
+def test_pretrained_embedding_is_recorded(store):
+    path, sides, _ = store
+    result = train_fold(get_model("epivan"), path, sides, tiny(max_pairs=8, batch_size=8))
+    assert result.summary["embedding_source"] == "dna2vec"
+    assert "pretrained_embedding" not in result.summary["hparams"]
+
+
+def test_checkpoint_round_trip(store, tmp_path):
+    path, sides, _ = store
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny())
+    save_checkpoint(tmp_path / "ck", {"model": FAST_MODEL, "metrics": {"auroc": 0.5}}, state=result.state)
+    description, state = load_checkpoint(tmp_path / "ck")
+    assert description["model"] == FAST_MODEL
+    assert set(state) == set(result.state)
+    assert all(torch.equal(state[k], result.state[k].cpu()) for k in state)
+    assert not list((tmp_path / "ck").glob(".*tmp"))
+
+
+def test_bad_options_are_one_clear_error(store):
+    path, sides, _ = store
+    with pytest.raises(EpizooError, match="balance"):
+        train_fold(get_model(FAST_MODEL), path, sides, tiny(balance="oversample"))
+    with pytest.raises(EpizooError, match="device"):
+        train_fold(get_model(FAST_MODEL), path, sides, tiny(device="tpu"))
