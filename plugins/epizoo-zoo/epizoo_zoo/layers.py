@@ -13,7 +13,6 @@ Public API (kept small and stable; other model modules import it):
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
