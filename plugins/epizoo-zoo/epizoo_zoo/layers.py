@@ -13,7 +13,6 @@ Public API (kept small and stable; other model modules import it):
 
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F
