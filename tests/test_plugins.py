@@ -297,3 +297,50 @@ def test_registered_plugin_fixture_left_no_trace():
     plugins.reset()
     with pytest.raises(UnknownNameError):
         plugins.get_metric("always-half")
+
+
+def fake_spec(**changes):
+    from dataclasses import replace
+
+    from epizoo.zoo import ModelCard, ModelSpec, TrainingRecipe
+
+    card = ModelCard(title="t", authors="a", citation="c", licence="MIT")
+    spec = ModelSpec(name="fake", factory=None, card=card, recipe=TrainingRecipe(), enhancer_length=20, promoter_length=10)
+    return replace(spec, **changes)
+
+
+def test_smoke_fixture_passes_a_sound_torch_model(make_plugin, monkeypatch, epizoo_model_smoke):
+    make_plugin("tinyplug", model_plugin("tiny-model"))
+    use_only(monkeypatch, "tinyplug")
+    logits = epizoo_model_smoke(plugins.get_model("tiny-model"), batch=5)
+    assert tuple(logits.shape) == (5,)
+
+
+def test_smoke_fixture_catches_wrong_logit_shape(epizoo_model_smoke):
+    import torch
+
+    class TwoColumns(torch.nn.Module):
+        def __init__(self, enhancer_length, promoter_length):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, enhancer, promoter):
+            return self.linear(enhancer.mean(-1))  # (batch, 2): not logits of shape (batch,)
+
+    with pytest.raises(AssertionError, match=r"logits shape \(4, 2\), expected \(4,\)"):
+        epizoo_model_smoke(fake_spec(factory=TwoColumns, input_encoding="onehot"))
+
+
+def test_smoke_fixture_fits_a_sklearn_model(epizoo_model_smoke):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    def gc_and_distance(enhancer, promoter, distance):
+        gc = lambda codes: np.isin(codes, (1, 2)).mean(axis=1)  # noqa: E731
+        return np.column_stack([gc(enhancer), gc(promoter), np.log10(distance)])
+
+    spec = fake_spec(factory=lambda enhancer_length, promoter_length: LogisticRegression(), kind="sklearn",
+                     input_encoding="", features=gc_and_distance)
+    probabilities = epizoo_model_smoke(spec, batch=12)
+    assert probabilities.shape == (12, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
