@@ -32,7 +32,7 @@ CONTIG_LENGTH = 4_000_000
 
 
 def random_pairs(rng: np.random.Generator, n_pairs: int) -> pd.DataFrame:
-    """Pairs 10 kb-1 Mb apart; each promoter shared by about 4 pairs and each enhancer by 2, as in TargetFinder."""
+    """Pairs 10 kb-1 Mb apart on 23 chromosomes; each promoter shared by about 4 pairs, as in TargetFinder."""
     contig = rng.integers(0, len(CONTIGS), n_pairs // 4 + 1)
     tss = rng.integers(1_100_000, CONTIG_LENGTH - 1_100_000, len(contig))
     promoter = rng.integers(0, len(contig), n_pairs)
