@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 import epizoo.plugins
 from epizoo.errors import EpizooError
@@ -35,13 +36,13 @@ def trainable(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def encoded_batch(spec, batch: int = 8, seed: int = 0, with_n: bool = True, **overrides):
+def encoded_batch(spec, batch: int = 8, seed: int = 0, **overrides):
     """Random int8 codes of the tiny lengths, encoded by the registered encoder the model names."""
     hparams = spec.hparams(tiny=True, **overrides)
     generator = torch.Generator().manual_seed(seed)
     encode_fn = epizoo.plugins.get_encoder(spec.input_encoding).function
     codes = [
-        torch.randint(0, 5 if with_n else 4, (batch, hparams[key]), generator=generator, dtype=torch.int8)
+        torch.randint(0, 5, (batch, hparams[key]), generator=generator, dtype=torch.int8)
         for key in ("enhancer_length", "promoter_length")
     ]
     return tuple(encode_fn(c) for c in codes)
@@ -222,9 +223,7 @@ def test_simcnn_layers_follow_the_keras_model(specs):
 # ---------------------------------------------------------------- LOCO-EPI structure
 
 
-def test_loco_epi_kmer_spectrum_matches_numpy_counts_of_the_same_windows(specs):
-    spec = specs["loco-epi"]
-    enhancer_ids, _ = encoded_batch(spec, with_n=False)
+def test_loco_epi_kmer_spectrum_matches_numpy_counts_of_the_same_windows():
     codes = torch.randint(0, 4, (8, 300), generator=torch.Generator().manual_seed(0), dtype=torch.int8)
     ids = epizoo.plugins.get_encoder("kmer6").function(codes)
     spectrum = locoepi.KmerSpectrum((4,))(ids).numpy()
@@ -232,7 +231,6 @@ def test_loco_epi_kmer_spectrum_matches_numpy_counts_of_the_same_windows(specs):
     expected = baselines.kmer_frequencies(codes[:, :-2].numpy(), k=4)
     assert spectrum.shape == (8, 136)
     np.testing.assert_allclose(spectrum, expected, rtol=1e-5)
-    assert enhancer_ids.dtype == torch.int64
 
 
 def test_loco_epi_branch_ablations(specs):
@@ -253,7 +251,8 @@ def split_auroc(spec, features, labels, **hparams) -> tuple[float, np.ndarray]:
     """Fit on half the rows (both labels), score the other half: AUROC and held-out probabilities."""
     train = np.arange(len(labels)) % 4 < 2
     model = spec.factory(**spec.hparams(tiny=True, **hparams))
-    model.fit(features[train], labels[train])
+    with threadpool_limits(limits=1):  # OpenMP barriers crawl when the cores are shared with other jobs
+        model.fit(features[train], labels[train])
     probabilities = model.predict_proba(features[~train])[:, 1]
     return roc_auc_score(labels[~train], probabilities), probabilities
 
