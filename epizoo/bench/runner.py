@@ -523,7 +523,7 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
     if config.scheduler:
         client = Client(config.scheduler)
     else:
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(cluster)
     try:
         threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, len(client.scheduler_info()["workers"])))

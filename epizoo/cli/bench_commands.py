@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from typing import Any
 
 import click
@@ -19,6 +18,22 @@ def _names(text: str | None) -> list[str] | None:
     if not text:
         return None
     return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user gave it (options not given on the command line are left out)."""
+    words = ["epizoo", ctx.info_name or "bench"]
+    for param in ctx.command.params:
+        if ctx.get_parameter_source(param.name) != click.core.ParameterSource.COMMANDLINE:
+            continue
+        value, flag = ctx.params[param.name], param.opts[0]
+        if getattr(param, "is_flag", False):
+            words.append(flag)
+        elif getattr(param, "multiple", False):
+            words += [part for item in value for part in (flag, str(item))]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 def _split_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -69,7 +84,7 @@ def bench_command(**kw: Any) -> None:
         tiny=kw["tiny"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"], budget=kw["budget"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],
         workers=kw["workers"], scheduler=kw["scheduler"], progress=not kw["no_progress"],
-        command=shlex.join(["epizoo", *sys.argv[1:]]),
+        command=_command_line(click.get_current_context()),
     )
     bench(config, resume=kw["resume"])
     report = write_report(config.out)
