@@ -180,6 +180,16 @@ def _main_contigs_present(pairs: _Pairs, pool: np.ndarray) -> list[int]:
     return sorted(eligible, key=lambda c: order[pairs.contig_names[c]])
 
 
+def _valid_count(requested: int | None, available: int) -> int:
+    """Validation contigs to take from ``available`` training-side ones, leaving at least one to train on.
+
+    The default (None) is one, or none when only one contig is left for training.
+    """
+    if requested is None:
+        return 1 if available >= 2 else 0
+    return _check_count(requested, "valid_contigs", 0, max(available - 1, 0))
+
+
 def _check_count(value: Any, option: str, low: int, high: int) -> int:
     if not isinstance(value, (int, np.integer)) or not low <= value <= high:
         raise SplitOptionError(f"{option} must be a whole number from {low} to {high}, got {value!r}")
@@ -244,7 +254,7 @@ def _names(pairs: _Pairs, codes: list[int]) -> list[str]:
 # ---- the splits ------------------------------------------------------------------------------
 
 
-def loco(ds: xr.Dataset, *, folds: Any = None, cell_lines: Any = None, valid_contigs: int = 1, seed: int | None = None) -> list[Fold]:
+def loco(ds: xr.Dataset, *, folds: Any = None, cell_lines: Any = None, valid_contigs: int | None = None, seed: int | None = None) -> list[Fold]:
     """Leave one chromosome out: one fold per autosome or chrX present.
 
     The test side is one chromosome; the validation side is ``valid_contigs`` chromosomes taken
@@ -259,7 +269,7 @@ def loco(ds: xr.Dataset, *, folds: Any = None, cell_lines: Any = None, valid_con
         raise EmptyResultError(
             f"loco needs pairs on at least 2 of chr1..22/chrX, found {len(contigs)}; use the 'chromosome' or 'random' split"
         )
-    valid_contigs = _check_count(valid_contigs, "valid_contigs", 0, len(contigs) - 2 if len(contigs) > 2 else 0)
+    valid_contigs = _valid_count(valid_contigs, len(contigs) - 1)
     chosen = _resolve_contigs(pairs, folds, "folds") if folds is not None else contigs
     result = []
     for test_contig in chosen:
@@ -353,7 +363,7 @@ def cross_cell_line(
     test: Any = None,
     train: Any = None,
     strict: bool | str = False,
-    valid_contigs: int = 1,
+    valid_contigs: int | None = None,
     seed: int = 0,
 ) -> list[Fold]:
     """Train on some cell lines, test on another: one fold per test cell line.
@@ -379,7 +389,7 @@ def cross_cell_line(
             raise SplitOptionError(f"{pairs.cell_line_names[test_line]} is both a train and the test cell line; name it once")
         training_pool = np.isin(pairs.cell_line, trained_on)
         candidates = _main_contigs_present(pairs, training_pool) or np.unique(pairs.contig[training_pool]).tolist()
-        count = _check_count(valid_contigs, "valid_contigs", 0, max(len(candidates) - 1, 0))
+        count = _valid_count(valid_contigs, len(candidates))
         valid_codes = _pick_valid(candidates, count, seed, salt)
         train_mask = training_pool & ~np.isin(pairs.contig, valid_codes)
         valid_mask = training_pool & np.isin(pairs.contig, valid_codes)
@@ -399,7 +409,7 @@ def cross_cell_line(
 
 
 def cross_cell_line_strict(
-    ds: xr.Dataset, *, test: Any = None, train: Any = None, strict: bool | str = True, valid_contigs: int = 1, seed: int = 0
+    ds: xr.Dataset, *, test: Any = None, train: Any = None, strict: bool | str = True, valid_contigs: int | None = None, seed: int = 0
 ) -> list[Fold]:
     """``cross-cell-line`` with ``strict=True``: no test element shared with or overlapping training."""
     if not strict:
@@ -619,8 +629,13 @@ def register_splits(register):
         register(name, _checked(function, name), description)
 
 
-def get_folds(ds: xr.Dataset, name: str, **options: Any) -> list[Fold]:
-    """The folds of the registered split ``name`` (built-in or from a plugin)."""
-    from epizoo.plugins import get_split
+def get_split(name: str) -> Callable[..., list[Fold]]:
+    """The function of the registered split ``name`` (built-in or from a plugin)."""
+    from epizoo import plugins
 
-    return get_split(name).function(ds, **options)
+    return plugins.get_split(name).function
+
+
+def get_folds(ds: xr.Dataset, name: str, **options: Any) -> list[Fold]:
+    """The folds of the registered split ``name``: ``get_split(name)(ds, **options)``."""
+    return get_split(name)(ds, **options)

@@ -69,7 +69,7 @@ def test_store_sequences_reads_enhancers_and_promoters():
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("embed") / "tiny.zarr"
-    epizoo.simulate_store(path, n_pairs=40, n_contigs=2, cell_lines=1)
+    epizoo.simulate_store(path, n_pairs=60, n_contigs=3, cell_lines=1)
     return path
 
 
@@ -101,3 +101,25 @@ def test_embed_mistakes_are_one_line(tiny_store, tmp_path):
     assert result.exit_code == 1 and "does not exist" in result.output
     result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--out", str(tmp_path / "no" / "v.w2v")])
     assert result.exit_code == 1 and "create it first" in result.output
+
+
+# ---- epizoo splits ---------------------------------------------------------------------------------
+
+
+def test_splits_command_lists_splits_and_shows_folds(tiny_store):
+    listed = CliRunner().invoke(cli, ["splits", "--json"])
+    assert listed.exit_code == 0
+    assert {"loco", "random", "cross-cell-line-strict"} <= {row["name"] for row in json.loads(listed.output)}
+    shown = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--option", "valid_contigs=0", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)
+    assert [row["fold"] for row in rows] == ["chr1", "chr2"]
+    assert all(not row["leakage"]["leaks"] and row["valid"]["pairs"] == 0 for row in rows)
+    assert sum(row["test"]["pairs"] for row in rows) == sum(row["train"]["pairs"] for row in rows)  # two folds swap sides
+
+
+def test_splits_command_mistakes_are_one_line(tiny_store):
+    result = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--option", "folds=chr9"])
+    assert result.exit_code == 1 and "unknown contig 'chr9'" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(cli, ["splits", str(tiny_store)])
+    assert result.exit_code != 0 and "give both STORE and --split" in result.output

@@ -145,6 +145,17 @@ def test_loco_drops_training_pairs_whose_promoter_is_on_a_held_out_contig():
     assert not check_leakage(ds, fold).leaks
 
 
+def test_loco_on_two_chromosomes_has_no_validation_side_by_default():
+    enhancers = [("chr1", 1_000, 1_200), ("chr2", 1_000, 1_200)]
+    promoters = [("chr1", 9_000, 9_001), ("chr2", 9_000, 9_001)]
+    ds = make_dataset(enhancers, promoters, [(0, 0, 0, 1, -1), (1, 1, 0, 0, -1)])
+    folds = get_folds(ds, "loco")
+    assert [f.info["valid_contigs"] for f in folds] == [[], []]
+    assert "valid side is empty" in folds[0].info["notes"]
+    with pytest.raises(SplitOptionError, match="valid_contigs must be a whole number from 0 to 0, got 1"):
+        get_folds(ds, "loco", valid_contigs=1)
+
+
 # ---- chromosome ----------------------------------------------------------------------------------
 
 

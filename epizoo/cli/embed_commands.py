@@ -1,4 +1,8 @@
-"""``epizoo embed``: train k-mer vectors (gensim Word2Vec, as dna2vec) on a store's sequences.
+"""Commands of the encoders and splits area.
+
+``epizoo embed`` trains k-mer vectors (gensim Word2Vec, as dna2vec) on a store's sequences;
+``epizoo splits`` lists the registered splits, or shows the folds of one on a store with their
+leakage check.
 
 Heavy imports (gensim, torch, xarray) happen inside the command so ``epizoo --help`` stays fast.
 """
@@ -74,5 +78,100 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, worke
         )
 
 
+def _option_value(text: str):
+    """``--option`` values: JSON when it parses (2, true, ["chr1"]), a list when comma-separated, else text."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return [part.strip() for part in text.split(",")] if "," in text else text
+
+
+def _parse_split_options(items: tuple[str, ...]) -> dict:
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip()] = _option_value(value.strip())
+    return options
+
+
+def _fold_rows(ds, folds) -> list[dict]:
+    from epizoo.splits import check_folds
+
+    rows = []
+    for fold, report in zip(folds, check_folds(ds, folds, strict=False)):
+        held_out = fold.info.get("test_contigs") or fold.info.get("test_cell_lines") or fold.info.get("test_groups") or []
+        rows.append({
+            "fold": fold.name, "held_out": held_out, "valid_contigs": fold.info.get("valid_contigs", []),
+            **{side: fold.info["counts"][side] for side in ("train", "valid", "test")},
+            "notes": fold.info.get("notes", []), "leakage": report.as_dict(),
+        })
+    return rows
+
+
+def _fold_table(split: str, rows: list[dict]):
+    from rich.table import Table
+
+    table = Table(title=f"{split}: {len(rows)} folds (pairs, positives+)")
+    for column in ("fold", "valid contigs", "train", "valid", "test", "leakage", "notes"):
+        table.add_column(column, justify="right" if column in ("train", "valid", "test") else "left")
+    for row in rows:
+        counts = [f"{row[s]['pairs']:,} ({row[s]['positives']:,}+)" for s in ("train", "valid", "test")]
+        leak = row["leakage"]
+        shared = leak["shared_enhancers"] + leak["shared_promoters"]
+        overlapping = leak["overlapping_enhancers"] + leak["overlapping_promoters"]
+        verdict = f"LEAKS: {shared:,} shared, {overlapping:,} overlapping" if leak["leaks"] else "clean"
+        table.add_row(row["fold"], ", ".join(row["valid_contigs"]) or "-", *counts, verdict, "; ".join(row["notes"]))
+    return table
+
+
+@click.command("splits")
+@click.argument("store", type=click.Path(), required=False)
+@click.option("--split", "split_name", default=None, help="Show the folds of this split on STORE.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Split option (repeatable), e.g. valid_contigs=2, folds=chr1,chr2, strict=true.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def splits_command(store, split_name, options, as_json):
+    """List the registered splits; with STORE and --split, its folds, counts and leakage check."""
+    import warnings
+
+    from epizoo.plugins import get_splits
+
+    if store is None or split_name is None:
+        if store is not None or split_name is not None:
+            raise click.UsageError("give both STORE and --split to see folds, or neither to list the splits")
+        rows = [{"name": r.name, "description": r.description, "plugin": r.plugin} for r in get_splits().values()]
+        if as_json:
+            console.print_json(rows)
+            return
+        from rich.table import Table
+
+        table = Table(title="splits")
+        for column in ("name", "plugin", "description"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(row["name"], row["plugin"], row["description"])
+        console.stdout.print(table)
+        return
+    from epizoo.splits import LeakageWarning, get_folds
+    from epizoo.store.io import open_store
+
+    ds = open_store(store)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LeakageWarning)
+        folds = get_folds(ds, split_name, **_parse_split_options(options))
+    for warning in caught:
+        console.stderr.print(f"warning: {warning.message}", markup=False, highlight=False, soft_wrap=True)
+    rows = _fold_rows(ds, folds)
+    if as_json:
+        console.print_json(rows)
+    else:
+        console.stdout.print(_fold_table(split_name, rows))
+
+
 def add_commands(cli):
     cli.add_command(embed_command)
+    cli.add_command(splits_command)
