@@ -30,7 +30,10 @@ from epizoo.training.checkpoint import atomic_write_text, save_checkpoint
 from epizoo.training.trainer import Sides, TrainOptions, train_fold
 
 CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
-LEAKY_SPLITS = ("random",)  # leak by design: the report is recorded and a warning printed
+# Splits that share elements between sides by design (pair-level random; cross-cell-line without
+# strict, where one element is measured in several cell lines): their leakage report is recorded
+# and a warning printed instead of refusing the fold. Every other split is checked strictly.
+LEAKY_SPLITS = ("random", "cross-cell-line")
 # Settings that change how a run executes but not what it computes: a resume may change them.
 EXECUTION_KEYS = ("workers", "scheduler", "device", "threads", "num_workers", "progress", "command")
 METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
