@@ -367,3 +367,31 @@ def test_simulated_store_folds_through_the_accessor(tmp_path):
         warnings.simplefilter("ignore", LeakageWarning)
         (random_fold,) = ds.epizoo.folds("random")
     assert check_leakage(ds, random_fold, strict=False).leaks
+
+
+def test_real_targetfinder_cell_lines_overlap_and_strict_removes_it(shared_data, tmp_path, monkeypatch):
+    """TargetFinder calls elements per cell line: HeLa-S3 and NHEK elements rarely coincide but
+    often overlap, which only the window check sees."""
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+    from epizoo.splits import check_folds
+
+    monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data))
+    store = tmp_path / "tf.zarr"
+    built = CliRunner().invoke(cli, [
+        "build-store", "--dataset", "targetfinder", "--cell-line", "NHEK", "--cell-line", "HeLa-S3",
+        "--regions", str(shared_data / "derived" / "targetfinder-regions.hg19.fa.gz"), "--out", str(store), "--no-progress",
+    ])
+    assert built.exit_code == 0, built.output
+    ds = epizoo.open_store(store)
+    loco_folds = get_folds(ds, "loco")
+    present = set(ds.epizoo.table().contig)
+    main = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
+    assert [f.name for f in loco_folds] == [c for c in main if c in present]
+    check_folds(ds, loco_folds)  # strict: raises if any LOCO fold leaks
+    loose = check_folds(ds, get_folds(ds, "cross-cell-line"), strict=False)
+    assert all(r.overlapping_enhancers + r.overlapping_promoters > 0 for r in loose)
+    strict_folds = get_folds(ds, "cross-cell-line-strict")
+    check_folds(ds, strict_folds)
+    assert all(f.info["dropped_test_pairs"] > 0 and f.test.any() for f in strict_folds)
