@@ -225,18 +225,22 @@ def _make_fold(pairs: _Pairs, name: str, train: np.ndarray, valid: np.ndarray, t
 
 
 def _by_contig(pairs: _Pairs, pool: np.ndarray, test_contigs: list[int], valid_contigs: list[int]):
-    """Train/valid/test masks of ``pool`` by the pair's contig.
+    """Train/valid/test masks of ``pool`` by the pair's contig, and how many trans pairs were dropped.
 
-    A pair sits on the side of its enhancer's contig; a training pair whose promoter lies on a
-    test or validation contig (a trans pair) is dropped so no sequence crosses sides.
+    A pair sits on the side of its enhancer's contig. A pair whose promoter lies on a contig of
+    another side (a trans pair) is dropped, so no sequence crosses sides.
     """
+    side_of = {"test": test_contigs, "valid": valid_contigs}
+    masks, dropped = {}, 0
+    for side, contigs in side_of.items():
+        on_side = pool & np.isin(pairs.contig, contigs)
+        masks[side] = on_side & np.isin(pairs.promoter_contig, contigs)
+        dropped += int((on_side & ~masks[side]).sum())
     held_out = test_contigs + valid_contigs
-    test = pool & np.isin(pairs.contig, test_contigs)
-    valid = pool & np.isin(pairs.contig, valid_contigs)
-    train = pool & ~np.isin(pairs.contig, held_out)
-    crossing = train & np.isin(pairs.promoter_contig, held_out)
-    valid &= ~np.isin(pairs.promoter_contig, test_contigs)
-    return train & ~crossing, valid, test, int(crossing.sum())
+    on_train = pool & ~np.isin(pairs.contig, held_out)
+    masks["train"] = on_train & ~np.isin(pairs.promoter_contig, held_out)
+    dropped += int((on_train & ~masks["train"]).sum())
+    return masks["train"], masks["valid"], masks["test"], dropped
 
 
 def _pick_valid(candidates: list[int], count: int, seed: int | None, salt: int) -> list[int]:

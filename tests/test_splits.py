@@ -134,14 +134,16 @@ def test_loco_marks_test_sides_without_positives():
     assert by_name["chr1"].info["counts"]["test"] == {"pairs": 12, "positives": 4}
 
 
-def test_loco_drops_training_pairs_whose_promoter_is_on_a_held_out_contig():
+def test_loco_drops_trans_pairs_whose_promoter_is_on_another_side():
     enhancers = [("chr1", 1_000, 1_200), ("chr2", 1_000, 1_200), ("chr3", 1_000, 1_200)]
     promoters = [("chr1", 9_000, 9_001), ("chr2", 9_000, 9_001), ("chr3", 9_000, 9_001)]
-    pairs = [(0, 0, 0, 1, -1), (1, 1, 0, 0, -1), (2, 2, 0, 1, -1), (0, 1, 0, 0, -1)]  # last: chr1 enhancer, chr2 promoter
+    # the last two are trans pairs: chr1 enhancer with chr2 promoter, and the reverse
+    pairs = [(0, 0, 0, 1, -1), (1, 1, 0, 0, -1), (2, 2, 0, 1, -1), (0, 1, 0, 0, -1), (1, 0, 0, 1, -1)]
     ds = make_dataset(enhancers, promoters, pairs)
     fold = get_folds(ds, "loco", folds=["chr2"], valid_contigs=0)[0]
-    assert fold.info["dropped_trans_pairs"] == 1
-    assert fold.train.tolist() == [True, False, True, False]
+    assert fold.info["dropped_trans_pairs"] == 2
+    assert fold.train.tolist() == [True, False, True, False, False]
+    assert fold.test.tolist() == [False, True, False, False, False]
     assert not check_leakage(ds, fold).leaks
 
 
