@@ -127,7 +127,11 @@ def _load_default_plugins(pm: pluggy.PluginManager) -> None:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     allowed = _allowed_entry_points()
-    for ep in sorted(entry_points(group=GROUP), key=lambda ep: ep.name):  # a stable order
+    installed = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)  # a stable order
+    for missing in sorted((allowed or set()) - {ep.name for ep in installed}):
+        names = ", ".join(ep.name for ep in installed) or "none"
+        _report(missing, f"named in {ENV_VAR} but not installed (installed plugins: {names})")
+    for ep in installed:
         if (allowed is not None and ep.name not in allowed) or pm.get_plugin(ep.name) is not None:
             continue
         try:

@@ -344,3 +344,11 @@ def test_smoke_fixture_fits_a_sklearn_model(epizoo_model_smoke):
     probabilities = epizoo_model_smoke(spec, batch=12)
     assert probabilities.shape == (12, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_env_var_naming_an_uninstalled_plugin_is_reported(make_plugin, monkeypatch):
+    make_plugin("tinyplug", model_plugin("tiny-model"))
+    use_only(monkeypatch, "tinyplug,tinyplgu")
+    assert list(plugins.get_models()) == ["tiny-model"]
+    assert plugins.load_errors["tinyplgu"].startswith("named in EPIZOO_PLUGINS but not installed (installed plugins: ")
+    assert "tinyplug" in plugins.load_errors["tinyplgu"]
