@@ -192,7 +192,12 @@ def load_kmer_vectors(path: str | os.PathLike, k: int = 6, allow_missing: bool =
     return matrix
 
 
-_dna2vec_cache: dict[str, Any] = {}
+_dna2vec_cache: dict[Any, Any] = {}
+
+
+def _catalog_settings() -> tuple[str | None, str | None]:
+    """What decides where the vectors come from; a change retries a failed fetch."""
+    return os.environ.get("EPIZOO_DATA_DIR"), os.environ.get("EPIZOO_CATALOG_BASE_URL")
 
 
 def dna2vec_vectors() -> np.ndarray | None:
@@ -200,24 +205,26 @@ def dna2vec_vectors() -> np.ndarray | None:
 
     They come from the data catalog (``epizoo.catalog.fetch``, cached under ``EPIZOO_DATA_DIR``).
     Offline without a cached copy, or with a damaged file, this returns None so models fall back
-    to random vectors; :func:`dna2vec_unavailable_reason` says why.
+    to random vectors; :func:`dna2vec_unavailable_reason` says why. The outcome is remembered
+    (per ``EPIZOO_DATA_DIR``), so every fold of a benchmark does not retry a slow download.
     """
-    if "vectors" in _dna2vec_cache:
-        return _dna2vec_cache["vectors"]
-    try:
-        from epizoo.catalog import fetch
+    key = _catalog_settings()
+    if key not in _dna2vec_cache:
+        try:
+            from epizoo.catalog import fetch
 
-        vectors = load_kmer_vectors(fetch("dna2vec", "embedding_matrix"), k=6)
-    except Exception as exc:  # offline, catalog missing, bad hash: all mean "use random vectors"
-        _dna2vec_cache["reason"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return None
-    _dna2vec_cache.update(vectors=vectors, reason=None)
-    return vectors
+            _dna2vec_cache[key] = (load_kmer_vectors(fetch("dna2vec", "embedding_matrix"), k=6), None)
+        except Exception as exc:  # offline, catalog missing, bad hash: all mean "use random vectors"
+            _dna2vec_cache[key] = (None, f"{type(exc).__name__}: {exc}".splitlines()[0])
+    _dna2vec_cache["last"] = key
+    return _dna2vec_cache[key][0]
 
 
 def dna2vec_unavailable_reason() -> str | None:
     """Why the last :func:`dna2vec_vectors` call returned None; None if it succeeded or never ran."""
-    return _dna2vec_cache.get("reason")
+    if "last" not in _dna2vec_cache:
+        return None
+    return _dna2vec_cache[_dna2vec_cache["last"]][1]
 
 
 # ---- training new k-mer vectors (gensim Word2Vec, as dna2vec did) ----------------------------

@@ -205,3 +205,18 @@ def test_dna2vec_vectors_offline_give_none_and_a_reason(monkeypatch, tmp_path):
     assert dna2vec_vectors() is None
     reason = dna2vec_unavailable_reason()
     assert reason and "\n" not in reason
+
+
+def test_dna2vec_outcome_is_remembered_per_data_dir(monkeypatch, tmp_path, shared_data):
+    import epizoo.catalog
+
+    monkeypatch.setattr(encoders, "_dna2vec_cache", {})
+    monkeypatch.setenv("EPIZOO_CATALOG_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("EPIZOO_DATA_DIR", str(tmp_path))
+    assert dna2vec_vectors() is None
+    real_fetch = epizoo.catalog.fetch
+    monkeypatch.setattr(epizoo.catalog, "fetch", lambda *a: pytest.fail("a failed fetch must not be retried"))
+    assert dna2vec_vectors() is None and dna2vec_unavailable_reason()
+    monkeypatch.setattr(epizoo.catalog, "fetch", real_fetch)
+    monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data))  # another cache folder is tried afresh
+    assert dna2vec_vectors() is not None and dna2vec_unavailable_reason() is None
