@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import epizoo
 from epizoo.cli import cli
-from epizoo.encoders import KmerSentences, kmer_matrix, load_kmer_vectors, store_sequences, train_kmer_vectors
+from epizoo.encoders import KmerSentences, kmer_matrix, kmer_vocabulary, load_kmer_vectors, store_sequences, train_kmer_vectors
 from epizoo.errors import EpizooError
 from epizoo.sequence import encode
 
@@ -40,6 +40,21 @@ def test_training_is_reproducible_and_skips_n():
     matrix, missing = kmer_matrix(first, 3)
     assert matrix.shape == (65, 8) and missing == 0 and not matrix[0].any()
     assert np.array_equal(matrix[1], first["AAA"]) and np.array_equal(matrix[64], first["TTT"])
+
+
+def test_trained_vectors_learn_what_dna2vec_learned():
+    """In dna2vec's table a 6-mer's nearest neighbour is nearly always its one-base shift; skip-gram
+    over overlapping k-mers learns the same on any DNA (chance would be 8 of 255 4-mers, about 3 %)."""
+    rng = np.random.default_rng(0)
+    vectors = train_kmer_vectors([rng.integers(0, 4, 600).astype(np.int8) for _ in range(100)], k=4, dim=16, window=3, epochs=3, seed=1)
+    matrix = kmer_matrix(vectors, 4)[0][1:]
+    unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    vocabulary = kmer_vocabulary(4)
+    nearest = [vocabulary[j] for j in similarity.argmax(axis=1)]
+    shifted = [a[1:] == b[:-1] or a[:-1] == b[1:] for a, b in zip(vocabulary, nearest)]
+    assert np.mean(shifted) > 0.5
 
 
 def test_training_without_usable_kmers_is_one_line():
