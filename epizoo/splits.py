@@ -317,7 +317,8 @@ def chromosome(ds: xr.Dataset, *, test: Any, valid: Any = None, cell_lines: Any 
 def source_groups(ds: xr.Dataset, *, cell_lines: Any = None) -> list[Fold]:
     """BENGI's own cross-validation groups: one fold per group, validation the next group."""
     pairs = _load_pairs(ds)
-    pool = _cell_line_mask(pairs, cell_lines) & (pairs.cv_group >= 0)
+    selected = _cell_line_mask(pairs, cell_lines)
+    pool = selected & (pairs.cv_group >= 0)
     groups = np.unique(pairs.cv_group[pool]).tolist()
     if not groups:
         raise EmptyResultError("the store has no upstream cv groups (pair_cv_group is -1); use the 'loco' split instead")
@@ -336,7 +337,7 @@ def source_groups(ds: xr.Dataset, *, cell_lines: Any = None) -> list[Fold]:
                 pairs, name, train, valid, test,
                 test_groups=[name], valid_groups=[pairs.cv_group_names[valid_group]],
                 test_contigs=_names(pairs, np.unique(pairs.contig[test]).tolist()),
-                ungrouped_pairs=int((pairs.cv_group < 0).sum()),
+                ungrouped_pairs=int((selected & (pairs.cv_group < 0)).sum()),
             )
         )
     return result
