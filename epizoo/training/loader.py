@@ -111,6 +111,8 @@ class _ChunkCache:
 
 def _cut(rows: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
     """Per-row windows ``rows[i, offsets[i] : offsets[i] + length]`` in one gather."""
+    if offsets.size and (offsets == offsets[0]).all():  # unshifted batches: a plain slice
+        return np.ascontiguousarray(rows[:, offsets[0] : offsets[0] + length])
     columns = offsets[:, None] + np.arange(length, dtype=np.int64)[None, :]
     return np.take_along_axis(rows, columns, axis=1)
 
