@@ -216,6 +216,7 @@ def _make_fold(pairs: _Pairs, name: str, train: np.ndarray, valid: np.ndarray, t
             notes.append(f"{side} side has no positives")
         elif sides[side]["positives"] == sides[side]["pairs"]:
             notes.append(f"{side} side has no negatives")
+    info.setdefault("leaks_by_design", False)
     info.update(
         counts=sides,
         test_has_positives=sides["test"]["positives"] > 0,
@@ -408,6 +409,7 @@ def cross_cell_line(
                 pairs, name, train_mask, valid_mask, test_mask,
                 test_cell_lines=[name], train_cell_lines=[pairs.cell_line_names[c] for c in trained_on],
                 valid_contigs=_names(pairs, valid_codes), strict=strict, dropped_test_pairs=dropped,
+                leaks_by_design=not strict,  # cell lines share elements; only the strict variant removes them
             )
         )
     return result
@@ -452,7 +454,7 @@ def random(
     masks = [np.zeros(pairs.size, dtype=bool) for _ in range(3)]
     for mask, chosen in zip(masks, (train_index, valid_index, test_index)):
         mask[chosen] = True
-    return [_make_fold(pairs, "random", *masks, leaks=True, seed=seed)]
+    return [_make_fold(pairs, "random", *masks, leaks_by_design=True, seed=seed)]
 
 
 # ---- the leakage check ----------------------------------------------------------------------

@@ -105,6 +105,7 @@ def test_loco_one_fold_per_autosome_and_x(grid):
     assert [f.name for f in folds] == ["chr1", "chr2", "chr3", "chr4", "chrX"]  # chrY is never held out
     for fold in folds:
         assert_disjoint(fold)
+        assert fold.info["leaks_by_design"] is False
         (valid,) = fold.info["valid_contigs"]
         assert contigs_of(grid, fold.test) == {fold.name}
         assert contigs_of(grid, fold.valid) == {valid} and valid != fold.name
@@ -191,7 +192,7 @@ def test_cross_cell_line_one_fold_per_test_cell_line(grid):
         assert contigs_of(grid, fold.valid) == set(fold.info["valid_contigs"])
         assert not contigs_of(grid, fold.train) & set(fold.info["valid_contigs"])
         report = check_leakage(grid, fold, strict=False)  # both cell lines share every element
-        assert report.shared_enhancers > 0 and report.leaks
+        assert report.shared_enhancers > 0 and report.leaks and fold.info["leaks_by_design"]
     with pytest.raises(LeakageError):
         check_leakage(grid, folds[0])
 
@@ -213,7 +214,7 @@ def test_cross_cell_line_strict_removes_shared_and_overlapping_elements():
     assert loose.test.tolist() == [False] * 3 + [True] * 4
     strict = get_folds(ds, "cross-cell-line-strict", test="B", valid_contigs=0)[0]
     assert strict.test.tolist() == [False] * 5 + [True, False]  # only enhancer 3 with promoter 1 is clean
-    assert strict.info["dropped_test_pairs"] == 3
+    assert strict.info["dropped_test_pairs"] == 3 and not strict.info["leaks_by_design"]
     assert not check_leakage(ds, strict).leaks
     by_interval = get_folds(ds, "cross-cell-line", test="B", valid_contigs=0, strict="interval")[0]
     assert by_interval.test.tolist() == [False] * 4 + [True, True, False]  # the overlapping enhancer 2 stays
@@ -261,7 +262,7 @@ def test_random_warns_and_its_leakage_is_reported(grid):
     with pytest.warns(LeakageWarning, match="leaks"):
         (fold,) = get_folds(grid, "random", test_fraction=0.25, valid_fraction=0.2, seed=1)
     assert_disjoint(fold)
-    assert fold.info["leaks"] is True
+    assert fold.info["leaks_by_design"] is True
     labels = grid["pair_label"].values
     assert abs(labels[fold.test].mean() - labels.mean()) < 0.1  # stratified
     report = check_leakage(grid, fold, strict=False)
