@@ -567,9 +567,11 @@ def check_folds(ds: xr.Dataset, folds: Sequence[Fold], *, strict: bool = True) -
     """:func:`check_leakage` of several folds, reading the store once."""
     pairs = _load_pairs(ds, elements=True)
     reports = [_check_fold(pairs, fold) for fold in folds]
-    for report in reports:
+    for fold, report in zip(folds, reports):
         if strict and report.leaks:
-            raise LeakageError(report.summary() + "; use a chromosome-grouped split such as 'loco'")
+            cross = "test_cell_lines" in fold.info
+            hint = "use the 'cross-cell-line-strict' split" if cross else "use a chromosome-grouped split such as 'loco'"
+            raise LeakageError(f"{report.summary()}; {hint}")
     return reports
 
 

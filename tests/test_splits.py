@@ -193,7 +193,7 @@ def test_cross_cell_line_one_fold_per_test_cell_line(grid):
         assert not contigs_of(grid, fold.train) & set(fold.info["valid_contigs"])
         report = check_leakage(grid, fold, strict=False)  # both cell lines share every element
         assert report.shared_enhancers > 0 and report.leaks and fold.info["leaks_by_design"]
-    with pytest.raises(LeakageError):
+    with pytest.raises(LeakageError, match="use the 'cross-cell-line-strict' split"):
         check_leakage(grid, folds[0])
 
 
