@@ -91,6 +91,20 @@ def test_codes_encoder_is_identity():
     assert get_encoder("codes").function(codes) is codes
 
 
+DEVICES = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])  # meta: device handling without a GPU
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_encoders_stay_on_the_input_device(device):
+    codes = batch("ACGTNACGTTAC", "TTTTGGGGCCCA")
+    on_device = codes.to(device)
+    for encoder, expected in ((onehot, onehot(codes)), (lambda c: kmer_ids(c, 6), kmer_ids(codes, 6))):
+        out = encoder(on_device)
+        assert out.device.type == device and out.shape == expected.shape and out.dtype == expected.dtype
+        if device != "meta":
+            assert torch.equal(out.cpu(), expected)
+
+
 # ---- pretrained vectors: the published nearest-neighbour table ---------------------------------
 
 
