@@ -487,7 +487,8 @@ class RichProgress(PlainProgress):
         from epizoo.plugins import get_model
         from epizoo.training.trainer import resolve_recipe
 
-        epochs = resolve_recipe(get_model(task.model), self.options).epochs
+        spec = get_model(task.model)
+        epochs = 1 if spec.kind == "sklearn" else resolve_recipe(spec, self.options).epochs
         if self.current is not None:
             self.bar.remove_task(self.current)
         self.current = self.bar.add_task(_task_label(task), total=epochs, status="")

@@ -34,6 +34,10 @@ from epizoo.zoo import ModelSpec, TrainingRecipe
 TINY_EPOCHS = 2
 TINY_BATCH = 32
 TINY_SHIFTS = 4  # the first published shifts around the centre; enough to exercise augmentation
+# --tiny also caps the training and validation pairs (stratified) unless --max-pairs is given, so
+# a smoke run of the whole zoo stays in minutes; the test side is never capped.
+TINY_TRAIN_PAIRS = 256
+TINY_VALID_PAIRS = 256
 
 
 @dataclass(frozen=True)
@@ -128,8 +132,11 @@ def prepare_sides(sides: Sides, labels: np.ndarray, recipe: TrainingRecipe, opti
     if valid.size == 0 and train.size > 1:
         valid = _stratified_sample(train, labels[train], max(1, round(recipe.validation_fraction * train.size)), rng)
         train = np.setdiff1d(train, valid)
-    if options.max_pairs is not None and train.size > options.max_pairs:
-        train = _stratified_sample(train, labels[train], options.max_pairs, rng)
+    max_pairs = options.max_pairs if options.max_pairs is not None else (TINY_TRAIN_PAIRS if options.tiny else None)
+    if max_pairs is not None and train.size > max_pairs:
+        train = _stratified_sample(train, labels[train], max_pairs, rng)
+    if options.tiny and valid.size > TINY_VALID_PAIRS:
+        valid = _stratified_sample(valid, labels[valid], TINY_VALID_PAIRS, rng)
     if train.size == 0:
         raise EmptyResultError("the training side of this fold is empty; choose another split or cell line")
     return Sides(train, valid, np.sort(sides.test))
