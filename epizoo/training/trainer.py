@@ -230,8 +230,12 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         run.model.train()
         started, losses = time.monotonic(), []
         for batch in make_loader(dataset, options.num_workers, device):
+            if len(batch["label"]) < 2:
+                continue  # BatchNorm cannot train on one pair; a lone last pair is reshuffled into a full batch next epoch
             batch = to_device(batch, device)
             loss = F.binary_cross_entropy_with_logits(run.logits(batch), batch["label"], pos_weight=pos_weight)
+            if hasattr(run.model, "regularization_loss"):
+                loss = loss + run.model.regularization_loss()  # the L2 terms of SPEID/SIMCNN's Keras layers
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
