@@ -297,25 +297,33 @@ class ArrayGenome(_WholeGenome):
 
 
 class RegionSequences(SequenceSource):
-    """Pre-extracted sequences, one record per ``>chrom:start-end`` header (``bedtools getfasta``).
+    """Pre-extracted element sequences, from one or more files.
 
-    A window is filled with the known bases of the records overlapping it and N elsewhere. An
-    element is available when at least one record covers part of it; contig lengths are unknown.
+    Two forms are read: ``bedtools getfasta`` FASTA (one record per ``>chrom:start-end`` header,
+    0-based half-open, optionally gzip) and pair-sequence CSV tables with the columns
+    ``enhancer_name, promoter_name, enhancer_seq, promoter_seq`` and TargetFinder element names
+    (``<cell>|chrom:S-E``, converted by :func:`epizoo.coords.from_targetfinder_name`). A window
+    is filled with the known bases of the records overlapping it and N elsewhere. An element is
+    available when at least one record covers part of it; contig lengths are unknown.
     """
 
     strict = False
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise InputFileError(f"regions FASTA {self.path} does not exist; pass a `bedtools getfasta` output file")
-        self.name = self.path.name
+    def __init__(self, paths: str | os.PathLike | list[str | os.PathLike]):
+        self.paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
+        for path in self.paths:
+            if not path.is_file():
+                raise InputFileError(
+                    f"regions file {path} does not exist; pass a `bedtools getfasta` FASTA or a pair-sequence CSV"
+                )
+        self.path = self.paths[0]
+        self.name = "+".join(path.name for path in self.paths)
         self._index: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray]]] | None = None
         self._max_length = 0
         self._sha256: str | None = None
 
     def __getstate__(self):
-        return {"path": self.path, "name": self.name, "_sha256": self._sha256}
+        return {"paths": self.paths, "path": self.path, "name": self.name, "_sha256": self._sha256}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -323,10 +331,36 @@ class RegionSequences(SequenceSource):
         self._max_length = 0
 
     def _records(self):
-        """Yield ``(header, sequence)`` for every record of the (possibly gzip) FASTA."""
-        opener = gzip.open if _is_gzip(self.path) else open
+        """Yield ``(path, header, sequence)`` for every record of every file."""
+        for path in self.paths:
+            suffixes = [s.lower() for s in path.suffixes]
+            read = self._csv_records if ".csv" in suffixes else self._fasta_records
+            for header, text in read(path):
+                yield path, header, text
+
+    @staticmethod
+    def _csv_records(path: Path):
+        """Element records of a pair-sequence CSV, as ``chrom:start-end`` headers (0-based)."""
+        import pandas as pd
+
+        from epizoo.coords import from_targetfinder_name
+
+        columns = ["enhancer_name", "promoter_name", "enhancer_seq", "promoter_seq"]
+        try:
+            table = pd.read_csv(path, usecols=columns, dtype=str)
+        except ValueError as exc:
+            raise InputFileError(f"{path} is not a pair-sequence CSV ({exc}); expected columns {', '.join(columns)}") from None
+        for kind in ("enhancer", "promoter"):
+            for name, text in zip(table[f"{kind}_name"], table[f"{kind}_seq"]):
+                _cell, contig, start, end = from_targetfinder_name(name)
+                yield f"{contig}:{start}-{end}", text
+
+    @staticmethod
+    def _fasta_records(path: Path):
+        """``(header, sequence)`` for every record of the (possibly gzip) FASTA."""
+        opener = gzip.open if _is_gzip(path) else open
         header, lines = None, []
-        with opener(self.path, "rt", encoding="ascii") as handle:
+        with opener(path, "rt", encoding="ascii") as handle:
             for line in handle:
                 line = line.strip()
                 if line.startswith(">"):
@@ -335,25 +369,25 @@ class RegionSequences(SequenceSource):
                     header, lines = line[1:], []
                 elif line:
                     if header is None:
-                        raise InputFileError(f"{self.path} does not start with a '>' header; is it a FASTA file?")
+                        raise InputFileError(f"{path} does not start with a '>' header; is it a FASTA file?")
                     lines.append(line)
         if header is not None:
             yield header, "".join(lines)
 
     def _load(self):
         by_contig: dict[str, list[tuple[int, int, np.ndarray]]] = {}
-        for header, text in self._records():
+        for path, header, text in self._records():
             contig, start, end = parse_region(header)
             codes = encode(text)
             if len(codes) != end - start:
                 raise InputFileError(
-                    f"{self.path}: record {header} holds {len(codes)} bases but its header spans {end - start}; "
+                    f"{path}: record {header} holds {len(codes)} bases but its header spans {end - start}; "
                     "headers must be `bedtools getfasta` intervals"
                 )
             by_contig.setdefault(contig, []).append((start, end, codes))
             self._max_length = max(self._max_length, end - start)
         if not by_contig:
-            raise InputFileError(f"{self.path} holds no sequence records")
+            raise InputFileError(f"{self.name} holds no sequence records")
         index = {}
         for contig, records in by_contig.items():
             records.sort(key=lambda r: r[0])
@@ -399,12 +433,13 @@ class RegionSequences(SequenceSource):
 
     def sha256(self) -> str:
         if self._sha256 is None:
-            self._sha256 = _file_sha256(self.path)
+            digests = [_file_sha256(path) for path in self.paths]
+            self._sha256 = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
         return self._sha256
 
 
-def open_sequence_source(genome: str | os.PathLike | None = None, regions: str | os.PathLike | None = None):
-    """The source named on the command line: ``--genome`` FASTA or ``--regions`` FASTA (or None)."""
+def open_sequence_source(genome: str | os.PathLike | None = None, regions=None):
+    """The source named on the command line: ``--genome`` FASTA or ``--regions`` file(s) (or None)."""
     if genome and regions:
         raise InputFileError("give either --genome (a whole-genome FASTA) or --regions (pre-extracted), not both")
     if genome:

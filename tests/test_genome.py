@@ -123,3 +123,20 @@ def test_open_sequence_source_picks_one(tmp_path, fasta):
     assert isinstance(open_sequence_source(genome=fasta.path), FastaGenome)
     with pytest.raises(InputFileError, match="not both"):
         open_sequence_source(genome=fasta.path, regions=fasta.path)
+
+
+def test_pair_sequence_csv_and_several_region_files(shared_data, tmp_path):
+    """gcn4epi's pair-sequence table gives the real sequence of every TargetFinder positive."""
+    table = shared_data / "smtnkc-gcn4epi" / "data" / "NHEK" / "ep_sequences.csv"
+    fasta = shared_data / "derived" / "targetfinder-regions.hg19.fa.gz"
+    source = RegionSequences([fasta, table])
+    # NHEK|chr1:3399800-3400600 is the BED interval (3399799, 3400600): 801 bases, first GGGCTC
+    assert decode(source.fetch("chr1", 3399799, 3399805)) == "GGGCTC"
+    assert source.has("chr1", 3541199, 3542000)  # a promoter absent from the FASTA alone
+    assert not RegionSequences(fasta).has("chr1", 3541199, 3542000)
+    assert source.has("chr10", 100174719, 100174919)  # and the FASTA's records are still there
+    assert source.sha256() not in (RegionSequences(fasta).sha256(), RegionSequences(table).sha256())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(InputFileError, match="pair-sequence CSV"):
+        RegionSequences(bad).contigs()

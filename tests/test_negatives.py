@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from epizoo.datasets.base import DatasetRequest, normalise_pair_table
@@ -69,3 +70,14 @@ def test_available_filters_elements_and_shortfall_is_reported(positives):
 def test_bad_ratio(positives):
     with pytest.raises(EpizooError, match="--negatives"):
         add_negatives(positives, ratio=0)
+
+
+def test_pairs_without_sequence_do_not_count_towards_the_ratio(positives):
+    """Observed negatives the build will drop (no sequence) must not shrink the top-up."""
+    first = positives.head(10)
+    lost = first.assign(label=0, promoter_start=first["promoter_start"] + 7, promoter_end=first["promoter_end"] + 7)
+    table = normalise_pair_table(pd.concat([first, lost], ignore_index=True))
+    no_sequence = set(lost["promoter_start"])
+    available = lambda kind, c, s, e: not (kind == "promoter" and s in no_sequence)  # noqa: E731
+    _, report = add_negatives(table, ratio=2, available=available)
+    assert report["generated"] + report["shortfall"] == 20  # 2 x 10 positives, the 10 lost negatives ignored

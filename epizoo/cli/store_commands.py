@@ -77,7 +77,8 @@ def _report_table(report):
 @click.option("--cell-line", "cell_lines", multiple=True, help="Keep only these cell lines (repeatable).")
 @click.option("--bedpe", type=click.Path(dir_okay=False), default=None, help="Pair file for the `bedpe` dataset.")
 @click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Whole-genome FASTA (plain or bgzip).")
-@click.option("--regions", type=click.Path(dir_okay=False), default=None, help="Pre-extracted sequences (`bedtools getfasta` form).")
+@click.option("--regions", type=click.Path(dir_okay=False), multiple=True,
+              help="Pre-extracted sequences: `bedtools getfasta` FASTA or pair-sequence CSV (repeatable).")
 @click.option("--negatives", type=click.IntRange(min=0), default=0, help="Generate K distance-matched negatives per positive.")
 @click.option("--enhancer-window", type=click.IntRange(min=1), default=3000, show_default=True)
 @click.option("--promoter-window", type=click.IntRange(min=1), default=2000, show_default=True)
@@ -101,7 +102,7 @@ def build_store_command(dataset_name, variant, cell_lines, bedpe, genome, region
         seed=seed, options=_parse_options(options),
     )
     check_output(Path(out), force)  # fail before the (slow) load
-    source = open_sequence_source(genome=genome, regions=regions)
+    source = open_sequence_source(genome=genome, regions=list(regions) or None)
     loaded = spec.load(request)
     source = source if source is not None else loaded.sequence
     if negatives:

@@ -73,6 +73,18 @@ def _draw(rng, positives_distance: np.ndarray, candidates: pd.DataFrame, wanted:
     return candidates.iloc[np.sort(np.concatenate(chosen))], int(shortfall)
 
 
+def _usable(rows: pd.DataFrame, available: Callable[[str, str, int, int], bool] | None) -> np.ndarray:
+    """Rows whose enhancer and promoter both have sequence (all rows when nothing is known)."""
+    if available is None:
+        return np.ones(len(rows), dtype=bool)
+    keep = np.ones(len(rows), dtype=bool)
+    for kind in ("enhancer", "promoter"):
+        cols = [f"{kind}_contig", f"{kind}_start", f"{kind}_end"]
+        known = {key: available(kind, *key) for key in set(zip(*(rows[c] for c in cols)))}
+        keep &= np.fromiter((known[key] for key in zip(*(rows[c] for c in cols))), dtype=bool, count=len(rows))
+    return keep
+
+
 def add_negatives(
     pairs: pd.DataFrame,
     ratio: int,
@@ -92,8 +104,10 @@ def add_negatives(
     report = {"generated": 0, "shortfall": 0, "cell_lines_without_positives": 0}
     generated = []
     for cell, rows in pairs.groupby("cell_line", sort=False):
-        positives = rows[(rows["label"] == 1) & (rows["enhancer_contig"] == rows["promoter_contig"])]
-        wanted = int(ratio) * int((rows["label"] == 1).sum()) - int((rows["label"] == 0).sum())
+        # Pairs whose sequence is unavailable will be dropped by the build, so they do not count.
+        usable = rows[_usable(rows, available)]
+        positives = usable[(usable["label"] == 1) & (usable["enhancer_contig"] == usable["promoter_contig"])]
+        wanted = int(ratio) * int((usable["label"] == 1).sum()) - int((usable["label"] == 0).sum())
         if positives.empty:
             report["cell_lines_without_positives"] += 1
             continue
