@@ -27,7 +27,7 @@ def recipe_summary(recipe: Any, kind: str = "torch") -> str:
         return "scikit-learn fit on the training side"
     parts = [f"{recipe.optimizer} lr {recipe.learning_rate:g}", f"batch {recipe.batch_size}", f"{recipe.epochs} epochs"]
     if recipe.early_stopping_patience:
-        parts.append(f"patience {recipe.early_stopping_patience}")
+        parts.append(f"patience {recipe.early_stopping_patience} on validation {recipe.monitor}")
     if recipe.augmentation_shifts > 1:
         parts.append(f"{recipe.augmentation_shifts}x shifts")
     if recipe.weight_decay:

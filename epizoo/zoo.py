@@ -30,6 +30,7 @@ class TrainingRecipe:
     batch_size: int = 64
     epochs: int = 15
     early_stopping_patience: int | None = None  # epochs without validation improvement; None: off
+    monitor: str = "auroc"  # validation quantity for checkpoint choice and early stopping: 'auroc' or 'loss'
     validation_fraction: float = 0.05  # of the training side, when the split gives no validation chromosome
     augmentation_shifts: int = 20  # training positives seen at this many shifted windows; 0/1: none
     shift_step: int = 50

@@ -69,6 +69,7 @@ class BenchConfig:
     scheduler: str | None = None
     progress: bool = True
     command: str = ""
+    store_identity: str = ""  # the store's creation time and sequence hash: resuming on a rebuilt store is refused
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
         return TrainOptions(
@@ -555,23 +556,38 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     if config.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {config.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
     config.models = list(get_models()) if config.models in (["all"], "all") else [get_model(m).name for m in config.models]
-    resolve_device(config.device)  # a bad --device fails before anything is written
+    if not config.models:
+        raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
+    device = resolve_device(config.device)  # a bad --device fails before anything is written
+    # Absolute paths, so that dask workers in another working directory read and write the same files.
+    config.store, config.out = str(Path(config.store).resolve()), str(Path(config.out).resolve())
     ds = open_store(config.store)
+    config.store_identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
     progress = progress or make_progress(config.progress, config.train_options())
     tasks, skipped, leakage = plan(ds, config, warn=progress.log)
     run = RunDirectory(config.out)
     run.open(config, resume)
-    atomic_write_text(run.environment, json.dumps(environment(config.device, config.threads), indent=2) + "\n")
+    atomic_write_text(run.environment, json.dumps(environment(str(device), config.threads), indent=2) + "\n")
     atomic_write_text(run.leakage, json.dumps(leakage, indent=2, default=_json_default) + "\n")
     atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
     for entry in skipped:
         progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")
+    _say_which_embedding(config, progress)
     with progress.session(tasks):
         if config.workers or config.scheduler:
             _run_dask(config, tasks, run, progress)
         else:
             _run_local(config, tasks, run, progress)
     return write_metrics(run, tasks)
+
+
+def _say_which_embedding(config: BenchConfig, progress) -> None:
+    """Tell the user, before training, when embedding models must start from random vectors."""
+    from epizoo.encoders import dna2vec_unavailable_reason, dna2vec_vectors
+    from epizoo.plugins import get_model
+
+    if any(get_model(name).uses_pretrained_embedding for name in config.models) and dna2vec_vectors() is None:
+        progress.log(f"dna2vec vectors unavailable ({dna2vec_unavailable_reason()}); k-mer embedding models start from random vectors")
 
 
 def default_command() -> str:

@@ -129,7 +129,7 @@ def prepare_sides(sides: Sides, labels: np.ndarray, recipe: TrainingRecipe, opti
     rng = np.random.default_rng([options.seed, 11])
     train = np.setdiff1d(sides.train, sides.valid)
     valid = np.sort(sides.valid)
-    if valid.size == 0 and train.size > 1:
+    if valid.size == 0 and train.size > 1 and recipe.validation_fraction > 0:
         valid = _stratified_sample(train, labels[train], max(1, round(recipe.validation_fraction * train.size)), rng)
         train = np.setdiff1d(train, valid)
     max_pairs = options.max_pairs if options.max_pairs is not None else (TINY_TRAIN_PAIRS if options.tiny else None)
@@ -205,11 +205,12 @@ def _validation_key(labels: np.ndarray, scores: np.ndarray) -> tuple[float, floa
     return (auroc(labels, scores), loss)
 
 
-def _better(candidate: tuple[float, float], best: tuple[float, float] | None) -> bool:
+def _better(candidate: tuple[float, float], best: tuple[float, float] | None, monitor: str = "auroc") -> bool:
+    """Is ``candidate`` (validation AUROC, log-loss) an improvement on ``best`` for ``monitor``?"""
     if best is None:
         return True
     auc, loss = candidate
-    if not math.isnan(auc) and not math.isnan(best[0]):
+    if monitor == "auroc" and not math.isnan(auc) and not math.isnan(best[0]):
         return auc > best[0] or (auc == best[0] and loss < best[1])
     return not math.isnan(loss) and (math.isnan(best[1]) or loss < best[1])
 
@@ -250,7 +251,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if _better(key, best_key):
+        if sides.valid.size == 0 or _better(key, best_key, recipe.monitor):  # no validation: keep the last epoch
             best_key, best_epoch, waited = key, epoch + 1, 0
             best_state = copy.deepcopy(run.model.state_dict())
         else:

@@ -161,6 +161,7 @@ SPEC = ModelSpec(
         batch_size=64,
         epochs=30,
         early_stopping_patience=5,
+        monitor="loss",  # the paper stops when the loss has not decreased for 5 epochs
         validation_fraction=0.05,
         augmentation_shifts=20,
         shift_step=50,

@@ -198,6 +198,9 @@ class KerasTransformerEncoder(nn.Module):
         self.feedforward_norms = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(stacks))
         self._position_cache: torch.Tensor | None = None
         glorot_init_(self)
+        for block in self.feedforward:  # the upstream FFN biases are add_weight(initializer='uniform'): U(-0.05, 0.05)
+            for layer in (block[0], block[2]):
+                nn.init.uniform_(layer.bias, -0.05, 0.05)
 
     def _positions(self, x: torch.Tensor) -> torch.Tensor:
         """The positional table for ``x``, cached so it is not rebuilt and copied to the device each step."""

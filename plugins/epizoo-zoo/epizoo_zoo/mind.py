@@ -112,11 +112,12 @@ SPEC = ModelSpec(
         ),
     ),
     card=ModelCard(
-        title="EPI-Mind: enhancer-promoter interactions with a Transformer",
+        title="EPI-Mind: a Transformer model of enhancer-promoter interactions",
         authors="Ni et al. (full author list not verified)",
         citation=(
-            "Ni et al. (2022), EPI-Mind: enhancer-promoter interactions with a Transformer. Journal, volume and full "
-            "author list not verified here; the upstream README gives the reference."
+            "Ni et al. (2022), EPI-Mind (reported as Interdisciplinary Sciences: Computational Life Sciences, 2022, "
+            "'EPI-Mind: Identifying Enhancer-Promoter Interactions Based on Transformer Mechanism'). The exact "
+            "title, journal, volume and author list were not verified here; the upstream README gives the reference."
         ),
         licence="none stated in the upstream files read; the epizoo port is MIT",
         upstream_repository="https://github.com/NWAFUniyu/EPI-Mind",
@@ -134,7 +135,7 @@ SPEC = ModelSpec(
             "binary cross-entropy. Default inference_dropout=False: the positional and attention dropout act in "
             "training only, so evaluation is deterministic and reproducible; inference_dropout=True restores the "
             "always-on K.dropout of the code. Keras initialisation reproduced: glorot-uniform Conv/Dense/Q/K/V "
-            "kernels, zero biases; the custom Transformer is kept exactly (sinusoidal positional encoding, bias-free "
+            "kernels, zero Conv/Dense biases, U(-0.05, 0.05) feed-forward biases as the custom layer's 'uniform' initialiser; the custom Transformer is kept exactly (sinusoidal positional encoding, bias-free "
             "Q/K/V, no output projection, scores scaled by sqrt(head dim), post-LN with eps 1e-8); random embeddings "
             "(no dna2vec matrix) are uniform(-0.05, 0.05)."
         ),

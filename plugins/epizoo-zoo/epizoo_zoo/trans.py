@@ -134,7 +134,7 @@ SPEC = ModelSpec(
             "binary cross-entropy. Default inference_dropout=False: the positional and attention dropout act in "
             "training only, so evaluation is deterministic and reproducible; inference_dropout=True restores the "
             "always-on K.dropout of the code. Keras initialisation reproduced: glorot-uniform Conv/Dense/Q/K/V "
-            "kernels, zero biases, BatchNorm momentum 0.01 (Keras 0.99) and eps 1e-3; the custom Transformer is kept "
+            "kernels, zero Conv/Dense biases, U(-0.05, 0.05) feed-forward biases as the custom layer's 'uniform' initialiser, BatchNorm momentum 0.01 (Keras 0.99) and eps 1e-3; the custom Transformer is kept "
             "exactly (sinusoidal positional encoding, bias-free Q/K/V, no output projection, scores scaled by "
             "sqrt(head dim), post-LN with eps 1e-8); random embeddings (no dna2vec matrix) are uniform(-0.05, 0.05)."
         ),

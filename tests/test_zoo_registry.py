@@ -1,0 +1,32 @@
+"""One test over every registered model: tiny forward/backward on a stored batch, published sizes."""
+
+from __future__ import annotations
+
+import pytest
+
+from epizoo import plugins
+from epizoo.docs_gen import count_parameters
+
+REGISTERED = sorted(plugins.get_models())
+
+
+def test_the_built_in_zoo_is_registered():
+    expected = {"epi-dynfusion", "epivan", "epi-dlmh", "epi-mind", "epi-trans", "loco-epi", "speid", "simcnn", "distance", "kmer"}
+    assert expected <= set(REGISTERED)
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_tiny_model_trains_on_a_batch_from_a_tiny_store(name, epizoo_model_smoke, epizoo_tiny_store):
+    spec = plugins.get_model(name)
+    if spec.kind == "torch":
+        logits = epizoo_model_smoke(spec, batch=6, store=epizoo_tiny_store)
+        assert logits.shape == (6,)
+    else:
+        probabilities = epizoo_model_smoke(spec, batch=24, store=epizoo_tiny_store)
+        assert probabilities.shape == (24, 2)
+
+
+@pytest.mark.parametrize("name", [n for n in REGISTERED if plugins.get_model(n).published_parameters])
+def test_default_configuration_has_the_published_parameter_count(name):
+    spec = plugins.get_model(name)
+    assert count_parameters(spec) == spec.published_parameters
