@@ -26,6 +26,9 @@ DATA_DIR_ENV = "EPIZOO_DATA_DIR"
 BASE_URL_ENV = "EPIZOO_CATALOG_BASE_URL"
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 
+# pooch logs "Downloading data from ..." at INFO; a failed fetch must show only our one-line error
+pooch.get_logger().setLevel("WARNING")
+
 
 @dataclass(frozen=True)
 class CatalogFile:

@@ -9,7 +9,7 @@ N (4) wherever the window runs off a contig or no base is known.
 * :class:`ArrayGenome`: an in-memory genome (synthetic data and tests).
 
 Whole-genome sources are *strict*: asking about a contig they lack, or an element that lies off
-a contig's end, is a user error (:class:`SequenceError`), not a silently dropped pair.
+or runs past a contig's end, is a user error (:class:`SequenceError`), not a silently dropped pair.
 """
 
 from __future__ import annotations
@@ -109,6 +109,12 @@ class _WholeGenome(SequenceSource):
             raise SequenceError(
                 f"element {contig}:{start}-{end} lies off the end of {contig} ({length} bp) in {self.name}; "
                 "check that the coordinates and the genome build match"
+            )
+        if end > length:
+            # its own bases would be N-padded: a wrong build or a bad coordinate, never data
+            raise SequenceError(
+                f"element {contig}:{start}-{end} runs past the end of {contig} ({length} bp) in {self.name}; "
+                "check that the coordinates and the genome build match, or trim the element to the contig"
             )
         return True
 
@@ -374,10 +380,18 @@ class RegionSequences(SequenceSource):
         if header is not None:
             yield header, "".join(lines)
 
+    @staticmethod
+    def _region(path: Path, header: str) -> tuple[str, int, int]:
+        """The interval a record's header names, with the file and header in any error."""
+        try:
+            return parse_region(header)
+        except InputFileError as exc:
+            raise InputFileError(f"{path}: record header >{header}: {exc}") from None
+
     def _load(self):
         by_contig: dict[str, list[tuple[int, int, np.ndarray]]] = {}
         for path, header, text in self._records():
-            contig, start, end = parse_region(header)
+            contig, start, end = self._region(path, header)
             codes = encode(text)
             if len(codes) != end - start:
                 raise InputFileError(

@@ -104,6 +104,28 @@ def test_offline_and_missing_names_the_url_and_the_target(cache, monkeypatch):
     assert not entry.local_path.exists()
 
 
+def test_a_failed_download_logs_nothing_before_the_error(cache, monkeypatch):
+    """pooch's "Downloading data from ..." line must not precede our one-line error."""
+    import logging
+
+    import pooch
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("no network")
+
+    monkeypatch.setattr(requests, "get", offline)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    pooch.get_logger().addHandler(handler)
+    try:
+        with pytest.raises(InputFileError):
+            catalog.fetch("dna2vec", "w2v")
+    finally:
+        pooch.get_logger().removeHandler(handler)
+    assert [r.getMessage() for r in records] == []
+
+
 def test_download_and_verify_sha256(shared_data, cache, server):
     entry = catalog.load_catalog("dna2vec").file("nearest_neighbors")
     content = (shared_data / "pnpnpn-dna2vec" / entry.path).read_bytes()

@@ -61,6 +61,13 @@ def test_headerless_gzip_and_positives_only_with_negatives(tmp_path):
         ("chr1|10|20|chr1|500|501\nchr1|x|20|chr1|500|501\n", r"pairs.bedpe:2: start1 'x' is not a non-negative integer"),
         ("chr1|30|20|chr1|500|501\n", r"pairs.bedpe:1: end1 must be greater than start1"),
         ("chr1|10|20|chr1|500|501|n|yes\n", r"pairs.bedpe:1: label 'yes' must be 0 or 1"),
+        # a short row must not shift the label of every pair to NaN (and so to "positive")
+        ("#chrom1|start1|end1|chrom2|start2|end2|name|label\nchr1|10|20|chr1|500|501|a|0\nchr1|10|20|chr1|600|601|b\n",
+         r"pairs.bedpe:3: 7 tab-separated columns but the header names 8"),
+        ("#chrom1|start1|end1|chrom2|start2|end2|label\nchr1|10|20|chr1|500|501|0|x\n",
+         r"pairs.bedpe:2: 8 tab-separated columns but the header names 7"),
+        ("chr1|10|20|chr1|500|501|a|0\nchr1|10|20|chr1|600|601|b\n", r"pairs.bedpe:2: 7 tab-separated columns but the first row has 8"),
+        ("chr1|10|20|chr1|500|501|a|0|GM|x\n", r"pairs.bedpe:1: 10 columns but a BEDPE file without a header has at most 9"),
         ("#chrom1|start|end1|chrom2|start2|end2\n", "header must begin with"),
         ("# only comments\n", "has no pairs"),
     ],

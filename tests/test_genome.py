@@ -51,11 +51,17 @@ def test_missing_contig_names_the_contig_and_hints_at_chr_naming(fasta):
         fasta.fetch("chr9", 0, 10)
 
 
-def test_element_off_the_contig_end_is_an_error_but_a_partial_one_is_fine(fasta):
-    assert fasta.has("chr2", 300, 400)
+def test_element_off_or_past_the_contig_end_is_an_error(fasta, genome):
+    assert fasta.has("chr2", 300, 333)
     with pytest.raises(SequenceError, match="off the end of chr2"):
         fasta.has("chr2", 333, 400)
-    assert fasta.available("chr2", 333, 400) is False
+    with pytest.raises(SequenceError, match=r"element chr2:300-400 runs past the end of chr2 \(333 bp\).*genome build"):
+        fasta.has("chr2", 300, 400)
+    with pytest.raises(SequenceError, match="runs past the end"):
+        genome.has("chr2", 300, 334)
+    assert fasta.available("chr2", 333, 400) is False and fasta.available("chr2", 300, 400) is False
+    # a window around a valid element may still run off the end: it is N-padded, not refused
+    assert decode(fasta.fetch("chr2", 330, 336)[3:]) == "NNN"
 
 
 def test_fasta_is_picklable_and_reopens_lazily(fasta, genome):
@@ -71,6 +77,21 @@ def test_plain_gzip_fasta_gives_the_command_to_fix_it(tmp_path, fasta):
         shutil.copyfileobj(src, dst)
     with pytest.raises(SequenceError, match="bgzip"):
         FastaGenome(packed).contigs()
+
+
+def test_bgzip_fasta_is_read_like_the_plain_one(tmp_path, genome):
+    from Bio import bgzf
+
+    plain = genome.write_fasta(tmp_path / "tiny.fa")
+    packed = tmp_path / "tiny.fa.gz"
+    with open(plain, "rb") as src, bgzf.BgzfWriter(str(packed), "wb") as dst:
+        dst.write(src.read())
+    source = FastaGenome(packed)
+    assert source.compressed and source.contigs() == ["chr1", "chr2"] and source.contig_length("chr2") == 333
+    assert np.array_equal(source.fetch("chr1", 123, 1456), genome.arrays["chr1"][123:1456])
+    many = source.fetch_many("chr2", np.array([-2, 10, 330]), 5)
+    assert np.array_equal(many, FastaGenome(plain).fetch_many("chr2", np.array([-2, 10, 330]), 5))
+    assert (tmp_path / "tiny.fa.gz.fai").exists()
 
 
 def test_missing_and_malformed_fasta(tmp_path):
@@ -90,6 +111,14 @@ def test_regions_fill_known_bases_and_n_elsewhere(tmp_path):
     assert decode(source.fetch("chr1", 98, 110)) == "NNACGTNNGGNN"
     assert source.has("chr1", 103, 200) and not source.has("chr1", 104, 106) and not source.has("chr7", 0, 5)
     assert decode(source.fetch_many("chr1", np.array([100, 105]), 3)) == ["ACG", "NGG"]
+
+
+def test_malformed_region_header_names_the_file_and_the_record(tmp_path):
+    path = tmp_path / "regions.fa"
+    path.write_text(">chr1:100-104\nACGT\n>chr1_100_104\nACGT\n")
+    with pytest.raises(InputFileError, match=r"regions\.fa: record header >chr1_100_104: malformed region") as info:
+        RegionSequences(path).contigs()
+    assert "\n" not in str(info.value)
 
 
 def test_region_record_length_must_match_its_header(tmp_path):

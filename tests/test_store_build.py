@@ -167,6 +167,50 @@ def test_existing_store_needs_force_and_force_replaces_it(tmp_path, fasta):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("s.zarr")) == ["s.zarr"]
 
 
+def test_force_replaces_only_an_epizoo_store(tmp_path, fasta):
+    folder = tmp_path / "s.zarr"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    with pytest.raises(StoreError, match=r"s\.zarr is not an epizoo store; remove it yourself or choose another --out"):
+        _build(tmp_path, fasta, force=True)
+    assert (folder / "notes.txt").read_text() == "keep me"
+    (folder / "zarr.json").write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {}}))
+    with pytest.raises(StoreError, match="is not an epizoo store"):
+        _build(tmp_path, fasta, force=True)  # a Zarr group, but not one of ours
+    plain_file = tmp_path / "file.zarr"
+    plain_file.write_text("data")
+    with pytest.raises(StoreError, match="is not an epizoo store"):
+        _build(tmp_path, fasta, name="file.zarr", force=True)
+    assert plain_file.read_text() == "data"
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_next_build_removes_stale_replaced_stores(tmp_path, fasta):
+    """A build killed between its renames leaves ``<out>.old-<pid>``; the next build cleans it."""
+    stale = tmp_path / f"s.zarr.old-{_dead_pid()}"
+    stale.mkdir()
+    (stale / "zarr.json").write_text("{}")
+    ours = tmp_path / f"s.zarr.old-{os.getpid()}-x"  # not a name a build gives: left alone
+    ours.mkdir()
+    user = tmp_path / "s.zarr.old-backup"
+    user.mkdir()
+    _build(tmp_path, fasta)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("s.zarr")) == sorted(["s.zarr", ours.name, user.name])
+
+
+def test_api_builds_record_where_they_came_from(tmp_path, fasta):
+    loaded = LoadedDataset(PAIRS.copy(), "hg19")
+    build_store(loaded, tmp_path / "api.zarr", sequence=fasta, progress=False, dataset="test", **WINDOWS)
+    command = open_store(tmp_path / "api.zarr").attrs["command"]
+    assert command.startswith("python: epizoo.store.build.build_store(") and "dataset='test'" in command
+    assert "enhancer_window=300" in command
+
+
 def test_failure_inside_the_writer_leaves_no_store_and_keeps_the_old_one(tmp_path, fasta, monkeypatch):
     _build(tmp_path, fasta)
 

@@ -103,11 +103,11 @@ def test_build_store_then_inspect(tmp_path, pairs_tsv, genome_fa):
 
 
 def test_build_store_prints_a_summary_table(tmp_path, pairs_tsv, genome_fa):
-    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--cell-line", "K5", "--variant", "b"))
+    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--cell-line", "GM", "--variant", "b"))
     assert result.exit_code == 0, result.output
     assert "pairs kept" in result.output and "bytes/base" in result.output
     ds = open_store(tmp_path / "s.zarr")
-    assert ds.epizoo.cell_lines == ["K5"] and ds.attrs["variant"] == "b"
+    assert ds.epizoo.cell_lines == ["GM"] and ds.attrs["variant"] == "b"
 
 
 def test_datasets_lists_the_registry():
@@ -203,9 +203,26 @@ def test_existing_store_needs_force(tmp_path, pairs_tsv, genome_fa):
     assert _run(*_build_args(pairs_tsv, genome_fa, out)).exit_code == 0
     refused = _run(*_build_args(pairs_tsv, genome_fa, out))
     assert refused.exit_code != 0 and "--force" in refused.output
-    _write_pairs(pairs_tsv, GOOD_ROWS[:1])
+    _write_pairs(pairs_tsv, GOOD_ROWS[:2])
     assert _run(*_build_args(pairs_tsv, genome_fa, out, "--force")).exit_code == 0
-    assert open_store(out).sizes["pairs"] == 1
+    assert open_store(out).sizes["pairs"] == 2
+
+
+def test_force_refuses_to_replace_what_is_not_a_store(tmp_path, pairs_tsv, genome_fa):
+    out = tmp_path / "s.zarr"
+    out.mkdir()
+    (out / "precious.txt").write_text("mine")
+    result = _run(*_build_args(pairs_tsv, genome_fa, out, "--force"))
+    assert result.exit_code != 0 and "is not an epizoo store" in result.output and "Traceback" not in result.output
+    assert (out / "precious.txt").read_text() == "mine"
+
+
+def test_positives_only_pairs_need_negatives(tmp_path, genome_fa):
+    """Without --negatives, a BEDPE of loops alone would make an all-positive store."""
+    bedpe = tmp_path / "loops.bedpe"
+    bedpe.write_text("chr1\t1000\t1200\tchr1\t3000\t3001\tp0\nchr2\t500\t700\tchr2\t2500\t2501\tp1\n")
+    args = ["build-store", "--dataset", "bedpe", "--bedpe", bedpe, "--genome", genome_fa, "--out", tmp_path / "s.zarr", *WINDOW_ARGS]
+    _assert_one_line_failure(_run(*args), "have no negatives (every label is 1); add --negatives K", tmp_path)
 
 
 def test_inspect_rejects_what_is_not_a_store(tmp_path):

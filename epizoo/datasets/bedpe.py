@@ -10,7 +10,8 @@ columns may come in any order: ``name``, ``label`` (0/1), ``cell_line``, ``stran
 strand), ``cv_group``; other names are ignored. Without such a header, columns 7, 8 and 9 are
 name, label and cell line. Without a label column every pair is a positive: add negatives with
 ``--negatives K``. Without a cell-line column, the pairs take the single ``--cell-line`` given, or
-``default``. Pairs across contigs are kept (their distance is -1 in the store). Lines starting
+``default``. Every row must have as many tab-separated fields as the header (or, without one,
+as the first row). Pairs across contigs are kept (their distance is -1 in the store). Lines starting
 with ``#``, ``track`` or ``browser``, and blank lines, are skipped. ``.gz`` files are read as gzip.
 """
 
@@ -47,10 +48,25 @@ def _header(line: str) -> list[str]:
     return names
 
 
-def _row(path: Path, number: int, fields: list[str], columns: list[str]) -> dict:
-    where = f"{path}:{number}"
+def _check_width(where: str, fields: list[str], expected: int | None, header: bool) -> None:
+    """Every row must have as many fields as the header (or, without one, as the first row)."""
     if len(fields) < 6:
         raise InputFileError(f"{where}: {len(fields)} columns, a BEDPE row needs at least 6 (chrom1 start1 end1 chrom2 start2 end2)")
+    if expected is None and len(fields) > len(HEADERLESS):
+        raise InputFileError(
+            f"{where}: {len(fields)} columns but a BEDPE file without a header has at most {len(HEADERLESS)} "
+            f"({' '.join(HEADERLESS)}); add a '#chrom1 start1 end1 chrom2 start2 end2 ...' header naming them"
+        )
+    if expected is not None and len(fields) != expected:
+        against = "the header names" if header else "the first row has"
+        raise InputFileError(
+            f"{where}: {len(fields)} tab-separated columns but {against} {expected}; "
+            "every row needs the same columns (check for missing or extra tabs)"
+        )
+
+
+def _row(path: Path, number: int, fields: list[str], columns: list[str]) -> dict:
+    where = f"{path}:{number}"
     row = dict(zip(columns, fields))
     for key in ("start1", "end1", "start2", "end2"):
         if not row[key].isdigit():
@@ -67,14 +83,18 @@ def _row(path: Path, number: int, fields: list[str], columns: list[str]) -> dict
 def read_bedpe(path: str | Path) -> tuple[pd.DataFrame, set[str]]:
     """The rows of a BEDPE file and the optional columns it has."""
     path = Path(path)
-    columns, rows = HEADERLESS, []
+    columns, rows, width, header = HEADERLESS, [], None, False
     for number, line in _lines(path):
         if line.startswith("#chrom1") and not rows:
-            columns = _header(line)
+            columns, header = _header(line), True
+            width = len(columns)
             continue
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
-        rows.append(_row(path, number, line.rstrip("\n").split("\t"), columns))
+        fields = line.rstrip("\r\n").split("\t")
+        _check_width(f"{path}:{number}", fields, width, header)
+        width = len(fields)
+        rows.append(_row(path, number, fields, columns))
     if not rows:
         raise EmptyResultError(f"BEDPE file {path} has no pairs")
     table = pd.DataFrame(rows)

@@ -231,15 +231,24 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _clean_stale_wip(out: Path) -> None:
-    """Remove work-in-progress dirs of ``out`` left by builds whose process is gone."""
+    """Remove dirs of ``out`` left by builds whose process is gone: unfinished work
+    (``.wip-<pid>``) and replaced stores not yet deleted (``.old-<pid>``)."""
     for stale in out.parent.glob(f"{out.name}.wip-*"):
         pid = stale.name.rsplit("-", 1)[-1]
         if not pid.isdigit() or not _pid_alive(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
+    for stale in out.parent.glob(f"{out.name}.old-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):  # only names this module gives
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _move_into_place(wip: Path, out: Path) -> None:
-    """Rename the finished build onto ``out``; an old store is renamed aside first, then deleted."""
+    """Rename the finished build onto ``out``.
+
+    An old store is renamed aside and the new one renamed in straight after, so ``out`` is
+    missing only between two renames; the slow delete of the old store comes last.
+    """
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
     if out.exists():
         out.rename(old)
@@ -247,14 +256,31 @@ def _move_into_place(wip: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def is_epizoo_store(path: Path) -> bool:
+    """True when ``path`` is a Zarr group whose root attributes carry the epizoo format version."""
+    try:
+        meta = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "epizoo_format_version" in (meta.get("attributes") or {})
+
+
 def check_output(out: Path, force: bool) -> None:
-    """Refuse to overwrite a store without ``force``, before any slow work is done."""
+    """Refuse to overwrite a store without ``force``, or anything but a store with it, before any slow work."""
     if out.exists() and not force:
         raise StoreError(f"{out} already exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out} exists and is not a store directory; remove it or choose another --out")
+    if out.exists() and not is_epizoo_store(out):
+        raise StoreError(f"{out} is not an epizoo store; remove it yourself or choose another --out")
     if not out.parent.is_dir():
         raise StoreError(f"folder {out.parent} does not exist; create it or choose another --out")
+
+
+def _api_command(dataset: str, settings: dict) -> str:
+    """Provenance for a build called from Python rather than the command line."""
+    arguments = ", ".join(
+        [f"dataset={dataset!r}"] + [f"{k}={settings[k]}" for k in ("enhancer_window", "promoter_window", "n_shifts", "shift_step")]
+    )
+    return f"python: epizoo.store.build.build_store({arguments})"
 
 
 def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dataset: str) -> dict:
@@ -320,6 +346,7 @@ def build_store(
         enhancers=len(elements["enhancer"]), promoters=len(elements["promoter"]),
         stored_bases=stored_bases, bytes_on_disk=0, seconds=0.0, reader=dict(loaded.report or {}),
     )
+    command = command or _api_command(dataset, settings)
     attrs = _attributes(loaded, source, settings, command, dataset)
     _clean_stale_wip(out)
     wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
