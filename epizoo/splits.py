@@ -12,6 +12,7 @@ augmentation can reach) of a training-side element overlapping one of a test-sid
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import inspect
 import re
@@ -45,8 +46,8 @@ class Fold:
 
 # ---- the per-pair table ----------------------------------------------------------------------
 
-_PAIR_VARIABLES = ("pair_contig", "pair_cell_line", "pair_enhancer", "pair_promoter", "pair_cv_group", "pair_label")
-_LOOKUPS = ("contig_id", "cell_line_id", "cv_group_id")
+_PAIR_VARIABLES = ("pair_contig", "pair_cell_line", "pair_enhancer", "pair_promoter", "pair_cv_group", "pair_label", "pair_source")
+_LOOKUPS = ("contig_id", "cell_line_id", "cv_group_id", "source_id")
 
 
 @dataclass
@@ -59,10 +60,12 @@ class _Pairs:
     promoter: np.ndarray
     cv_group: np.ndarray
     label: np.ndarray
+    source: np.ndarray
     promoter_contig: np.ndarray  # contig of each pair's promoter (trans pairs differ from `contig`)
     contig_names: list[str]
     cell_line_names: list[str]
     cv_group_names: list[str]
+    source_names: list[str]
     elements: dict[str, dict[str, np.ndarray]] | None = None  # kind -> contig/start/end/window_start
     bases: dict[str, int] | None = None  # stored window length per kind
 
@@ -97,10 +100,12 @@ def _load_pairs(ds: xr.Dataset, elements: bool = False) -> _Pairs:
         promoter=promoter,
         cv_group=arrays["pair_cv_group"].astype(np.int64),
         label=arrays["pair_label"].astype(np.int8),
+        source=arrays["pair_source"].astype(np.int64),
         promoter_contig=arrays["promoter_contig"].astype(np.int64)[promoter],
         contig_names=[str(n) for n in arrays["contig_id"]],
         cell_line_names=[str(n) for n in arrays["cell_line_id"]],
         cv_group_names=[str(n) for n in arrays["cv_group_id"]],
+        source_names=[str(n) for n in arrays["source_id"]],
     )
     if elements:
         pairs.elements = {
@@ -315,17 +320,54 @@ def chromosome(ds: xr.Dataset, *, test: Any, valid: Any = None, cell_lines: Any 
     ]
 
 
-def source_groups(ds: xr.Dataset, *, cell_lines: Any = None) -> list[Fold]:
-    """BENGI's own cross-validation groups: one fold per group, validation the next group."""
+def source_groups(ds: xr.Dataset, *, sources: Any = None, cell_lines: Any = None) -> list[Fold]:
+    """The source tables' own cross-validation groups (BENGI cv-k), each table by itself.
+
+    A table numbers its groups on its own (a chromosome can be cv-5 in one BENGI table and cv-1 in
+    another), so groups are never pooled across tables: for each table with at least 3 groups,
+    one fold per group, named ``<source>/<group>``, whose test side is the table's pairs of that
+    group, validation the table's next group and training the rest of the table. Pairs of other
+    tables are on no side. ``sources`` restricts the tables (names or shell patterns such as
+    ``'bengi/GM12878*'``), ``cell_lines`` the pairs.
+    """
     pairs = _load_pairs(ds)
     selected = _cell_line_mask(pairs, cell_lines)
-    pool = selected & (pairs.cv_group >= 0)
-    groups = np.unique(pairs.cv_group[pool]).tolist()
-    if not groups:
+    grouped = selected & (pairs.cv_group >= 0)
+    if not grouped.any():
         raise EmptyResultError("the store has no upstream cv groups (pair_cv_group is -1); use the 'loco' split instead")
+    named = _resolve_sources(pairs, sources) if sources is not None else None
+    result, too_few = [], []
+    for source in named or np.unique(pairs.source[grouped]).tolist():
+        in_source = pairs.source == source
+        folds = _source_folds(pairs, source, grouped & in_source, selected & in_source)
+        if not folds:
+            too_few.append(pairs.source_names[source])
+        result += folds
+    if named is not None and too_few:
+        raise EmptyResultError(f"source-groups needs at least 3 cv groups (test, valid, train) in each table; {', '.join(too_few)} has fewer")
+    if not result:
+        raise EmptyResultError("source-groups needs a source table with at least 3 cv groups (test, valid, train); use 'loco'")
+    return result
+
+
+def _resolve_sources(pairs: _Pairs, names: Any) -> list[int]:
+    """Source names or shell patterns (case-insensitive) to codes into ``source_id``."""
+    codes: list[int] = []
+    for name in _as_list(names):
+        matched = [c for c, known in enumerate(pairs.source_names) if fnmatch.fnmatchcase(known.lower(), str(name).lower())]
+        if not matched:
+            known = ", ".join(pairs.source_names) or "none"
+            raise UnknownNameError(f"sources: no source table matches {name!r}; the store has {known}")
+        codes += [c for c in matched if c not in codes]
+    return codes
+
+
+def _source_folds(pairs: _Pairs, source: int, pool: np.ndarray, selected: np.ndarray) -> list[Fold]:
+    """One fold per cv group of one source table (none when it has fewer than 3 groups)."""
+    groups = sorted(np.unique(pairs.cv_group[pool]).tolist(), key=lambda g: _natural_group_key(pairs.cv_group_names[g]))
     if len(groups) < 3:
-        raise EmptyResultError(f"source-groups needs at least 3 cv groups (test, valid, train), found {len(groups)}; use 'loco'")
-    groups = sorted(groups, key=lambda g: _natural_group_key(pairs.cv_group_names[g]))
+        return []
+    source_name = pairs.source_names[source]
     result = []
     for position, group in enumerate(groups):
         valid_group = groups[(position + 1) % len(groups)]
@@ -335,8 +377,8 @@ def source_groups(ds: xr.Dataset, *, cell_lines: Any = None) -> list[Fold]:
         name = pairs.cv_group_names[group]
         result.append(
             _make_fold(
-                pairs, name, train, valid, test,
-                test_groups=[name], valid_groups=[pairs.cv_group_names[valid_group]],
+                pairs, f"{source_name}/{name}", train, valid, test,
+                source=source_name, test_groups=[name], valid_groups=[pairs.cv_group_names[valid_group]],
                 test_contigs=_names(pairs, np.unique(pairs.contig[test]).tolist()),
                 ungrouped_pairs=int((selected & (pairs.cv_group < 0)).sum()),
             )
@@ -626,7 +668,7 @@ SPLITS: dict[str, tuple[Callable[..., list[Fold]], str]] = {
     "loco": (loco, "leave one chromosome out: one fold per autosome/chrX; validation the next chromosome"),
     "cross-cell-line": (cross_cell_line, "train on other cell lines, test on one; validation by chromosome"),
     "cross-cell-line-strict": (cross_cell_line_strict, "cross-cell-line without test elements shared with or overlapping training"),
-    "source-groups": (source_groups, "the dataset's own cv groups (BENGI cv-k): one fold per group"),
+    "source-groups": (source_groups, "each source table's own cv groups (BENGI cv-k): one fold per table and group"),
     "chromosome": (chromosome, "named test and validation chromosomes, one fold"),
     "random": (random, "pair-level stratified random split; LEAKS, only to reproduce published numbers"),
 }
@@ -639,7 +681,14 @@ def register_splits(register):
 
 
 def get_split(name: str) -> Callable[..., list[Fold]]:
-    """The function of the registered split ``name`` (built-in or from a plugin)."""
+    """The function of the registered split ``name`` (built-in or from a plugin).
+
+    A built-in name is answered here, without loading the plugins (the models import torch);
+    plugins cannot take a built-in name, so the answer is the same.
+    """
+    builtin = {key.lower(): key for key in SPLITS}.get(str(name).lower())
+    if builtin is not None:
+        return _checked(SPLITS[builtin][0], builtin)
     from epizoo import plugins
 
     return plugins.get_split(name).function

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -352,3 +353,52 @@ def test_env_var_naming_an_uninstalled_plugin_is_reported(make_plugin, monkeypat
     assert list(plugins.get_models()) == ["tiny-model"]
     assert plugins.load_errors["tinyplgu"].startswith("named in EPIZOO_PLUGINS but not installed (installed plugins: ")
     assert "tinyplug" in plugins.load_errors["tinyplgu"]
+
+
+def test_builtin_command_starts_without_loading_the_plugins():
+    """`epizoo inspect --help` resolves a built-in command: no model, so no torch, is imported."""
+    code = (
+        "import sys; from epizoo.cli import cli\n"
+        "try:\n    cli.main(['inspect', '--help'], prog_name='epizoo')\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "Usage: epizoo inspect" in result.stdout
+    assert result.stdout.strip().endswith("False")
+
+
+def test_plugin_commands_load_lazily_on_the_main_cli(make_plugin, monkeypatch):
+    make_plugin("greeter", """
+        import click
+        from epizoo.hookspecs import hookimpl
+
+        @hookimpl
+        def register_commands(cli):
+            @cli.command()
+            def greet():
+                click.echo("greetings from a plugin")
+    """)
+    use_only(monkeypatch, "greeter")
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))  # leave the shared group as it was
+    monkeypatch.setattr(cli, "plugins_added", False)
+    monkeypatch.setattr(cli, "callback", cli.callback)
+    result = CliRunner().invoke(cli, ["greet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "greetings from a plugin\n"
+    assert "greet" in CliRunner().invoke(cli, ["--help"]).stdout
+
+
+def test_ctrl_c_is_one_line_and_status_130(monkeypatch, capsys):
+    from epizoo.cli import main
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "commands", dict(cli.commands))
+    cli.add_command(click.Command("sleepy", callback=interrupt))
+    monkeypatch.setattr(sys, "argv", ["epizoo", "sleepy"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -11,7 +13,7 @@ import xarray as xr
 import epizoo
 from epizoo import coords, schema
 from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
-from epizoo.splits import Fold, LeakageWarning, SplitOptionError, check_leakage, get_folds
+from epizoo.splits import Fold, LeakageWarning, SplitOptionError, check_folds, check_leakage, get_folds
 
 WINDOW, FLANK = 100, 10
 CONTIGS = ["chr1", "chr2", "chr3", "chr4", "chrX", "chrY"]
@@ -240,13 +242,77 @@ def test_cross_cell_line_errors(grid):
 
 def test_source_groups_one_fold_per_group(grid):
     folds = get_folds(grid, "source-groups")
-    assert [f.name for f in folds] == [f"cv-{i}" for i in range(5)]
+    assert [f.name for f in folds] == [f"hand/made/cv-{i}" for i in range(5)]
+    assert {f.info["source"] for f in folds} == {"hand/made"}
     groups = grid["pair_cv_group"].values
     for i, fold in enumerate(folds):
         assert_disjoint(fold)
         assert (groups[fold.test] == i).all() and (groups[fold.valid] == (i + 1) % 5).all()
         assert not (fold.train & (groups < 0)).any()  # the ungrouped chrY pair takes no part
         assert fold.info["ungrouped_pairs"] == 1
+
+
+def test_source_groups_sources_option(grid):
+    assert len(get_folds(grid, "source-groups", sources="HAND/*")) == 5
+    with pytest.raises(UnknownNameError, match="no source table matches 'other'; the store has hand/made"):
+        get_folds(grid, "source-groups", sources="other")
+
+
+@pytest.fixture(scope="module")
+def bengi_store_path(shared_data, tmp_path_factory):
+    """A store of TransEPI's three GM12878 BENGI tables, each with its own cv-k numbering."""
+    from epizoo import catalog
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.genome import RegionSequences
+    from epizoo.plugins import get_dataset
+    from epizoo.store.build import build_store
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(catalog.DATA_DIR_ENV, str(shared_data))
+        loaded = get_dataset("bengi").load(DatasetRequest(variant="transepi", cell_lines=("GM12878",)))
+    out = tmp_path_factory.mktemp("bengi") / "gm12878.zarr"
+    regions = RegionSequences(shared_data / "derived" / "targetfinder-regions.hg19.fa.gz")
+    build_store(loaded, out, sequence=regions, progress=False)
+    return out
+
+
+@pytest.fixture
+def bengi_store(bengi_store_path):
+    from epizoo.store.io import open_store
+
+    return open_store(bengi_store_path)
+
+
+def test_source_groups_do_not_leak_on_several_bengi_tables(bengi_store):
+    ds = bengi_store
+    folds = get_folds(ds, "source-groups")
+    sources = ds["source_id"].values
+    assert len(sources) == 3 and {f.info["source"] for f in folds} == set(sources)
+    pair_source = sources[ds["pair_source"].values]
+    for fold in folds:
+        assert fold.name == f"{fold.info['source']}/{fold.info['test_groups'][0]}"
+        assert (pair_source[fold.train | fold.valid | fold.test] == fold.info["source"]).all()
+    reports = check_folds(ds, folds, strict=False)
+    assert [r.summary() for r in reports if r.leaks] == []
+    # pooling a group name across the tables, as before, puts the same elements on both sides
+    groups, names = ds["pair_cv_group"].values, list(ds["cv_group_id"].values)
+    test, valid = groups == names.index("cv-5"), groups == names.index("cv-6")
+    pooled = Fold("pooled", (groups >= 0) & ~test & ~valid, valid, test)
+    assert check_folds(ds, [pooled], strict=False)[0].shared_enhancers > 0
+    hic = get_folds(ds, "source-groups", sources="*HiC*")
+    assert hic and {f.info["source"] for f in hic} == {"bengi/GM12878.HiC-Benchmark.v3"}
+
+
+def test_builtin_split_does_not_load_the_models(bengi_store_path):
+    """Built-in splits need no plugins, so no model (and no torch) is imported for them."""
+    path = str(bengi_store_path)
+    code = (
+        "import sys; from epizoo.store.io import open_store; from epizoo.splits import get_folds; "
+        f"ds = open_store({path!r}); assert get_folds(ds, 'loco') and ds.epizoo.folds('LOCO'); "
+        "print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_source_groups_without_groups_is_one_line():

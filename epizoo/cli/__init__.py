@@ -1,45 +1,88 @@
 """The ``epizoo`` command line.
 
 Each area owns a module that adds its commands (:func:`add_commands`); plugins add theirs
-through the ``register_commands`` hook. A user mistake raised as :class:`EpizooError` becomes one
-line on stderr and exit status 1, never a traceback.
+through the ``register_commands`` hook, loaded only when a command name is not a built-in one or
+``--help`` lists them, so built-in commands start without importing the models (and torch). A
+user mistake raised as :class:`EpizooError` becomes one line on stderr and exit status 1, never a
+traceback; Ctrl-C becomes one line and status 130.
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from epizoo import __version__
 from epizoo.errors import EpizooError
 
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
+
+
+def _interrupted() -> click.exceptions.Exit:
+    click.echo("interrupted", err=True)
+    return click.exceptions.Exit(INTERRUPTED)
+
 
 class EpizooGroup(click.Group):
+    """A group whose plugin commands load lazily, the first time a name is not a built-in one."""
+
+    plugins_added = False
+
+    def add_plugin_commands(self) -> None:
+        if self.plugins_added:
+            return
+        self.plugins_added = True
+        from epizoo.plugins import add_plugin_commands  # the register_commands hook; never raises
+
+        try:
+            add_plugin_commands(self)
+        except KeyboardInterrupt:
+            raise _interrupted() from None
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not self.plugins_added:
+            self.add_plugin_commands()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self.add_plugin_commands()
+        return super().list_commands(ctx)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EpizooError as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise _interrupted() from None
 
 
 @click.group(cls=EpizooGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="epizoo")
 def cli() -> None:
     """epizoo: enhancer-promoter interaction models on one data engine, under leak-free splits."""
+    from epizoo.plugins import warn_plugin_problems  # light: pluggy only
+
+    # plugins load when a command first needs them; report any that failed once it is done
+    click.get_current_context().call_on_close(warn_plugin_problems)
 
 
-def _add_all_commands() -> None:
+def _add_builtin_commands() -> None:
     from epizoo.cli import bench_commands, embed_commands, store_commands, zoo_commands
 
     for module in (store_commands, embed_commands, zoo_commands, bench_commands):
         module.add_commands(cli)
 
-    from epizoo.plugins import add_plugin_commands  # the register_commands hook; never raises
 
-    add_plugin_commands(cli)
-
-
-_add_all_commands()
+_add_builtin_commands()
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except KeyboardInterrupt:  # outside click's own handling (e.g. while starting up)
+        click.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)

@@ -85,9 +85,9 @@ class EpizooAccessor:
 
     def folds(self, split_name: str, **options: Any) -> list:
         """The folds of a registered split (``epizoo splits`` lists them)."""
-        from epizoo.plugins import get_split
+        from epizoo.splits import get_split  # built-in splits without loading the plugins
 
-        return get_split(split_name).function(self._ds, **options)
+        return get_split(split_name)(self._ds, **options)
 
     def table(self) -> pd.DataFrame:
         """One row per pair with names instead of codes: cell_line, contig, label, distance, generated."""
