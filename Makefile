@@ -18,6 +18,7 @@ $(BIN)/epizoo: pyproject.toml plugins/epizoo-zoo/pyproject.toml
 
 demo: $(BIN)/epizoo
 	# One cell line on four contigs (chr1-3, chrX): a complete LOCO run of all ten models in minutes on a CPU.
+	mkdir -p $(DEMO)
 	$(BIN)/epizoo build-store --dataset synthetic --option cell_lines=1 --option n_contigs=4 --out $(DEMO)/synthetic.zarr --force
 	rm -rf $(DEMO)/run
 	$(BIN)/epizoo bench --store $(DEMO)/synthetic.zarr --models all --split loco --tiny --out $(DEMO)/run
