@@ -1,18 +1,32 @@
 """PNG plots of a run (matplotlib, Agg backend: no display needed).
 
-* ``curves_<cell line>.png``: ROC and PR curves of every model, pooled over the folds;
+* ``curves_<cell line>.png``: ROC and PR curves of every model, one thin line per fold and a bold
+  mean over folds (vertical averaging), so the figure shows what the per-fold tables summarise;
+  the legends give the tables' mean ± SD over folds, the PR plot the positive-rate baseline;
 * ``auroc_by_fold_<cell line>.png``: a models x folds heatmap of AUROC (chromosomes for LOCO);
-* ``cross_cell_line_<model>.png``: a train x test cell-line AUROC matrix for cross-cell-line runs.
+* ``cross_cell_line_<model>.png``: a train x test cell-line AUROC matrix for cross-cell-line runs;
+* ``learning_curves.png``: training loss and validation AUROC per epoch, one panel pair per model.
+
+AUROC heatmaps use a diverging colour map centred at 0.5 (chance): blue above chance, red below.
+This module reads the run through :mod:`epizoo.bench.results` and never imports
+:mod:`epizoo.bench.report` (which imports it): ``report`` passes itself in as ``report``.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from epizoo.bench.results import column_of, fold_learning, fold_predictions, group_of, learning_curves, mean_sd
 from epizoo.bench.runner import safe_name
+
+AUROC_CMAP = "RdBu"  # diverging: red below chance, white at chance, blue above
+AUROC_CHANCE = 0.5
+LEARNING_CURVES_PNG = "learning_curves.png"
+GRID = np.linspace(0.0, 1.0, 201)
 
 
 def _pyplot():
@@ -33,50 +47,114 @@ def _save(figure, path: Path) -> str:
     return str(path)
 
 
-def _pooled_predictions(run: Path, model: str, group: str) -> pd.DataFrame | None:
-    from epizoo.bench.report import read_predictions
+def auroc_norm():
+    """AUROC colour scale: 0 to 1 with its centre, the neutral colour, at chance (0.5)."""
+    from matplotlib.colors import TwoSlopeNorm
 
-    files = sorted((run / "predictions" / model / group).glob("*.tsv"))
-    if not files:
-        return None
-    return pd.concat([read_predictions(f) for f in files], ignore_index=True)
+    return TwoSlopeNorm(vcenter=AUROC_CHANCE, vmin=0.0, vmax=1.0)
 
 
-def curves(report, cell_line: str, train_cell_line: str) -> str | None:
-    """ROC and PR curves of each model on one cell line, pooled over its folds."""
+# ---- ROC and precision-recall -----------------------------------------------------------------
+def mean_roc(folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Mean true positive rate over folds on ``GRID`` false positive rates (vertical averaging)."""
+    rows = []
+    for fpr, tpr in folds:
+        row = np.interp(GRID, fpr, tpr)
+        row[0] = 0.0
+        rows.append(row)
+    mean = np.mean(rows, axis=0)
+    mean[-1] = 1.0
+    return mean
+
+
+def _step_precision(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Precision on ``GRID`` recalls: at recall r, that of the highest threshold reaching r (as AP steps)."""
+    recall, precision = recall[::-1], precision[::-1]  # scikit-learn gives recall decreasing
+    index = np.clip(np.searchsorted(recall, GRID, side="left"), 0, len(recall) - 1)
+    return precision[index]
+
+
+def mean_pr(folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Mean precision over folds on ``GRID`` recalls."""
+    return np.mean([_step_precision(recall, precision) for recall, precision in folds], axis=0)
+
+
+def _summary_row(report, model: str, column: str):
+    rows = report.summary[(report.summary["model"] == model) & (report.summary["column"] == column)]
+    return None if rows.empty else rows.iloc[0]
+
+
+def curves_figure(report, cell_line: str, train_cell_line: str):
+    """ROC and PR curves of each model on one cell line: one thin line per fold, a bold mean.
+
+    None when no model has a fold with both classes to draw.
+    """
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    from epizoo.bench.report import column_of
-
     plt = _pyplot()
-    group = safe_name(cell_line) if cell_line == train_cell_line else f"{safe_name(train_cell_line)}-to-{safe_name(cell_line)}"
-    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(10, 4.5))
-    drawn, rate = 0, None
-    for model in report.models:
-        table = _pooled_predictions(report.run, model, group)
-        if table is None or table["label"].nunique() < 2:
+    column, group = column_of(cell_line, train_cell_line), group_of(cell_line, train_cell_line)
+    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 5))
+    drawn, rates, n_folds = 0, [], set()
+    for index, model in enumerate(report.models):
+        roc_folds, pr_folds = [], []
+        for _, table in fold_predictions(report.run, model, group):
+            if table["label"].nunique() < 2:
+                continue
+            fpr, tpr, _ = roc_curve(table["label"], table["score"])
+            precision, recall, _ = precision_recall_curve(table["label"], table["score"])
+            roc_folds.append((fpr, tpr))
+            pr_folds.append((recall, precision))
+            rates.append(float(table["label"].mean()))
+        if not roc_folds:
             continue
-        fpr, tpr, _ = roc_curve(table["label"], table["score"])
-        precision, recall, _ = precision_recall_curve(table["label"], table["score"])
-        roc_axis.plot(fpr, tpr, label=model)
-        pr_axis.plot(recall, precision, label=model)
-        rate, drawn = float(table["label"].mean()), drawn + 1
+        colour = f"C{index % 10}"
+        for (fpr, tpr), (recall, precision) in zip(roc_folds, pr_folds):
+            roc_axis.plot(fpr, tpr, color=colour, alpha=0.25, linewidth=0.7)
+            pr_axis.plot(recall, precision, color=colour, alpha=0.25, linewidth=0.7)
+        row = _summary_row(report, model, column)
+        auroc = f" (AUROC {mean_sd(row['auroc_mean'], row['auroc_std'])})" if row is not None else ""
+        aupr = f" (AUPR {mean_sd(row['aupr_mean'], row['aupr_std'])})" if row is not None else ""
+        roc_axis.plot(GRID, mean_roc(roc_folds), color=colour, linewidth=2.2, label=f"{model}{auroc}")
+        pr_axis.plot(GRID, mean_pr(pr_folds), color=colour, linewidth=2.2, label=f"{model}{aupr}")
+        drawn += 1
+        n_folds.add(len(roc_folds))
     if not drawn:
         plt.close(figure)
         return None
-    roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    pr_axis.axhline(rate, linestyle=":", color="grey", label=f"positive rate {rate:.3f}")
-    roc_axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (pooled over folds)")
-    pr_axis.set(xlabel="recall", ylabel="precision", title="Precision-recall (pooled over folds)", ylim=(0, 1.02))
-    pr_axis.legend(fontsize="small")
-    figure.suptitle(column_of(cell_line, train_cell_line))
-    return _save(figure, report.run / "plots" / f"curves_{group}.png")
+    rate = float(np.mean(rates))
+    roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance (AUROC 0.5)")
+    pr_axis.axhline(rate, linestyle=":", color="grey", label=f"chance: positive rate {rate:.3f} (mean over folds)")
+    roc_axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.02))
+    pr_axis.set(xlabel="recall", ylabel="precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.02))
+    for axis in (roc_axis, pr_axis):  # below the axes: the curves' corners stay visible
+        axis.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    folds = "/".join(str(n) for n in sorted(n_folds))
+    figure.suptitle(
+        f"{column}: thin lines are single folds ({folds} per model), bold lines their mean over folds\n"
+        "legend values: mean ± SD over folds, as in the report tables (not pooled)",
+        fontsize="medium",
+    )
+    figure.tight_layout()
+    return figure
 
 
-def fold_heatmap(report, column: str) -> str | None:
-    """Models x folds AUROC of one column (chromosomes under LOCO)."""
-    from epizoo.bench.report import column_of
+def curves(report, cell_line: str, train_cell_line: str) -> str | None:
+    """``plots/curves_<cell line>.png``: see :func:`curves_figure`."""
+    figure = curves_figure(report, cell_line, train_cell_line)
+    if figure is None:
+        return None
+    return _save(figure, report.run / "plots" / f"curves_{group_of(cell_line, train_cell_line)}.png")
 
+
+# ---- AUROC heatmaps ---------------------------------------------------------------------------
+def _auroc_image(axis, matrix: pd.DataFrame, **options):
+    image = axis.imshow(matrix.values, cmap=AUROC_CMAP, norm=auroc_norm(), **options)
+    _annotate(axis, matrix)
+    return image
+
+
+def fold_heatmap_figure(report, column: str):
+    """The models x folds AUROC figure of one column, or None with fewer than two folds."""
     metrics = report.metrics
     rows = metrics[[column_of(c, t) == column for c, t in zip(metrics["cell_line"], metrics["train_cell_line"])]]
     matrix = rows.pivot_table(index="model", columns="fold", values="auroc", sort=False)
@@ -85,10 +163,17 @@ def fold_heatmap(report, column: str) -> str | None:
     matrix = matrix.reindex(index=[m for m in report.models if m in matrix.index], columns=_fold_order(matrix.columns))
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(1.2 + 0.5 * matrix.shape[1], 1.2 + 0.45 * matrix.shape[0]))
-    image = axis.imshow(matrix.values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    _annotate(axis, matrix)
-    figure.colorbar(image, ax=axis, label="AUROC")
+    image = _auroc_image(axis, matrix, aspect="auto")
+    figure.colorbar(image, ax=axis, label="AUROC (0.5 = chance)")
     axis.set_title(f"AUROC by held-out fold: {column}")
+    return figure
+
+
+def fold_heatmap(report, column: str) -> str | None:
+    """Models x folds AUROC of one column (chromosomes under LOCO)."""
+    figure = fold_heatmap_figure(report, column)
+    if figure is None:
+        return None
     return _save(figure, report.run / "plots" / f"auroc_by_fold_{safe_name(column)}.png")
 
 
@@ -100,10 +185,9 @@ def cross_matrix(report, model: str) -> str | None:
         return None
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(1.5 + 0.8 * matrix.shape[1], 1.2 + 0.6 * matrix.shape[0]))
-    image = axis.imshow(matrix.values, cmap="viridis", vmin=0.0, vmax=1.0)
-    _annotate(axis, matrix)
+    image = _auroc_image(axis, matrix)
     axis.set(xlabel="test cell line", ylabel="train cell line", title=f"{model}: cross-cell-line AUROC")
-    figure.colorbar(image, ax=axis, label="AUROC")
+    figure.colorbar(image, ax=axis, label="AUROC (0.5 = chance)")
     return _save(figure, report.run / "plots" / f"cross_cell_line_{safe_name(model)}.png")
 
 
@@ -112,7 +196,8 @@ def _annotate(axis, matrix: pd.DataFrame) -> None:
     axis.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index])
     for (row, col), value in np.ndenumerate(matrix.values):
         if not np.isnan(value):
-            axis.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value < 0.6 else "black")
+            dark = abs(value - AUROC_CHANCE) > 0.3  # the ends of the diverging map are dark
+            axis.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
 
 
 def _fold_order(names) -> list[str]:
@@ -125,6 +210,75 @@ def _fold_order(names) -> list[str]:
     return sorted((str(n) for n in names), key=key)
 
 
+# ---- learning curves --------------------------------------------------------------------------
+def _learning_panels(loss_axis, auroc_axis, model: str, tasks: pd.DataFrame, mean: pd.DataFrame, flags: pd.DataFrame) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for axis, name in ((loss_axis, "loss"), (auroc_axis, "valid_auroc")):
+        for _, task in tasks.groupby(["column", "fold"], sort=False):
+            task = task.sort_values("epoch")
+            axis.plot(task["epoch"], task[name], color="C0", alpha=0.3, linewidth=0.8, marker="o" if len(task) == 1 else None, markersize=3)
+        finite = mean[mean[f"{name}_mean"].notna()]
+        if not finite.empty:
+            axis.plot(finite["epoch"], finite[f"{name}_mean"], color="C0", linewidth=2.2, marker="o", markersize=4 if len(finite) > 1 else 7, label="mean over folds")
+        last = max(int(tasks["epoch"].max()), 1)
+        if last <= 12:
+            axis.set_xticks(range(1, last + 1))
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlim(0.7, last + 0.3)
+        axis.set_xlabel("epoch")
+    if tasks["loss"].isna().all():
+        text = "no training loss:\nfitted once (scikit-learn)" if tasks["epoch"].max() == 1 else "no training loss recorded"
+        loss_axis.text(0.5, 0.5, text, ha="center", va="center", transform=loss_axis.transAxes, color="grey")
+        loss_axis.set_yticks([])
+    auroc_axis.axhline(AUROC_CHANCE, linestyle=":", color="grey", linewidth=1)
+    values = tasks["valid_auroc"].dropna()
+    low = min(values.min(), AUROC_CHANCE) if not values.empty else AUROC_CHANCE
+    high = max(values.max(), AUROC_CHANCE) if not values.empty else AUROC_CHANCE
+    auroc_axis.set_ylim(max(0.0, low - 0.05), min(1.02, high + 0.05))
+    loss_axis.set_title(f"{model}: training loss", fontsize="medium")
+    judged = flags["memorising"].dropna()
+    flagged = int(sum(bool(v) for v in judged))
+    title = f"{model}: valid AUROC"
+    if flagged:
+        title += f"\nmemorisation: {flagged} of {len(judged)} folds"
+    auroc_axis.set_title(title, fontsize="medium", color="firebrick" if flagged else "black")
+
+
+def learning_curves_figure(report):
+    """Training loss and validation AUROC per epoch, one panel pair per model; None without histories."""
+    histories = getattr(report, "histories", None)
+    if histories is None or histories.empty:
+        return None
+    models = [m for m in report.models if m in set(histories["model"])]
+    models += [m for m in dict.fromkeys(histories["model"]) if m not in models]
+    means, flags = learning_curves(histories), fold_learning(histories)
+    pairs_per_row = 1 if len(models) <= 4 else 2
+    n_rows = math.ceil(len(models) / pairs_per_row)
+    plt = _pyplot()
+    figure, axes = plt.subplots(n_rows, 2 * pairs_per_row, figsize=(7.5 * pairs_per_row, 2.8 * n_rows + 0.6), squeeze=False, layout="constrained")
+    for index, model in enumerate(models):
+        row, pair = divmod(index, pairs_per_row)
+        _learning_panels(
+            axes[row][2 * pair], axes[row][2 * pair + 1], model,
+            histories[histories["model"] == model], means[means["model"] == model], flags[flags["model"] == model],
+        )
+    for index in range(len(models), n_rows * pairs_per_row):  # an odd model count leaves one pair empty
+        row, pair = divmod(index, pairs_per_row)
+        axes[row][2 * pair].set_visible(False)
+        axes[row][2 * pair + 1].set_visible(False)
+    figure.suptitle("Learning curves: thin lines single folds (every cell line), bold line their mean; dotted: chance AUROC", fontsize="medium")
+    return figure
+
+
+def learning_curves_plot(report) -> str | None:
+    figure = learning_curves_figure(report)
+    if figure is None:
+        return None
+    return _save(figure, report.run / "plots" / LEARNING_CURVES_PNG)
+
+
 def make_plots(report) -> list[str]:
     """Every plot that fits the run; the paths written, relative to the run directory."""
     written = []
@@ -134,4 +288,5 @@ def make_plots(report) -> list[str]:
     written += [fold_heatmap(report, column) for column in report.columns]
     if (report.summary["cell_line"] != report.summary["train_cell_line"]).any():
         written += [cross_matrix(report, model) for model in report.models]
+    written.append(learning_curves_plot(report))
     return [str(Path(p).relative_to(report.run)) for p in written if p]

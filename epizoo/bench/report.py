@@ -4,20 +4,35 @@ Rows are models, columns cell lines (``train -> test`` for cross-cell-line runs)
 the mean ± standard deviation over folds (sample SD, ddof=1; a single fold shows no SD). AUPR is
 printed beside the test positive rate, the AUPR of chance, because an AUPR means little without
 it. ``report.md``, ``report.tsv`` and the PNG plots are written into the run directory.
+``report.md`` also has the learning curves of each model (from the tasks' epoch histories) with
+a memorisation flag per model (see :data:`epizoo.bench.results.MEMORISATION_RULE`).
+
+Reading the run directory lives in :mod:`epizoo.bench.results`; this module imports
+:mod:`epizoo.bench.plots`, which never imports this one.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from epizoo.errors import InputFileError
+from epizoo.bench.plots import LEARNING_CURVES_PNG, make_plots
+from epizoo.bench.results import (
+    MEMORISATION_RULE,
+    column_of,
+    learning_curves,
+    learning_summary,
+    load_histories,
+    load_run,
+    mean_sd,
+    read_predictions,
+)
 from epizoo.training.checkpoint import atomic_write_text
+
+__all__ = ["Report", "build_report", "column_of", "load_run", "read_predictions", "summarise", "write_report"]
 
 SUMMARY_METRICS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc")
 
@@ -29,7 +44,18 @@ class Report:
     metrics: pd.DataFrame  # one row per model x cell line x fold
     summary: pd.DataFrame  # one row per model x column
     skipped: pd.DataFrame
+    histories: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per task x epoch; empty for older runs
     plots: list[str] = field(default_factory=list)
+
+    @property
+    def learning(self) -> pd.DataFrame:
+        """Per model: epochs, final training loss, best validation AUROC, memorisation flag."""
+        return learning_summary(self.histories)
+
+    @property
+    def curves(self) -> pd.DataFrame:
+        """Per model and epoch: mean and SD over folds of the training loss and validation AUROC."""
+        return learning_curves(self.histories)
 
     @property
     def models(self) -> list[str]:
@@ -38,38 +64,6 @@ class Report:
     @property
     def columns(self) -> list[str]:
         return list(dict.fromkeys(self.summary["column"]))
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """A prediction table, skipping its ``#`` provenance header."""
-    with open(path) as handle:
-        header_lines = 0
-        for line in handle:
-            if not line.startswith("#"):
-                break
-            header_lines += 1
-    return pd.read_csv(path, sep="\t", skiprows=header_lines)
-
-
-def column_of(cell_line: str, train_cell_line: str) -> str:
-    return str(cell_line) if str(train_cell_line) == str(cell_line) else f"{train_cell_line} -> {cell_line}"
-
-
-def load_run(run: str | Path) -> tuple[pd.DataFrame, dict[str, Any], pd.DataFrame]:
-    """metrics.tsv, config.json and skipped.tsv of a run; one clear line when it is not a run."""
-    run = Path(run)
-    metrics_path = run / "metrics.tsv"
-    if not run.is_dir():
-        raise InputFileError(f"run directory {run} does not exist; run `epizoo bench --out {run}` first")
-    if not metrics_path.is_file() or metrics_path.stat().st_size == 0:
-        raise InputFileError(f"{run} has no results yet (metrics.tsv missing or empty); run or resume `epizoo bench --out {run}`")
-    metrics = pd.read_csv(metrics_path, sep="\t", dtype={"cell_line": str, "train_cell_line": str, "fold": str})
-    if metrics.empty:
-        raise InputFileError(f"{run} has no finished task yet; resume it with `epizoo bench ... --out {run} --resume`")
-    config = json.loads((run / "config.json").read_text()) if (run / "config.json").is_file() else {}
-    skipped_path = run / "skipped.tsv"
-    skipped = pd.read_csv(skipped_path, sep="\t", dtype=str) if skipped_path.is_file() and skipped_path.stat().st_size else pd.DataFrame()
-    return metrics, config, skipped
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -87,22 +81,16 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 def build_report(run: str | Path) -> Report:
     metrics, config, skipped = load_run(run)
     split = config.get("config", {}).get("split", "")
-    return Report(Path(run), split, metrics, summarise(metrics), skipped)
+    return Report(Path(run), split, metrics, summarise(metrics), skipped, load_histories(run, metrics))
 
 
 # ---- text -------------------------------------------------------------------------------------
-def _mean_sd(mean: float, sd: float) -> str:
-    if mean is None or math.isnan(mean):
-        return "n/a"
-    return f"{mean:.3f}" if sd is None or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
-
-
 def _cell(report: Report, model: str, column: str, metric: str) -> str:
     rows = report.summary[(report.summary["model"] == model) & (report.summary["column"] == column)]
     if rows.empty:
         return ""
     row = rows.iloc[0]
-    text = _mean_sd(row[f"{metric}_mean"], row[f"{metric}_std"])
+    text = mean_sd(row[f"{metric}_mean"], row[f"{metric}_std"])
     if metric == "aupr":
         text += f" (pos. rate {row['positive_rate_mean']:.3f})"
     return text
@@ -124,9 +112,50 @@ def markdown(report: Report) -> str:
         lines += ["## Skipped folds", "", "| cell line | fold | reason |", "|---|---|---|"]
         lines += [f"| {column_of(r.cell_line, r.train_cell_line)} | {r.fold} | {r.reason} |" for r in report.skipped.itertuples()]
         lines.append("")
-    if report.plots:
-        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in report.plots] + [""]
+    lines += learning_markdown(report)
+    others = [p for p in report.plots if Path(p).name != LEARNING_CURVES_PNG]
+    if others:
+        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in others] + [""]
     return "\n".join(lines)
+
+
+def learning_rows(report: Report) -> list[list[str]]:
+    """model, folds, epochs run, final training loss, best validation AUROC, memorisation."""
+    rows = []
+    for row in report.learning.itertuples(index=False):
+        epochs = str(row.epochs_min) if row.epochs_min == row.epochs_max else f"{row.epochs_min}–{row.epochs_max}"
+        loss = mean_sd(row.final_loss_mean, row.final_loss_std, 4)
+        if loss == "n/a" and row.epochs_max == 1:
+            loss = "n/a (fitted once)"
+        if not row.judged_folds:
+            flag = "n/a (one epoch)" if row.epochs_max == 1 else "n/a"
+        elif row.memorising_folds:
+            flag = f"**yes**: {row.memorising_folds} of {row.judged_folds} folds"
+        else:
+            flag = f"no (0 of {row.judged_folds} folds)"
+        rows.append([row.model, str(row.n_folds), epochs, loss, mean_sd(row.best_valid_auroc_mean, row.best_valid_auroc_std), flag])
+    return rows
+
+
+def learning_markdown(report: Report) -> list[str]:
+    lines = ["## Learning curves", ""]
+    if report.histories.empty:
+        return lines + ["No epoch histories in this run (a run directory written before they were recorded).", ""]
+    png = next((p for p in report.plots if Path(p).name == LEARNING_CURVES_PNG), None)
+    if png:
+        lines += [f"![learning curves]({png})", ""]
+    lines += [
+        "Training loss and validation AUROC per epoch, one panel pair per model: thin lines are single folds "
+        "(every fold of every cell line), the bold line is their mean, at each epoch over the folds that ran it "
+        "(early stopping ends some folds sooner). scikit-learn models are fitted once: one point, no training loss. "
+        "Final train loss and best valid AUROC are mean ± SD over folds of each fold's last loss and best AUROC.",
+        "",
+        "| model | folds | epochs | final train loss | best valid AUROC | memorisation |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in learning_rows(report)]
+    lines += ["", f"Memorisation: {MEMORISATION_RULE}.", ""]
+    return lines
 
 
 def _fold_counts(report: Report) -> str:
@@ -157,14 +186,18 @@ def as_json(report: Report) -> dict[str, Any]:
         "summary": summary.to_dict(orient="records"),
         "skipped": report.skipped.to_dict(orient="records"),
         "plots": report.plots,
+        "learning": _records(report.learning),
+        "learning_curves": _records(report.curves),
     }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
 
 
 # ---- writing ----------------------------------------------------------------------------------
 def write_report(run: str | Path) -> Report:
     """Build the report of ``run`` and write report.md, report.tsv and the plots into it."""
-    from epizoo.bench.plots import make_plots
-
     report = build_report(run)
     report.plots = make_plots(report)
     atomic_write_text(report.run / "report.tsv", report.summary.to_csv(sep="\t", index=False, float_format="%.6g"))
@@ -179,4 +212,9 @@ def print_report(report: Report) -> None:
         console.stdout.print(table)
     if not report.skipped.empty:
         console.stdout.print(f"{len(report.skipped)} fold(s) skipped; see {report.run / 'report.md'}")
+    learning = report.learning
+    flagged = learning[learning["memorisation"].astype(bool)]
+    if not flagged.empty:
+        models = ", ".join(f"{r.model} ({r.memorising_folds} of {r.judged_folds} folds)" for r in flagged.itertuples())
+        console.stdout.print(f"memorisation flagged (training loss falls, validation AUROC flat near chance): {models}")
     console.stdout.print(f"written: {report.run / 'report.md'}, {report.run / 'report.tsv'}, {len(report.plots)} plot(s)")
