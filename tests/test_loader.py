@@ -1,6 +1,8 @@
-"""The streaming loader: whole batches, chunk-aware shuffling, worker shards, augmentation."""
+"""The loader: whole batches, chunk-aware shuffling, worker shards, augmentation, the in-memory path."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,13 +10,16 @@ import torch
 import zarr
 
 from epizoo import coords
-from epizoo.errors import StoreError
+from epizoo.errors import EpizooError, StoreError
+from epizoo.training import loader as loader_module
 from epizoo.training.loader import (
     PairBatches,
     augmented_items,
     balanced_items,
+    clear_memory_cache,
     make_loader,
     plain_items,
+    sequence_bytes,
     training_items,
 )
 
@@ -129,7 +134,7 @@ def test_sampler_redraws_each_epoch(store):
 def test_two_spawned_workers_read_disjoint_shards(store):
     path, _ = store
     items = augmented_items(np.arange(300), np.arange(300) % 7 == 0, [-50, 0, 50])
-    dataset = PairBatches(path, items, 25, WINDOW_E, WINDOW_P, shuffle=True, seed=1, block_pairs=30)
+    dataset = PairBatches(path, items, 25, WINDOW_E, WINDOW_P, shuffle=True, seed=1, block_pairs=30, in_memory=False)
     dataset.set_epoch(1)
     batches = collect(make_loader(dataset, num_workers=2, spawn=True))
     seen = sorted(zip(torch.cat([b["pair"] for b in batches]).tolist(), torch.cat([b["shift"] for b in batches]).tolist()))
@@ -138,7 +143,7 @@ def test_two_spawned_workers_read_disjoint_shards(store):
 
 def test_bounded_cache(store):
     path, _ = store
-    dataset = PairBatches(path, plain_items(np.arange(300)), 8, WINDOW_E, WINDOW_P, shuffle=True, cache_chunks=2)
+    dataset = PairBatches(path, plain_items(np.arange(300)), 8, WINDOW_E, WINDOW_P, shuffle=True, cache_chunks=2, in_memory=False)
     collect(dataset)
     assert len(dataset._caches()["enhancer"].cache) <= 2
 
@@ -152,3 +157,124 @@ def test_window_that_does_not_fit_is_one_clear_error(store):
 def test_missing_store_is_one_clear_error(tmp_path):
     with pytest.raises(StoreError, match="build-store"):
         PairBatches(str(tmp_path / "absent.zarr"), plain_items(np.arange(3)), 4, 10, 10)
+
+
+# ---- the in-memory path ------------------------------------------------------------------------
+def assert_same_batches(streamed, in_memory):
+    assert len(streamed) == len(in_memory) > 0
+    for a, b in zip(streamed, in_memory):
+        assert list(a) == list(b)
+        for name in a:
+            assert a[name].dtype == b[name].dtype and a[name].shape == b[name].shape, name
+            assert torch.equal(a[name], b[name].cpu()), name
+
+
+def both_paths(path, items, batch_size, lengths, epochs=(0, 1), **options):
+    out = {}
+    for in_memory in (False, True):
+        dataset = PairBatches(path, items, batch_size, *lengths, in_memory=in_memory, **options)
+        assert (dataset.placement() is not None) == in_memory
+        batches = []
+        for epoch in epochs:
+            dataset.set_epoch(epoch)
+            batches += collect(make_loader(dataset, num_workers=0))
+        out[in_memory] = batches
+    return out[False], out[True]
+
+
+def test_in_memory_batches_equal_streaming_for_shuffled_augmented_training(store):
+    path, arrays = store
+    pairs = np.arange(0, 300, 3)
+    items = augmented_items(pairs, arrays["pair_label"][pairs], coords.augmentation_shifts())
+    streamed, in_memory = both_paths(path, items, 37, (30, 20), shuffle=True, seed=5, block_pairs=40, buffer_blocks=2)
+    assert torch.cat([b["shift"] for b in streamed]).unique().numel() == 20
+    assert_same_batches(streamed, in_memory)
+
+
+def test_in_memory_batches_equal_streaming_for_evaluation_and_sampler(store):
+    path, arrays = store
+    streamed, in_memory = both_paths(path, plain_items(np.arange(1, 300, 2)), 16, (WINDOW_E, WINDOW_P), epochs=(0,))
+    assert_same_batches(streamed, in_memory)
+    streamed, in_memory = both_paths(path, plain_items(np.arange(300)), 64, (40, 30), shuffle=True, sampler_labels=arrays["pair_label"])
+    assert_same_batches(streamed, in_memory)
+
+
+def test_device_gather_equals_host_gather(store, monkeypatch):
+    """The torch path used on a GPU (codes as tensors, pair fields sent per group, torch gather),
+    run here on the CPU, gives the same batches."""
+    path, arrays = store
+    items = augmented_items(np.arange(300), arrays["pair_label"], [-450, -50, 0, 500])
+    streamed, _ = both_paths(path, items, 50, (30, 20), epochs=(2,), shuffle=True, seed=2)
+    clear_memory_cache()
+    monkeypatch.setattr(loader_module, "_host_arrays", lambda device: False)  # the GPU code path, on the CPU
+    dataset = PairBatches(path, items, 50, 30, 20, shuffle=True, seed=2, in_memory=True)
+    dataset.set_epoch(2)
+    batches = collect(dataset)
+    assert all(isinstance(codes, torch.Tensor) for codes in loader_module._MEMORY_CACHE[next(iter(loader_module._MEMORY_CACHE))].codes.values())
+    assert_same_batches(streamed, batches)
+    clear_memory_cache()
+
+
+def test_automatic_choice_follows_the_budget(store, monkeypatch):
+    path, _ = store
+    clear_memory_cache()
+    need = sequence_bytes(path)
+    assert need == 70 * (WINDOW_E + 2 * FLANK) + 50 * (WINDOW_P + 2 * FLANK)
+    items = plain_items(np.arange(300))
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P, memory_budget=need - 1).placement() is None
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P, memory_budget=need).placement() == torch.device("cpu")
+    # default budget: a share of the available memory
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": 10 * need)
+    tiny = PairBatches(path, items, 8, WINDOW_E, WINDOW_P)
+    assert tiny.placement() is not None
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": need)
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement() is None
+    # a CUDA target: GPU memory first, then RAM (batches pinned and copied), then streaming
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": need if torch.device(device).type == "cuda" else 10 * need)
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement("cuda") == torch.device("cpu")
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": 10 * need if torch.device(device).type == "cuda" else need)
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement("cuda") == torch.device("cuda")
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": need)
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement("cuda") is None
+    # forced either way, by argument or environment
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P, in_memory=True).placement() is not None
+    monkeypatch.setattr(loader_module, "available_memory", lambda device="cpu": 10 * need)
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P, in_memory=False).placement() is None
+    monkeypatch.setenv("EPIZOO_IN_MEMORY", "0")
+    assert PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement() is None
+    monkeypatch.setenv("EPIZOO_IN_MEMORY", "maybe")
+    with pytest.raises(EpizooError, match="EPIZOO_IN_MEMORY"):
+        PairBatches(path, items, 8, WINDOW_E, WINDOW_P).placement()
+
+
+def test_in_memory_loader_runs_in_process_and_shares_one_load(store):
+    path, _ = store
+    clear_memory_cache()
+    loads = []
+    original = loader_module._StoreArrays.__init__
+
+    def counting(self, group, device):
+        loads.append(device)
+        original(self, group, device)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loader_module._StoreArrays, "__init__", counting)
+        for pairs in (np.arange(0, 200), np.arange(200, 250), np.arange(250, 300)):  # train, valid, test
+            dataset = PairBatches(path, plain_items(pairs), 32, WINDOW_E, WINDOW_P, in_memory=True)
+            loader = make_loader(dataset, num_workers=2)
+            assert loader.num_workers == 0
+            assert sorted(torch.cat([b["pair"] for b in loader]).tolist()) == pairs.tolist()
+    assert loads == [torch.device("cpu")]
+    assert len(loader_module._MEMORY_CACHE) <= loader_module.MEMORY_CACHE_ENTRIES
+
+
+def test_a_rebuilt_store_is_loaded_again(tmp_path):
+    path = str(tmp_path / "rebuilt.zarr")
+    items = plain_items(np.arange(100))
+    for seed in (0, 1):
+        arrays = write_store(path, seed=seed)
+        batch = next(iter(PairBatches(path, items, 100, WINDOW_E, WINDOW_P, in_memory=True)))
+        np.testing.assert_array_equal(batch["distance"].numpy(), arrays["pair_distance"][:100])
+        streamed = next(iter(PairBatches(path, items, 100, WINDOW_E, WINDOW_P, in_memory=False)))
+        assert torch.equal(batch["enhancer"], streamed["enhancer"])
+    assert sum(key[0] == str(Path(path).resolve()) for key in loader_module._MEMORY_CACHE) == 1

@@ -13,12 +13,41 @@ exactly once per epoch. The dataset holds only the store path and plain arrays a
 lazily in the process that iterates it, so it pickles for the ``spawn`` start method.
 
 Sequences travel as int8 codes; encoders turn them into model input on the model's device.
+
+In memory
+---------
+When a store's sequence arrays (``enhancer_sequence`` + ``promoter_sequence``: elements x stored
+window, int8) fit a memory budget, the int8 codes are loaded once and the (shifted) model windows
+are cut there with one vectorised gather per batch: row = element, start = ``coords.cut_offset``
+of the shift. On a CUDA device the codes live in GPU memory and the gather runs there (a torch
+index into an ``unfold`` view): sequences never cross the PCIe bus, and the pair fields (rows,
+offsets, labels, ...) go over once per :data:`GROUP_BATCHES` batches from pinned memory without a
+sync, so the host queues batches ahead and the GPU does not wait. On the CPU the gather is numpy
+fancy indexing into a sliding-window view (a copy of ``B x L`` bytes). The order of items, the
+shifts and every field are exactly those of the streaming path with ``num_workers=0`` (both draw
+their batches from the same block/buffer shuffle).
+
+The choice is automatic (``in_memory=None``, or ``EPIZOO_IN_MEMORY=auto``): in memory when the
+sequence arrays take at most :data:`MEMORY_FRACTION` of the memory available where they would
+live: free GPU memory (``torch.cuda.mem_get_info``) for a CUDA target, else available RAM
+(``psutil``, or ``os.sysconf``). A CUDA target whose GPU budget is too small falls back to RAM
+(batches are then pinned and copied asynchronously), then to streaming. ``in_memory=True`` /
+``False`` (or ``EPIZOO_IN_MEMORY=1`` / ``0``) forces a path; ``memory_budget`` (bytes) replaces the
+automatic budget. Loaded arrays are shared through a small module-level cache (at most
+:data:`MEMORY_CACHE_ENTRIES` stores, keyed by path, store identity and device), so the train,
+validation and test loaders of a fold load them once; :func:`clear_memory_cache` frees them.
+An in-memory dataset is iterated in the main process: :func:`make_loader` drops worker
+processes for it (the gather is much faster than a worker hand-off), and a DataLoader worker
+that meets an automatic dataset streams rather than loading a copy per worker.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -32,6 +61,14 @@ from epizoo.errors import EpizooError, StoreError
 BALANCE_MODES = ("augment", "weights", "sampler", "none")
 
 _PAIR_VARIABLES = ("pair_enhancer", "pair_promoter", "pair_label", "pair_distance")
+_KINDS = ("enhancer", "promoter")
+
+MEMORY_FRACTION = 0.25
+"""Automatic budget: the share of available RAM / free GPU memory the sequence arrays may take."""
+MEMORY_CACHE_ENTRIES = 2
+"""Stores (per device) whose arrays the module-level cache keeps loaded."""
+GROUP_BATCHES = 256
+"""In-memory path: batches whose pair fields are looked up (and sent to the device) together."""
 
 
 @dataclass(frozen=True)
@@ -117,11 +154,142 @@ def _cut(rows: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
     return np.take_along_axis(rows, columns, axis=1)
 
 
+# ---- the in-memory path ------------------------------------------------------------------------
+def available_memory(device: str | torch.device = "cpu") -> int:
+    """Bytes free where arrays would live: GPU memory for a CUDA device, else available RAM."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with distributed
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+
+
+def sequence_bytes(store: str | zarr.Group) -> int:
+    """Bytes of a store's decoded sequence arrays (what the in-memory path loads), from metadata."""
+    group = store if isinstance(store, zarr.Group) else zarr.open_group(str(store), mode="r")
+    return sum(int(np.prod(group[f"{kind}_sequence"].shape)) * group[f"{kind}_sequence"].dtype.itemsize for kind in _KINDS)
+
+
+def _env_in_memory() -> bool | None:
+    value = os.environ.get("EPIZOO_IN_MEMORY", "auto").strip().lower()
+    if value in ("", "auto"):
+        return None
+    if value in ("1", "yes", "true", "on"):
+        return True
+    if value in ("0", "no", "false", "off"):
+        return False
+    raise EpizooError(f"EPIZOO_IN_MEMORY must be auto, 1 or 0, got {value!r}")
+
+
+def _gather_numpy(windows: np.ndarray, rows: np.ndarray, offsets: np.ndarray, length: int) -> np.ndarray:
+    """``codes[rows[i], offsets[i] : offsets[i] + length]`` for every i, where ``windows`` is
+    ``sliding_window_view(codes, length, axis=1)``: fancy indexing into it copies ``len(rows)``
+    contiguous runs of ``length`` bytes."""
+    return windows[rows, offsets]
+
+
+def _gather_torch(codes: torch.Tensor, rows: torch.Tensor, offsets: torch.Tensor, length: int) -> torch.Tensor:
+    """The same gather with torch on the tensors' device (one index kernel on CUDA, no sync)."""
+    return codes.unfold(1, length, 1)[rows, offsets]
+
+
+def _host_arrays(device: torch.device) -> bool:
+    """numpy codes and gather on the CPU; torch tensors and the torch gather on any other device."""
+    return device.type == "cpu"
+
+
+class _StoreArrays:
+    """A store's pair variables (host) and sequence codes (on ``device``), loaded once."""
+
+    def __init__(self, group: zarr.Group, device: torch.device):
+        self.device = device
+        self.pair = {name: np.asarray(group[name][...]) for name in _PAIR_VARIABLES}
+        self.codes: dict[str, np.ndarray | torch.Tensor] = {}
+        for kind in _KINDS:
+            array = group[f"{kind}_sequence"]
+            step = max(1, int(array.chunks[0]))
+            if _host_arrays(device):
+                out = np.empty(array.shape, dtype=array.dtype)
+                for start in range(0, array.shape[0], step):
+                    out[start : start + step] = array[start : start + step]
+            else:  # block by block, so the host never holds the whole array
+                out = torch.empty(array.shape, dtype=torch.int8, device=device)
+                for start in range(0, array.shape[0], step):
+                    out[start : start + step] = torch.from_numpy(np.asarray(array[start : start + step]).astype(np.int8))
+            self.codes[kind] = out
+        self._views: dict[tuple[str, int], np.ndarray] = {}
+
+    def cut(self, kind: str, rows, offsets, length: int):
+        codes = self.codes[kind]
+        if isinstance(codes, np.ndarray):
+            if (kind, length) not in self._views:  # building the view costs as much as a gather
+                self._views[kind, length] = np.lib.stride_tricks.sliding_window_view(codes, length, axis=1)
+            return torch.from_numpy(_gather_numpy(self._views[kind, length], rows, offsets, length))
+        return _gather_torch(codes, rows, offsets, length)
+
+
+_MEMORY_CACHE: OrderedDict[tuple, _StoreArrays] = OrderedDict()
+_MEMORY_LOCK = threading.Lock()
+
+
+def clear_memory_cache() -> None:
+    """Forget every loaded store (frees the RAM / GPU memory it held once no batch refers to it)."""
+    with _MEMORY_LOCK:
+        _MEMORY_CACHE.clear()
+
+
+def _store_identity(path: str, group: zarr.Group) -> tuple:
+    """Changes when the store is rebuilt: its root metadata's mtime and the build time."""
+    root = Path(path) / "zarr.json"
+    stat = root.stat() if root.is_file() else None
+    return (stat.st_mtime_ns if stat else None, stat.st_size if stat else None, str(group.attrs.get("created", "")))
+
+
+def _memory_key(path: str, group: zarr.Group, device: torch.device) -> tuple:
+    return (os.path.realpath(path), _store_identity(path, group), str(device))
+
+
+def _load_arrays(path: str, group: zarr.Group, device: torch.device) -> _StoreArrays:
+    key = _memory_key(path, group, device)
+    with _MEMORY_LOCK:
+        if key in _MEMORY_CACHE:
+            _MEMORY_CACHE.move_to_end(key)
+            return _MEMORY_CACHE[key]
+        stale = [other for other in _MEMORY_CACHE if other[0] == key[0] and other[2] == key[2]]
+        for other in stale:  # an older build of the same store
+            del _MEMORY_CACHE[other]
+        while len(_MEMORY_CACHE) >= MEMORY_CACHE_ENTRIES:
+            _MEMORY_CACHE.popitem(last=False)
+        arrays = _MEMORY_CACHE[key] = _StoreArrays(group, device)
+        return arrays
+
+
+def _groups(positions: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    group: list[np.ndarray] = []
+    for batch in positions:
+        group.append(batch)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
 class PairBatches(IterableDataset):
     """Whole batches of ``dict(enhancer, promoter, label, distance, pair)`` read from a store.
 
     ``items`` says which pairs an epoch visits and at which shift; ``shuffle`` turns on
     chunk-aware shuffling. Call :meth:`set_epoch` before each epoch for a new order.
+
+    ``in_memory``: None (default) chooses between the in-memory path and streaming by
+    ``memory_budget`` (bytes; None: :data:`MEMORY_FRACTION` of the memory available where the
+    codes would live); True / False forces one. ``device`` is where batches go (set by
+    :func:`make_loader`); with CUDA the in-memory codes and the gather live on the GPU.
     """
 
     def __init__(
@@ -138,6 +306,9 @@ class PairBatches(IterableDataset):
         buffer_blocks: int = 4,
         cache_chunks: int = 16,
         sampler_labels: np.ndarray | None = None,
+        in_memory: bool | None = None,
+        memory_budget: int | None = None,
+        device: str | torch.device | None = None,
     ):
         if batch_size < 1:
             raise EpizooError(f"batch size must be at least 1, got {batch_size}")
@@ -152,9 +323,13 @@ class PairBatches(IterableDataset):
         self.buffer_blocks = max(1, int(buffer_blocks))
         self.cache_chunks = int(cache_chunks)
         self.sampler_labels = sampler_labels  # set: redraw a balanced sample each epoch
+        self.in_memory = in_memory
+        self.memory_budget = None if memory_budget is None else int(memory_budget)
+        self.device = None if device is None else torch.device(device)
         self.epoch = 0
         self._store = None
         self._chunk_caches = None
+        self._placements: dict[str, torch.device | None] = {}
         self._check_windows()
 
     # -- set-up -----------------------------------------------------------------------------
@@ -183,6 +358,7 @@ class PairBatches(IterableDataset):
         state = dict(self.__dict__)
         state["_store"] = None
         state["_chunk_caches"] = None
+        state["_placements"] = {}  # a worker decides for itself
         return state
 
     def set_epoch(self, epoch: int) -> None:
@@ -215,8 +391,8 @@ class PairBatches(IterableDataset):
         info = get_worker_info()
         return np.random.default_rng([self.seed, self.epoch, info.id if info is not None else 0, 1])
 
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        items = self._epoch_items()
+    def _positions(self, items: Items) -> Iterator[np.ndarray]:
+        """Each batch as positions into ``items``: the block/buffer shuffle both paths share."""
         shard = self._shard(items)
         rng = self._worker_rng()
         pending = np.empty(0, dtype=np.int64)
@@ -226,10 +402,79 @@ class PairBatches(IterableDataset):
                 buffer = rng.permutation(buffer)
             n_full = buffer.size // self.batch_size * self.batch_size
             for first in range(0, n_full, self.batch_size):
-                yield self._read(items, buffer[first : first + self.batch_size])
+                yield buffer[first : first + self.batch_size]
             pending = buffer[n_full:]
         if pending.size:
-            yield self._read(items, pending)
+            yield pending
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        items = self._epoch_items()
+        where = self.placement()
+        if where is None:
+            for positions in self._positions(items):
+                yield self._read(items, positions)
+        else:
+            yield from self._memory_batches(items, where)
+
+    # -- the in-memory path -----------------------------------------------------------------
+    def placement(self, device: str | torch.device | None = None) -> torch.device | None:
+        """Where the codes are held when batches go to ``device`` (default: the dataset's);
+        None means streaming from Zarr. Decided once per device and dataset."""
+        target = torch.device(device if device is not None else (self.device or "cpu"))
+        if str(target) not in self._placements:
+            self._placements[str(target)] = self._choose(target)
+        return self._placements[str(target)]
+
+    def _choose(self, target: torch.device) -> torch.device | None:
+        forced = self.in_memory if self.in_memory is not None else _env_in_memory()
+        if forced is False or (forced is None and get_worker_info() is not None):
+            return None
+        if forced:
+            return target
+        group = self._group()
+        need = sequence_bytes(group)
+        for where in (target, torch.device("cpu")) if target.type != "cpu" else (target,):
+            if self.memory_budget is None:
+                with _MEMORY_LOCK:
+                    if _memory_key(self.store_path, group, where) in _MEMORY_CACHE:
+                        return where  # already loaded: costs nothing more
+                budget = MEMORY_FRACTION * available_memory(where)
+            else:
+                budget = self.memory_budget
+            if need <= budget:
+                return where
+        return None
+
+    def _memory_batches(self, items: Items, where: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+        group = self._group()
+        arrays = _load_arrays(self.store_path, group, where)
+        flank = int(group.attrs["flank"])
+        lengths = {"enhancer": self.enhancer_length, "promoter": self.promoter_length}
+        base = {kind: coords.cut_offset(int(group.attrs[f"{kind}_window"]), flank, length, 0) for kind, length in lengths.items()}
+        on_host = isinstance(arrays.codes["enhancer"], np.ndarray)
+        for chunk in _groups(self._positions(items), GROUP_BATCHES):
+            # the pair fields of a group of batches at once, sent to the device in one copy each
+            positions = np.concatenate(chunk)
+            pairs, shifts = items.pairs[positions], items.shifts[positions]
+            fields = {
+                "label": arrays.pair["pair_label"][pairs].astype(np.float32),
+                "distance": arrays.pair["pair_distance"][pairs].astype(np.int64),
+                "pair": pairs,
+                "shift": shifts,
+            }
+            for kind in lengths:
+                fields[f"{kind}_row"] = arrays.pair[f"pair_{kind}"][pairs].astype(np.int64)
+                fields[f"{kind}_offset"] = base[kind] + shifts
+            if not on_host:
+                fields = {name: _to_device(torch.from_numpy(values), where) for name, values in fields.items()}
+            start = 0
+            for end in np.cumsum([batch.size for batch in chunk]).tolist():
+                part = {name: values[start:end] for name, values in fields.items()}
+                batch = {kind: arrays.cut(kind, part[f"{kind}_row"], part[f"{kind}_offset"], length) for kind, length in lengths.items()}
+                for name in ("label", "distance", "pair", "shift"):
+                    batch[name] = torch.from_numpy(part[name]) if on_host else part[name]
+                yield batch
+                start = end
 
     def _caches(self) -> dict[str, _ChunkCache]:
         if self._chunk_caches is None:
@@ -260,10 +505,33 @@ class PairBatches(IterableDataset):
         return batch
 
 
-def make_loader(dataset: PairBatches, num_workers: int = 0, device: str | torch.device = "cpu", spawn: bool = False) -> DataLoader:
-    """A DataLoader over whole batches; pinned memory when the batches go to a CUDA device."""
-    cuda = torch.device(device).type == "cuda"
+def _as_is(batch):
+    """The in-memory path's batches are final: skip the DataLoader's per-batch conversion walk."""
+    return batch
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda":  # pinned, so the copy does not wait for the work queued before it
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
+def make_loader(dataset: PairBatches, num_workers: int = 0, device: str | torch.device | None = None, spawn: bool = False) -> DataLoader:
+    """A DataLoader over whole batches going to ``device`` (None: the dataset's, else the CPU).
+
+    The device is recorded on the dataset, which then chooses its path (see the module notes).
+    An in-memory dataset runs in the main process (``num_workers`` is ignored); batches already
+    on a CUDA device are not pinned; host batches bound for CUDA are.
+    """
+    if device is not None and isinstance(dataset, PairBatches):
+        dataset.device = torch.device(device)
+    target = torch.device(device if device is not None else (getattr(dataset, "device", None) or "cpu"))
+    where = dataset.placement(target) if isinstance(dataset, PairBatches) else None
     options = {}
+    if where is not None:
+        num_workers = 0
+        options["collate_fn"] = _as_is
+    cuda = target.type == "cuda" and (where is None or where.type == "cpu")
     if num_workers > 0:
         options["multiprocessing_context"] = "spawn" if spawn else None
         options["prefetch_factor"] = 4
