@@ -66,18 +66,24 @@ class ModelSpec:
     promoter_length: int = 2000
     default_hparams: dict[str, Any] = field(default_factory=dict)
     tiny_hparams: dict[str, Any] = field(default_factory=dict)  # CPU-test size, merged over defaults
+    # The demo size: the same architecture, narrower, with windows that cover the synthetic grammar's
+    # central 300 bp, so that whether it learns shows on a CPU in minutes. Merged over defaults.
+    demo_hparams: dict[str, Any] = field(default_factory=dict)
+    demo_recipe: dict[str, Any] = field(default_factory=dict)  # TrainingRecipe fields changed at demo size
     published_parameters: int | None = None  # trainable parameters at default settings, for the test
     uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors if available
     features: Callable[..., Any] | None = None  # sklearn kind only
 
-    def hparams(self, tiny: bool = False, **overrides: Any) -> dict[str, Any]:
-        """Default (or tiny) hyperparameters with ``overrides`` applied."""
+    def hparams(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> dict[str, Any]:
+        """Default (or tiny, or demo) hyperparameters with ``overrides`` applied."""
         merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length}
         merged.update(self.default_hparams)
         if tiny:
             merged.update(self.tiny_hparams)
+        elif demo:
+            merged.update(self.demo_hparams)
         merged.update(overrides)
         return merged
 
-    def build(self, tiny: bool = False, **overrides: Any) -> Any:
-        return self.factory(**self.hparams(tiny=tiny, **overrides))
+    def build(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> Any:
+        return self.factory(**self.hparams(tiny=tiny, demo=demo, **overrides))

@@ -44,9 +44,10 @@ def test_shape_of_the_default_dataset(loaded):
     assert (pairs["enhancer_contig"] == pairs["promoter_contig"]).all()
     assert 2900 <= len(pairs) <= 3100
     n_pos = int(pairs["label"].sum())
-    assert (len(pairs) - n_pos) == 20 * n_pos  # the 1:20 ratio, exactly
+    assert (len(pairs) - n_pos) == 5 * n_pos  # the 1:5 ratio, exactly
     distance = pair_distance(pairs)
     assert distance.min() >= MIN_DISTANCE and distance.max() <= MAX_DISTANCE
+    # no pair twice, so none with both labels, though label noise draws from both kinds of promoter
     assert not pairs.duplicated(["enhancer_start", "enhancer_contig", "promoter_start", "cell_line"]).any()
     # enhancers are shared by several pairs, and have real widths
     assert pairs.groupby(["enhancer_contig", "enhancer_start"]).size().mean() > 3
@@ -106,6 +107,34 @@ def test_interaction_is_learnable_and_distance_is_weak(loaded):
     assert 0.53 < by_distance < 0.72
     assert enhancer_only < 0.62
     assert grammar - by_distance > 0.25
+
+
+def test_label_noise_sets_the_oracle_auroc():
+    """The oracle is the grammar itself; noise is the share of labels it cannot explain."""
+    clean = simulate(DatasetRequest(seed=5, options={"n_pairs": 3000, "label_noise": 0}))
+    noisy = simulate(DatasetRequest(seed=5, options={"n_pairs": 3000, "label_noise": "0.1"}))
+    assert clean.report["oracle_auroc"] == 1.0
+    assert 0.88 < noisy.report["oracle_auroc"] < 0.96  # about 1 - noise, and distance breaks the ties
+    assert noisy.report["label_noise"] == 0.1
+    for loaded in (clean, noisy):
+        pairs = loaded.pairs
+        assert not pairs.duplicated(["enhancer_start", "enhancer_contig", "promoter_start", "cell_line"]).any()
+    with pytest.raises(SyntheticOptionError, match="label_noise"):
+        simulate(DatasetRequest(options={"label_noise": 0.7}))
+
+
+def test_defaults_give_a_thousand_training_positives_per_loco_fold(tmp_path):
+    from epizoo import open_store, simulate_store
+
+    simulate_store(tmp_path / "default.zarr")
+    ds = open_store(tmp_path / "default.zarr")
+    labels = ds["pair_label"].values.astype(bool)
+    cell_line = ds["pair_cell_line"].values
+    folds = ds.epizoo.folds("loco")
+    assert len(folds) == 6
+    for fold in folds:
+        for name in np.unique(cell_line):
+            assert (fold.train & labels & (cell_line == name)).sum() >= 1000, (fold.name, name)
 
 
 def test_options_and_cell_line_names():

@@ -56,10 +56,13 @@ class BenchConfig:
     cell_lines: list[str] | None = None
     folds: list[str] | None = None
     tiny: bool = False
+    demo: bool = False
     epochs: int | None = None
     batch_size: int | None = None
     max_pairs: int | None = None
-    budget: float | None = None  # minutes per task
+    budget: float | None = None  # wall-clock minutes per task
+    lr: float | None = None
+    precision: str = "auto"
     balance: str = "augment"
     device: str = "auto"
     threads: int | None = None
@@ -73,8 +76,8 @@ class BenchConfig:
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
         return TrainOptions(
-            tiny=self.tiny, epochs=self.epochs, batch_size=self.batch_size, max_pairs=self.max_pairs,
-            budget_minutes=self.budget, balance=self.balance, device=device or self.device,
+            tiny=self.tiny, demo=self.demo, epochs=self.epochs, batch_size=self.batch_size, max_pairs=self.max_pairs,
+            budget_minutes=self.budget, lr=self.lr, precision=self.precision, balance=self.balance, device=device or self.device,
             threads=threads or self.threads, seed=self.seed, num_workers=self.num_workers,
         )
 
@@ -321,7 +324,12 @@ def _task_device(config: BenchConfig) -> str:
     return f"cuda:{index % torch.cuda.device_count()}"
 
 
-def run_task(config: BenchConfig, task: Task, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+def run_task(
+    config: BenchConfig,
+    task: Task,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
     """Train and score one task, or return its recorded result when it is already done."""
     from epizoo import open_store
     from epizoo.metrics import score_all
@@ -337,7 +345,7 @@ def run_task(config: BenchConfig, task: Task, on_epoch: Callable[[dict], None] |
 
     spec = get_model(task.model)
     options = config.train_options(device=_task_device(config))
-    result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch)
+    result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch, on_batch)
     metrics = score_all(result.test_labels, result.test_scores)
     ds = open_store(config.store)
     table = _prediction_table(ds, result.test_pairs, result.test_labels, result.test_scores)
@@ -347,6 +355,7 @@ def run_task(config: BenchConfig, task: Task, on_epoch: Callable[[dict], None] |
         "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
         "metrics": metrics, "history": result.history, "training": result.summary, "fold_info": task.info,
         "seconds": float(sum(epoch.get("seconds", 0.0) for epoch in result.history)),
+        "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
     }
     description = {
         "model": task.model, "card": asdict(spec.card), "hparams": result.summary["hparams"],
@@ -388,7 +397,7 @@ def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
             "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
             "stopped_by": training.get("stopped_by"), "n_train_pairs": training.get("n_train_pairs"),
             "n_train_items": training.get("n_train_items"), "embedding_source": training.get("embedding_source") or "",
-            "seconds": round(r.get("seconds", 0.0), 3),
+            "seconds": round(r.get("seconds", 0.0), 3), "cpu_seconds": round(r.get("cpu_seconds", 0.0), 3),
         })
     return pd.DataFrame(rows)
 
@@ -407,6 +416,13 @@ def _epoch_text(record: dict[str, Any]) -> str:
     if record.get("valid_auroc") == record.get("valid_auroc") and record.get("valid_auroc") is not None:
         parts.append(f"valid AUROC {record['valid_auroc']:.3f}")
     return ", ".join(parts)
+
+
+def _batch_text(record: dict[str, Any]) -> str:
+    return (
+        f"epoch {record['epoch']}: {record['items']:,}/{record['total']:,} items, "
+        f"{record['items_per_second']:,.0f} items/s, loss {record['loss']:.4f}"
+    )
 
 
 def _task_label(task: Task) -> str:
@@ -436,6 +452,9 @@ class PlainProgress:
 
     def epoch(self, task: Task, record: dict[str, Any]) -> None:
         self.log(f"[{task.key}] {_epoch_text(record)}")
+
+    def batch(self, task: Task, record: dict[str, Any]) -> None:
+        pass  # a line per batch would drown a CI log; the epochs say enough
 
     def finish(self, task: Task) -> None:
         self.finished += 1
@@ -498,6 +517,10 @@ class RichProgress(PlainProgress):
         if self.current is not None:
             self.bar.update(self.current, advance=1, status=_epoch_text(record))
 
+    def batch(self, task: Task, record: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.bar.update(self.current, status=_batch_text(record))
+
     def finish(self, task: Task) -> None:
         self.bar.advance(self.overall)
 
@@ -516,7 +539,11 @@ def _run_local(config: BenchConfig, tasks: list[Task], run: RunDirectory, progre
     for task in tasks:
         done = (run.task_dir(task) / "done").is_file()
         progress.start(task, skipped=done)
-        run_task(config, task, on_epoch=lambda record, task=task: progress.epoch(task, record))
+        run_task(
+            config, task,
+            on_epoch=lambda record, task=task: progress.epoch(task, record),
+            on_batch=lambda record, task=task: progress.batch(task, record),
+        )
         progress.finish(task)
         write_metrics(run, tasks)
 

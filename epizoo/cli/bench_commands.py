@@ -56,10 +56,13 @@ def _split_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--cell-lines", default=None, metavar="A,B", help="Only these cell lines (default: all in the store).")
 @click.option("--folds", default=None, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco).")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
+@click.option("--demo", is_flag=True, help="The models' demo size: published layers, narrower, on windows that cover the synthetic grammar.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override each recipe's batch size.")
 @click.option("--max-pairs", type=click.IntRange(min=2), default=None, help="Cap training pairs per fold (stratified, seeded).")
-@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="MINUTES", help="Stop training a task after this many minutes (recorded).")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="MINUTES", help="Stop training a task after this many wall-clock minutes (recorded).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override each recipe's learning rate.")
+@click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
 @click.option("--balance", type=click.Choice(BALANCE), default="augment", show_default=True, help="Class balance: published shift augmentation of training positives, pos_weight, balanced sampling, or none.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads for training.")
@@ -78,10 +81,13 @@ def bench_command(**kw: Any) -> None:
 
     if kw["workers"] and kw["scheduler"]:
         raise EpizooError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+    if kw["tiny"] and kw["demo"]:
+        raise EpizooError("--tiny and --demo are two sizes; give one of them")
     config = BenchConfig(
         store=kw["store"], out=kw["out"], models=_names(kw["models"]) or ["all"], split=kw["split"],
         split_options=_split_options(kw["split_option"]), cell_lines=_names(kw["cell_lines"]), folds=_names(kw["folds"]),
-        tiny=kw["tiny"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"], budget=kw["budget"],
+        tiny=kw["tiny"], demo=kw["demo"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"],
+        budget=kw["budget"], lr=kw["lr"], precision=kw["precision"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],
         workers=kw["workers"], scheduler=kw["scheduler"], progress=not kw["no_progress"],
         command=_command_line(click.get_current_context()),

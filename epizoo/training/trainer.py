@@ -2,8 +2,9 @@
 
 Model selection uses the validation side only: after every epoch the validation AUROC is
 measured and the best weights are kept; early stopping counts epochs without improvement. The
-test side is touched once, by the kept weights. Torch models train with BCE-with-logits, mixed
-precision on CUDA; scikit-learn models fit their features on the (unaugmented) training side.
+test side is touched once, by the kept weights. Torch models train with BCE-with-logits in fp32
+on CPU and bf16 autocast on CUDA unless ``precision`` says otherwise; scikit-learn models fit their
+features on the (unaugmented) training side.
 """
 
 from __future__ import annotations
@@ -45,10 +46,13 @@ class TrainOptions:
     """What a user may change about training; None keeps the model's recipe."""
 
     tiny: bool = False
+    demo: bool = False  # the models' demo size and demo recipe (see ModelSpec.demo_hparams)
     epochs: int | None = None
     batch_size: int | None = None
     max_pairs: int | None = None
-    budget_minutes: float | None = None
+    budget_minutes: float | None = None  # wall-clock minutes per task
+    lr: float | None = None  # overrides the recipe's learning rate
+    precision: str = "auto"  # 'fp32', 'bf16' (autocast), or 'auto': fp32 on CPU, bf16 on CUDA
     balance: str = "augment"
     device: str = "auto"
     threads: int | None = None
@@ -77,6 +81,8 @@ class TrainResult:
 
 
 EpochCallback = Callable[[dict[str, float]], None]
+BatchCallback = Callable[[dict[str, float]], None]
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 # ---- resolving what is used ------------------------------------------------------------------
@@ -92,8 +98,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'fp32' or 'bf16': the default is the equal math on CPU and bf16 autocast on CUDA."""
+    if name not in PRECISIONS:
+        raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
+    if name == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return name
+
+
 def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
     recipe = spec.recipe
+    if options.tiny and options.demo:
+        raise EpizooError("--tiny and --demo are two sizes; give one of them")
+    if options.demo and spec.demo_recipe:
+        recipe = replace(recipe, **spec.demo_recipe)
     if options.tiny:
         recipe = replace(
             recipe,
@@ -107,8 +126,12 @@ def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
         recipe = replace(recipe, epochs=options.epochs)
     if options.batch_size is not None:
         recipe = replace(recipe, batch_size=options.batch_size)
+    if options.lr is not None:
+        recipe = replace(recipe, learning_rate=options.lr)
     if recipe.epochs < 1 or recipe.batch_size < 1:
         raise EpizooError("--epochs and --batch-size must be at least 1")
+    if not recipe.learning_rate > 0:
+        raise EpizooError(f"the learning rate must be above 0, got {recipe.learning_rate}")
     return recipe
 
 
@@ -173,10 +196,10 @@ class _TorchRun:
         self.spec, self.store, self.hparams, self.options, self.device = spec, store, hparams, options, device
         self.encode = get_encoder(spec.input_encoding).function
         self.model = spec.factory(**hparams).to(device)
-        self.amp = device.type == "cuda"
+        self.precision = resolve_precision(options.precision, device)
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with torch.autocast(self.device.type, enabled=self.amp):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return self.model(self.encode(batch["enhancer"]), self.encode(batch["promoter"])).float().reshape(-1)
 
     @torch.no_grad()
@@ -215,10 +238,31 @@ def _better(candidate: tuple[float, float], best: tuple[float, float] | None, mo
     return not math.isnan(loss) and (math.isnan(best[1]) or loss < best[1])
 
 
-def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch) -> TrainResult:
+class _BatchMeter:
+    """Running loss and items/s within an epoch, reported after every batch."""
+
+    def __init__(self, epoch: int, total: int, on_batch: BatchCallback | None):
+        self.epoch, self.total, self.on_batch = epoch, total, on_batch
+        self.started, self.items, self.losses = time.monotonic(), 0, []
+
+    def add(self, loss: float, size: int) -> None:
+        self.losses.append(loss)
+        self.items += size
+        if self.on_batch is not None:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            self.on_batch({
+                "epoch": self.epoch, "items": self.items, "total": self.total,
+                "loss": float(np.mean(self.losses[-50:])), "items_per_second": self.items / elapsed,
+            })
+
+    @property
+    def mean_loss(self) -> float:
+        return float(np.mean(self.losses)) if self.losses else math.nan
+
+
+def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None) -> TrainResult:
     run = _TorchRun(spec, store, hparams, options, device)
     optimizer = make_optimizer(recipe, run.model.parameters())
-    scaler = torch.amp.GradScaler(device.type, enabled=run.amp)
     items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
     sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
     dataset = PairBatches(store, items, recipe.batch_size, *_lengths(hparams), shuffle=True, seed=options.seed, sampler_labels=sampler_labels)
@@ -229,7 +273,8 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     for epoch in range(recipe.epochs):
         dataset.set_epoch(epoch)
         run.model.train()
-        started, losses = time.monotonic(), []
+        started, cpu_started = time.monotonic(), time.process_time()
+        meter = _BatchMeter(epoch + 1, len(items), on_batch)
         for batch in make_loader(dataset, options.num_workers, device):
             if len(batch["label"]) < 2:
                 continue  # BatchNorm cannot train on one pair; a lone last pair is reshuffled into a full batch next epoch
@@ -238,16 +283,18 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
             if hasattr(run.model, "regularization_loss"):
                 loss = loss + run.model.regularization_loss()  # the L2 terms of SPEID/SIMCNN's Keras layers
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            losses.append(float(loss.detach()))
+            loss.backward()
+            optimizer.step()
+            meter.add(float(loss.detach()), len(batch["label"]))
             if time.monotonic() > deadline:
                 stop = "budget"
                 break
         _, valid_labels, valid_scores = run.predict(sides.valid, recipe.batch_size)
         key = _validation_key(valid_labels, valid_scores)
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)) if losses else math.nan, "valid_auroc": key[0], "valid_loss": key[1], "seconds": time.monotonic() - started}
+        record = {
+            "epoch": epoch + 1, "loss": meter.mean_loss, "valid_auroc": key[0], "valid_loss": key[1],
+            "seconds": time.monotonic() - started, "cpu_seconds": time.process_time() - cpu_started,
+        }
         history.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -270,6 +317,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "stopped_by": stop,
         "n_train_items": len(items),
         "embedding_source": getattr(run.model, "embedding_source", None),
+        "precision": run.precision,
     }
     return TrainResult(test_pairs, test_labels, test_scores, history, summary, state=best_state)
 
@@ -291,14 +339,16 @@ def _features(spec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndar
     return np.concatenate(out_pairs)[order], np.concatenate(out_labels)[order], np.concatenate(parts)[order]
 
 
-def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device, on_epoch) -> TrainResult:
-    started = time.monotonic()
+def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None) -> TrainResult:
+    started, cpu_started = time.monotonic(), time.process_time()
     _, train_labels, train_features = _features(spec, store, sides.train, hparams, options)
     estimator = spec.factory(**hparams)
     if "random_state" in estimator.get_params():
         estimator.set_params(random_state=options.seed)
     estimator.fit(train_features, train_labels.astype(np.int64))
-    record: dict[str, float] = {"epoch": 1, "loss": math.nan, "seconds": time.monotonic() - started}
+    record: dict[str, float] = {
+        "epoch": 1, "loss": math.nan, "seconds": time.monotonic() - started, "cpu_seconds": time.process_time() - cpu_started,
+    }
     if sides.valid.size:
         _, valid_labels, valid_features = _features(spec, store, sides.valid, hparams, options)
         record["valid_auroc"], record["valid_loss"] = _validation_key(valid_labels, estimator.predict_proba(valid_features)[:, 1])
@@ -311,8 +361,19 @@ def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device,
 
 
 # ---- entry point ------------------------------------------------------------------------------
-def train_fold(spec: ModelSpec, store: str, sides: Sides, options: TrainOptions, on_epoch: EpochCallback | None = None) -> TrainResult:
-    """Train ``spec`` on ``sides.train`` (selecting on ``sides.valid``) and score ``sides.test``."""
+def train_fold(
+    spec: ModelSpec,
+    store: str,
+    sides: Sides,
+    options: TrainOptions,
+    on_epoch: EpochCallback | None = None,
+    on_batch: BatchCallback | None = None,
+) -> TrainResult:
+    """Train ``spec`` on ``sides.train`` (selecting on ``sides.valid``) and score ``sides.test``.
+
+    ``on_epoch`` gets each epoch's record; ``on_batch`` gets the running loss and items/s after
+    every training batch.
+    """
     if options.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {options.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
     if options.threads:
@@ -323,13 +384,13 @@ def train_fold(spec: ModelSpec, store: str, sides: Sides, options: TrainOptions,
     sides = prepare_sides(sides, labels, recipe, options)
     torch.manual_seed(options.seed)
     np.random.seed(options.seed)
-    hparams = spec.hparams(tiny=options.tiny)
+    hparams = spec.hparams(tiny=options.tiny, demo=options.demo)
     if spec.uses_pretrained_embedding:
         from epizoo.encoders import dna2vec_vectors
 
         hparams["pretrained_embedding"] = dna2vec_vectors()
     train = _train_sklearn if spec.kind == "sklearn" else _train_torch
-    result = train(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch)
+    result = train(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch)
     result.summary.update(
         recipe=asdict(recipe),
         hparams=_public_hparams(hparams),
