@@ -131,3 +131,40 @@ def test_bad_options_are_one_clear_error(store):
         train_fold(get_model(FAST_MODEL), path, sides, tiny(balance="oversample"))
     with pytest.raises(EpizooError, match="device"):
         train_fold(get_model(FAST_MODEL), path, sides, tiny(device="tpu"))
+
+
+def test_lr_precision_and_clocks_are_applied_and_recorded(store):
+    path, sides, _ = store
+    batches = []
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny(lr=0.02, precision="bf16"), on_batch=batches.append)
+    assert result.summary["recipe"]["learning_rate"] == 0.02
+    assert result.summary["precision"] == "bf16" and result.summary["options"]["precision"] == "bf16"
+    assert all(record["cpu_seconds"] > 0 and record["seconds"] > 0 for record in result.history)
+    # one report per training batch, with a running loss and a rate
+    assert len(batches) >= 1 and batches[-1]["items"] <= batches[-1]["total"]
+    assert [b["items"] for b in batches] == sorted(b["items"] for b in batches)
+    assert all(np.isfinite(b["loss"]) and b["items_per_second"] > 0 for b in batches)
+    default = train_fold(get_model(FAST_MODEL), path, sides, tiny())
+    assert default.summary["precision"] == "fp32"  # equal math on CPU unless asked
+    assert default.summary["recipe"]["learning_rate"] == get_model(FAST_MODEL).recipe.learning_rate
+
+
+def test_demo_size_uses_demo_hparams_and_recipe(store):
+    path, sides, _ = store
+    spec = get_model("epizoo-cnn")
+    result = train_fold(spec, path, sides, TrainOptions(demo=True, max_pairs=40, batch_size=16))
+    assert result.summary["hparams"]["enhancer_length"] == spec.demo_hparams["enhancer_length"]
+    assert result.summary["recipe"]["epochs"] == spec.demo_recipe["epochs"]
+    assert result.summary["recipe"]["augmentation_shifts"] == 0
+    published = trainer.resolve_recipe(get_model("epi-dlmh"), TrainOptions(demo=True))
+    assert published.epochs == trainer.DEMO_EPOCHS and published.augmentation_shifts == 0
+
+
+@pytest.mark.parametrize(
+    "options, text",
+    [(dict(tiny=True, demo=True), "two sizes"), (dict(lr=0.0), "learning rate"), (dict(precision="fp8"), "precision")],
+)
+def test_bad_training_options_are_one_clear_error(store, options, text):
+    path, sides, _ = store
+    with pytest.raises(EpizooError, match=text):
+        train_fold(get_model(FAST_MODEL), path, sides, TrainOptions(**{"epochs": 1, "max_pairs": 20, **options}))

@@ -39,6 +39,9 @@ TINY_SHIFTS = 4  # the first published shifts around the centre; enough to exerc
 # a smoke run of the whole zoo stays in minutes; the test side is never capped.
 TINY_TRAIN_PAIRS = 256
 TINY_VALID_PAIRS = 256
+# --demo: at most 3 epochs and no shifted copies, as the demo windows cover only the centre of an
+# element (where the synthetic grammar plants its motifs); a spec's demo_recipe can change more.
+DEMO_EPOCHS = 3
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,8 @@ def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
     recipe = spec.recipe
     if options.tiny and options.demo:
         raise EpizooError("--tiny and --demo are two sizes; give one of them")
-    if options.demo and spec.demo_recipe:
-        recipe = replace(recipe, **spec.demo_recipe)
+    if options.demo:
+        recipe = replace(recipe, **{"epochs": min(recipe.epochs, DEMO_EPOCHS), "augmentation_shifts": 0, **spec.demo_recipe})
     if options.tiny:
         recipe = replace(
             recipe,
@@ -136,14 +139,23 @@ def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
 
 
 def _stratified_sample(pairs: np.ndarray, labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``size`` pairs keeping the class ratio (at least one of each class present)."""
-    chosen = []
-    for value in (0, 1):
-        members = pairs[labels == value]
-        if members.size == 0:
-            continue
-        take = min(members.size, max(1, round(size * members.size / pairs.size)))
-        chosen.append(rng.choice(members, size=take, replace=False))
+    """Exactly ``min(size, len(pairs))`` pairs keeping the class ratio.
+
+    Each class present keeps at least two pairs when ``size`` has room for two of each (one when
+    it has room for one of each), so a capped side can still be trained and scored on both classes.
+    """
+    size = min(int(size), pairs.size)
+    negatives, positives = pairs[labels == 0], pairs[labels == 1]
+    n0, n1 = negatives.size, positives.size
+    wanted = round(size * n1 / max(pairs.size, 1))
+    floor = 2 if size >= 4 else 1 if size >= 2 else 0
+    low = max(min(floor, n1), size - n0)
+    high = min(n1, size - min(floor, n0))
+    take_positive = int(np.clip(wanted, low, high)) if low <= high else int(np.clip(wanted, max(0, size - n0), min(n1, size)))
+    chosen = [
+        rng.choice(negatives, size=size - take_positive, replace=False),
+        rng.choice(positives, size=take_positive, replace=False),
+    ]
     return np.sort(np.concatenate(chosen))
 
 

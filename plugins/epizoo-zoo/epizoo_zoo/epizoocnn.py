@@ -94,13 +94,13 @@ SPEC = ModelSpec(
     recipe=TrainingRecipe(
         optimizer="adam",
         learning_rate=5e-3,
-        batch_size=64,
+        batch_size=32,
         epochs=8,
         early_stopping_patience=2,
         validation_fraction=0.05,
         augmentation_shifts=0,
         notes=(
-            "epizoo's recipe: Adam lr 5e-3, batch 64, at most 8 epochs, early stopping after 2 epochs without a "
+            "epizoo's recipe: Adam lr 5e-3, batch 32, at most 8 epochs, early stopping after 2 epochs without a "
             "better validation AUROC. No shift augmentation: global max pooling is already shift-invariant."
         ),
     ),
@@ -108,7 +108,8 @@ SPEC = ModelSpec(
     enhancer_length=2000,
     promoter_length=1000,
     tiny_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 16, "rank": 8, "hidden": 16},
-    demo_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 32, "rank": 16, "hidden": 32},
+    demo_hparams={"enhancer_length": 400, "promoter_length": 400},  # the layers of the default size
+    demo_recipe={"epochs": 4},
     published_parameters=None,
 )
 
