@@ -16,7 +16,7 @@ import xarray as xr
 
 from epizoo.errors import StoreError
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"  # 1.1: pair_name, epizoo_manifest.json
 
 DIMENSIONS = {
     "pairs": "Enhancer-promoter pairs, one per row of the input tables that survived the build.",

@@ -180,14 +180,26 @@ def _inspection_tables(info: dict):
 @click.command("inspect")
 @click.argument("store", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def inspect_command(store, as_json):
+@click.option("--verify", is_flag=True, help="Also check every file's size and sha256 against the build's manifest.")
+def inspect_command(store, as_json, verify):
     """Counts, label balance, size and provenance of a store."""
+    verified = None
+    if verify:
+        from epizoo.store.integrity import verify_store
+        from epizoo.store.io import open_store
+
+        open_store(store, check=False)  # a missing or unfinished store says so first
+        verified = verify_store(store)
     info = _inspection(store)
+    if verified is not None:
+        info["verified"] = verified
     if as_json:
         console.print_json(info)
         return
     for table in _inspection_tables(info):
         console.stdout.print(table)
+    if verified is not None:
+        console.stdout.print(f"verified: {verified['files']:,} files, {verified['bytes'] / 1e6:,.1f} MB, every checksum matches")
 
 
 @click.command("datasets")

@@ -9,16 +9,34 @@ import pandas as pd
 import xarray as xr
 
 from epizoo import coords
-from epizoo.errors import EmptyResultError, UnknownNameError
+from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
 from epizoo.sequence import decode
 
 KINDS = ("enhancer", "promoter")
 
 
-def _as_indices(index) -> tuple[np.ndarray, bool]:
-    """``index`` as a 1-D int array, and whether a single element (scalar) was asked for."""
+class StoreIndexError(EpizooError, IndexError):
+    """An element index outside the store (an :class:`EpizooError` that is also an IndexError)."""
+
+
+def _as_indices(index, size: int | None = None, what: str = "index") -> tuple[np.ndarray, bool]:
+    """``index`` as a 1-D int array, and whether a single element (scalar) was asked for.
+
+    With ``size``, negative indices count from the end and any index outside ``[-size, size)``
+    is a :class:`StoreIndexError`.
+    """
     array = np.asarray(index)
-    return np.atleast_1d(array).astype(np.int64), array.ndim == 0
+    if array.dtype.kind not in "iu" and not (array.dtype.kind == "f" and array.size == 0):
+        raise StoreIndexError(f"{what} {index!r} must be whole numbers (positions along the dimension)")
+    rows = np.atleast_1d(array).astype(np.int64)
+    if size is not None:
+        bad = (rows < -size) | (rows >= size)
+        if bad.any():
+            raise StoreIndexError(
+                f"{what} {int(rows[bad][0])} is out of range: this store has {size} {what.split()[0]}s (0..{size - 1})"
+            )
+        rows = np.where(rows < 0, rows + size, rows)
+    return rows, array.ndim == 0
 
 
 @xr.register_dataset_accessor("epizoo")
@@ -58,14 +76,14 @@ class EpizooAccessor:
         window = int(self._ds.attrs[f"{kind}_window"])
         length = window if length is None else int(length)
         offset = coords.cut_offset(window, int(self._ds.attrs["flank"]), length, shift)
-        rows, scalar = _as_indices(index)
+        rows, scalar = _as_indices(index, self._ds.sizes[f"{kind}s"], f"{kind} index")
         stored = self._ds[f"{kind}_sequence"].isel({f"{kind}s": rows}).values
         view = stored[:, offset : offset + length]
         return view[0] if scalar else view
 
     def sequences(self, kind: str, index, shift: int = 0, length: int | None = None) -> list[str]:
         """Decoded letters of the elements at ``index`` (always a list, one string each)."""
-        rows, _ = _as_indices(index)
+        rows, _ = _as_indices(index, self._ds.sizes[f"{self._kind(kind)}s"], f"{kind} index")
         return list(decode(self.codes(kind, rows, length=length, shift=shift)))
 
     # ---- pairs ---------------------------------------------------------------------------------

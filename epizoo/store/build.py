@@ -7,6 +7,7 @@ are written in chunk-sized blocks, so memory stays bounded however many elements
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -22,6 +23,7 @@ import pandas as pd
 from epizoo import coords, schema
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, StoreError
+from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
 
 ELEMENT_CHUNK = 1024  # elements per sequence chunk (a 4 kb window: 4 MiB raw per chunk)
 PAIR_CHUNK = 65536
@@ -220,59 +222,43 @@ def _write_sequences(wip: Path, source, kind: str, table: pd.DataFrame, window_s
 # ---- staging -----------------------------------------------------------------------------------
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _move_into_place(wip: Path, out: Path, force: bool) -> None:
+    """Rename the finished build onto ``out``; whether ``out`` may be replaced is decided here.
 
-
-def _clean_stale_wip(out: Path) -> None:
-    """Remove dirs of ``out`` left by builds whose process is gone: unfinished work
-    (``.wip-<pid>``) and replaced stores not yet deleted (``.old-<pid>``)."""
-    for stale in out.parent.glob(f"{out.name}.wip-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if not pid.isdigit() or not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    for stale in out.parent.glob(f"{out.name}.old-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _pid_alive(int(pid)):  # only names this module gives
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _move_into_place(wip: Path, out: Path) -> None:
-    """Rename the finished build onto ``out``.
-
-    An old store is renamed aside and the new one renamed in straight after, so ``out`` is
-    missing only between two renames; the slow delete of the old store comes last.
+    Without ``force``, a store that another build put at ``out`` meanwhile is never replaced:
+    renaming a folder onto a non-empty one fails, so of two concurrent builds only the first
+    wins. With ``force``, an old store is renamed aside and the new one renamed in straight
+    after, so ``out`` is missing only between two renames (a kill there is recovered by
+    :func:`staging.recover_replaced`); the slow delete of the old store comes last.
     """
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
-    if out.exists():
+    if force and out.exists():
         out.rename(old)
-    wip.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def is_epizoo_store(path: Path) -> bool:
-    """True when ``path`` is a Zarr group whose root attributes carry the epizoo format version."""
     try:
-        meta = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and "epizoo_format_version" in (meta.get("attributes") or {})
+        os.rename(wip, out)
+    except OSError as exc:
+        if force and old.exists() and not out.exists():
+            old.rename(out)  # put the old store back
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+            raise
+        raise StoreError(
+            f"{out} appeared while this build ran (another build of the same --out?); it was left as it is. "
+            "Pass --force to replace it, or choose another --out"
+        ) from None
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def check_output(out: Path, force: bool) -> None:
     """Refuse to overwrite a store without ``force``, or anything but a store with it, before any slow work."""
+    recover_replaced(out)  # a --force build killed between its renames left the old store aside
     if out.exists() and not force:
         raise StoreError(f"{out} already exists; pass --force to replace it")
     if out.exists() and not is_epizoo_store(out):
         raise StoreError(f"{out} is not an epizoo store; remove it yourself or choose another --out")
     if not out.parent.is_dir():
         raise StoreError(f"folder {out.parent} does not exist; create it or choose another --out")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise StoreError(f"folder {out.parent} is not writable; choose another --out")
 
 
 def _api_command(dataset: str, settings: dict) -> str:
@@ -333,13 +319,16 @@ def build_store(
     }
     pairs = normalise_pair_table(loaded.pairs, what=f"{dataset or 'dataset'} pair table")
     pairs_read = len(pairs)
+    pairs, repeated = collapse_repeated_pairs(pairs)
     pairs, dropped = _drop_unavailable(pairs, source)
+    dropped = {**repeated, **dropped}
     if pairs.empty:
         raise EmptyResultError(
             f"none of the {pairs_read} pairs has both sequences in {source.name}; check the genome build and contig names"
         )
-    data, elements = _variables(pairs, settings, source)
     lengths = {kind: settings[f"{kind}_window"] + 2 * settings["flank"] for kind in KINDS}
+    _check_windows(pairs, source, settings, lengths)
+    data, elements = _variables(pairs, settings, source)
     stored_bases = sum(len(elements[k]) * lengths[k] for k in KINDS)
     report = BuildReport(
         out=str(out), pairs_read=pairs_read, pairs_kept=len(pairs), dropped=dropped,
@@ -348,7 +337,7 @@ def build_store(
     )
     command = command or _api_command(dataset, settings)
     attrs = _attributes(loaded, source, settings, command, dataset)
-    _clean_stale_wip(out)
+    clean_stale(out)
     wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
     try:
         with console.progress(progress) as bar:
@@ -357,17 +346,90 @@ def build_store(
             for kind in KINDS:
                 _write_sequences(wip, source, kind, elements[kind], data[f"{kind}_window_start"][1], lengths[kind], bar, task)
         _finalise(wip, report, began)
-        _move_into_place(wip, out)
+        _move_into_place(wip, out, force)
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile, an unreadable source ...
+        shutil.rmtree(wip, ignore_errors=True)
+        raise StoreError(_os_error_line(out, exc)) from None
     except BaseException:
         shutil.rmtree(wip, ignore_errors=True)
         raise
     return report
 
 
+def _os_error_line(out: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device while writing {out}{where}; nothing was kept. Free some space or choose another --out"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {out}: {reason}{where}; nothing was kept. Choose a writable --out"
+    return f"building {out} failed: {reason}{where}; nothing was kept"
+
+
+def collapse_repeated_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Keep each pair once per cell line and source table; resolve contradictory labels.
+
+    A pair is its enhancer and promoter intervals, its cell line and its source table (the same
+    pair in two source tables, e.g. two BENGI assays, is two pairs by design). Exact repeats are
+    collapsed to their first row. A pair labelled both 1 and 0 is kept once, as a positive: an
+    interaction observed in any row counts (the rule is in ``docs/store.md``). Both are counted.
+    """
+    key = ["enhancer_contig", "enhancer_start", "enhancer_end", "promoter_contig", "promoter_start",
+           "promoter_end", "cell_line", "source"]
+    if not pairs.duplicated(key, keep=False).any():
+        return pairs, {}
+    first_label = pairs.groupby(key, sort=False)["label"].transform("max")
+    contradictory = pairs.groupby(key, sort=False)["label"].transform("nunique") > 1
+    # the row kept is the first one carrying the winning label; its names and other fields stay
+    ranked = pairs.assign(_wins=(pairs["label"] == first_label), _order=np.arange(len(pairs)))
+    kept = ranked.sort_values(["_wins", "_order"], ascending=[False, True]).drop_duplicates(key, keep="first")
+    kept = kept.sort_values("_order").drop(columns=["_wins", "_order"]).reset_index(drop=True)
+    removed_contradictory = int((contradictory & (pairs["label"] != first_label)).sum())
+    counts = {
+        "duplicate pair": len(pairs) - len(kept) - removed_contradictory,
+        "contradictory label (kept as positive)": removed_contradictory,
+    }
+    return kept, {reason: n for reason, n in counts.items() if n}
+
+
+def _available_memory() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_windows(pairs: pd.DataFrame, source, settings: dict, lengths: dict[str, int]) -> None:
+    """Refuse windows longer than every contig, or whose write blocks would not fit in memory."""
+    for kind in KINDS:
+        window = settings[f"{kind}_window"]
+        known = [n for c in pd.unique(pairs[f"{kind}_contig"]) if (n := source.contig_length(c)) is not None and n > 0]
+        if known and window > max(known):
+            raise InputFileError(
+                f"--{kind}-window {window:,} bp is longer than the longest contig it would be cut from "
+                f"({max(known):,} bp in {source.name}); choose a window of a few kb"
+            )
+        # one block of ELEMENT_CHUNK windows is held as int8 codes plus an int64 gather index
+        block_bytes = min(ELEMENT_CHUNK, len(pairs)) * lengths[kind] * 10
+        memory = _available_memory()
+        if memory is not None and block_bytes > memory // 2:
+            raise InputFileError(
+                f"--{kind}-window {window:,} bp would need about {block_bytes / 1e9:,.1f} GB of memory per block of "
+                f"{ELEMENT_CHUNK:,} elements, more than half of the {memory / 1e9:,.1f} GB available; choose a smaller window"
+            )
+
+
 def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     """Record the report and creation time, consolidate metadata and validate the staged store."""
     import zarr
 
+    from epizoo.store.integrity import write_manifest
     from epizoo.store.io import open_store, quiet_consolidation, store_size
 
     report.bytes_on_disk = store_size(wip)
@@ -378,4 +440,5 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     )
     with quiet_consolidation():
         zarr.consolidate_metadata(wip)
+    write_manifest(wip)  # last: the list of every file this build wrote, checked on each open
     open_store(wip, allow_staging=True)

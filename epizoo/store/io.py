@@ -13,6 +13,8 @@ import xarray as xr
 from epizoo import schema
 from epizoo.errors import StoreError
 from epizoo.store import accessor  # noqa: F401  (registers ds.epizoo)
+from epizoo.store.integrity import check_store
+from epizoo.store.staging import recover_replaced
 
 @contextmanager
 def quiet_consolidation():
@@ -22,6 +24,8 @@ def quiet_consolidation():
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        # listing the root meets epizoo_manifest.json, which is epizoo's, not a Zarr node
+        warnings.filterwarnings("ignore", message="Object at epizoo_manifest.json is not recognized")
         yield
 
 
@@ -37,14 +41,25 @@ def _check_path(path: Path, allow_staging: bool) -> None:
         raise StoreError(f"{path} is not a Zarr store; build one with `epizoo build-store`")
 
 
-def open_store(path: str | os.PathLike, *, allow_staging: bool = False) -> xr.Dataset:
-    """The store at ``path`` as a lazy (dask-backed) Dataset, checked against :mod:`epizoo.schema`."""
+def open_store(path: str | os.PathLike, *, allow_staging: bool = False, check: bool = True) -> xr.Dataset:
+    """The store at ``path`` as a lazy (dask-backed) Dataset, checked against :mod:`epizoo.schema`.
+
+    With ``check`` (the default) the cheap integrity check runs first: every file the build wrote
+    must be there with its size (:func:`epizoo.store.integrity.check_store`), so a damaged store
+    fails here, with the damaged variable named, rather than reading missing chunks as fill values.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise StoreError(f"open_store needs the path of a store (a .zarr folder), got {path!r}")
     path = Path(path)
+    if not allow_staging:
+        recover_replaced(path)  # a --force build killed between its two renames
     _check_path(path, allow_staging)
+    if check:
+        check_store(path)
     try:
         with quiet_consolidation():
             ds = xr.open_zarr(path, consolidated=True, zarr_format=3)
-    except (ValueError, KeyError, OSError, TypeError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, AttributeError) as exc:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise StoreError(f"cannot open {path} as a store ({first_line}); rebuild it with `epizoo build-store`") from None
     return schema.validate(ds)
