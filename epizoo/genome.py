@@ -17,6 +17,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +150,80 @@ def _is_bgzip(path: Path) -> bool:
     return len(header) == 18 and header[3] & 4 and header[12:14] == b"BC"
 
 
+_HEADER_LIMIT = 1 << 16  # a FASTA header line longer than this is taken as a sign of a foreign index
+
+
+def _read_at(handle, position: int, size: int) -> bytes:
+    handle.seek(position)
+    return handle.read(size)
+
+
+def _fai_records(fai: Path) -> list[tuple[str, int, int, int, int]]:
+    """``(name, length, offset, bases per line, bytes per line)`` of every line of a ``.fai``."""
+    records = []
+    for number, line in enumerate(fai.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) < 5:
+            raise ValueError(f"line {number} has {len(fields)} fields, a .fai line has 5")
+        name, *numbers = fields[:5]
+        length, offset, line_bases, line_bytes = (int(n) for n in numbers)
+        if length < 0 or offset < 0 or line_bases <= 0 or not 0 <= line_bytes - line_bases <= 2:
+            raise ValueError(f"line {number} ({name}) has impossible line lengths or offsets")
+        records.append((name, length, offset, line_bases, line_bytes))
+    if not records:
+        raise ValueError("it lists no sequences")
+    return records
+
+
+def index_problem(fasta: str | os.PathLike, fai: str | os.PathLike | None = None) -> str | None:
+    """Why a ``.fai`` does not describe this plain FASTA, or None when it does.
+
+    A cheap check that reads a few bytes per sequence, never the sequences: the index must parse;
+    each record's header line must name it and end just before its first base; its first, middle
+    and last full lines must be as long as the index says; each record must end where the next
+    header (or the file) begins. A stale index (the FASTA edited after indexing) or one from
+    another FASTA fails it.
+    """
+    fasta = Path(fasta)
+    fai = Path(fai) if fai is not None else Path(f"{fasta}.fai")
+    try:
+        records = sorted(_fai_records(fai), key=lambda r: r[2])
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"it is not a readable FASTA index: {exc}"
+    size = fasta.stat().st_size
+    with open(fasta, "rb") as handle:
+        expected = 0  # where the next header line may begin
+        for i, (name, length, offset, line_bases, line_bytes) in enumerate(records):
+            if offset - expected > _HEADER_LIMIT or offset < expected:
+                return f"sequence {name} is not where the index puts it (byte {offset:,})"
+            header = _read_at(handle, expected, offset - expected).lstrip(b"\r\n")
+            words = header[1:].split()
+            if not header.startswith(b">") or not header.endswith(b"\n") or not words or words[0].decode("utf-8", "replace") != name:
+                return f"the header before byte {offset:,} does not name sequence {name}"
+            full, rest = divmod(length, line_bases)
+            newline = line_bytes - line_bases
+            for line in sorted({0, full // 2, full - 1} if full else set()):
+                start = offset + line * line_bytes
+                chunk = _read_at(handle, start + line_bases - 1, 1 + newline)
+                if len(chunk) < 1 + newline or chunk[:1] in (b"\n", b"\r", b">") or chunk[1:] not in (b"\n", b"\r\n", b""):
+                    return f"line {line + 1} of sequence {name} is not {line_bases} bases long as the index says"
+            end = offset + full * line_bytes + (rest + newline if rest else 0)
+            last = i == len(records) - 1
+            if end > size and not (last and end - size <= newline):  # the last line may lack its newline
+                return f"sequence {name} runs past the end of the file ({length:,} bases in the index)"
+            if rest:
+                ending = _read_at(handle, end - newline - 1, 1 + newline)
+                if ending[:1] in (b"\n", b"\r", b">") or ending[1:] not in (b"\n", b"\r\n", b"")[: 3 if last else 2]:
+                    return f"the last line of sequence {name} is not {rest} bases long as the index says"
+            expected = end
+        trailing = _read_at(handle, expected, _HEADER_LIMIT + 1) if expected < size else b""
+        if trailing.strip():
+            return f"the file holds more than the index describes (from byte {expected:,})"
+    return None
+
+
 class FastaGenome(_WholeGenome):
     """A whole-genome FASTA (plain or bgzip) read through pyfaidx.
 
@@ -192,13 +268,17 @@ class FastaGenome(_WholeGenome):
                 f"`gunzip -c {self.path} | bgzip > {self.path.with_suffix('.bgz')}` (or `gunzip -k {self.path}`) "
                 "and pass the result"
             )
+        if fai.exists():
+            self._check_index(fai)
         if not fai.exists() and not os.access(self.path.parent, os.W_OK):
             raise SequenceError(
                 f"{self.path} has no index {fai.name} and its folder is read-only; copy the FASTA somewhere "
                 f"writable, or run `samtools faidx {self.path}` where you can write"
             )
         try:
-            return pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
+            with warnings.catch_warnings():  # an older but consistent index was checked above
+                warnings.filterwarnings("ignore", message="Index file .* is older than FASTA file")
+                return pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
         except ImportError:
             raise SequenceError(
                 f"reading bgzip-compressed {self.path} needs biopython; run `bgzip -d {self.path}` and pass the "
@@ -209,6 +289,40 @@ class FastaGenome(_WholeGenome):
                 f"cannot index {self.path} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                 f"check it is a FASTA file, or run `samtools faidx {self.path}`"
             ) from None
+
+    def _check_index(self, fai: Path) -> None:
+        """Rebuild a stale or foreign ``.fai`` where the folder is writable, else refuse it.
+
+        An index older than the FASTA is rebuilt when it can be (the FASTA was edited after
+        indexing); where it cannot, it is used only if :func:`index_problem` finds it consistent.
+        For bgzip files only the index's form and age are checked.
+        """
+        older = fai.stat().st_mtime < self.path.stat().st_mtime
+        if self.compressed:
+            try:
+                _fai_records(fai)
+                problem = None
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                problem = f"it is not a readable FASTA index: {exc}"
+        else:
+            problem = index_problem(self.path, fai)
+        if problem is None and not older:
+            return
+        writable = os.access(self.path.parent, os.W_OK | os.X_OK)
+        if writable:
+            from epizoo import console
+
+            why = problem or "it is older than the FASTA"
+            console.stderr.print(f"rebuilding the index {fai} ({why})", markup=False, highlight=False)
+            fai.unlink()
+            Path(f"{self.path}.gzi").unlink(missing_ok=True)
+            return
+        if problem is not None:
+            raise SequenceError(
+                f"the index {fai} does not match {self.path} ({problem}): it is stale or belongs to another FASTA, "
+                f"and its folder is read-only; run `samtools faidx {self.path}` where you can write, or copy the FASTA "
+                "somewhere writable"
+            )
 
     def contigs(self) -> list[str]:
         return list(self.fasta.keys())
@@ -302,6 +416,16 @@ class ArrayGenome(_WholeGenome):
         return path
 
 
+def _checked_lines(path: Path, handle):
+    """The lines of an open text file, with a truncated or corrupt gzip or non-ASCII text as one line."""
+    try:
+        yield from handle
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputFileError(f"{path} is truncated or not valid gzip ({exc}); download or copy it again") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"{path} is not a text FASTA ({exc.reason} at byte {exc.start})") from None
+
+
 class RegionSequences(SequenceSource):
     """Pre-extracted element sequences, from one or more files.
 
@@ -367,7 +491,7 @@ class RegionSequences(SequenceSource):
         opener = gzip.open if _is_gzip(path) else open
         header, lines = None, []
         with opener(path, "rt", encoding="ascii") as handle:
-            for line in handle:
+            for line in _checked_lines(path, handle):
                 line = line.strip()
                 if line.startswith(">"):
                     if header is not None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from epizoo.errors import InputFileError, SequenceError
-from epizoo.genome import ArrayGenome, FastaGenome, RegionSequences, open_sequence_source
+from epizoo.genome import ArrayGenome, FastaGenome, RegionSequences, index_problem, open_sequence_source
 from epizoo.sequence import decode, encode
 
 
@@ -169,3 +171,88 @@ def test_pair_sequence_csv_and_several_region_files(shared_data, tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(InputFileError, match="pair-sequence CSV"):
         RegionSequences(bad).contigs()
+
+
+# ---- stale or foreign .fai ---------------------------------------------------------------------
+
+
+def _age_index(path):
+    """Make the .fai look older than its FASTA, as after editing the FASTA."""
+    fai = path.parent / f"{path.name}.fai"
+    stat = fai.stat()
+    os.utime(fai, (stat.st_atime - 100, stat.st_mtime - 100))
+
+
+def _read_only(monkeypatch, folder):
+    import epizoo.genome as genome_module
+
+    real = os.access
+    monkeypatch.setattr(genome_module.os, "access", lambda p, mode: False if Path(p) == folder else real(p, mode))
+
+
+def test_a_consistent_index_passes_the_cheap_check(fasta, tmp_path):
+    fasta.contigs()
+    assert index_problem(fasta.path) is None
+    crlf = tmp_path / "crlf.fa"
+    crlf.write_bytes(fasta.path.read_bytes().replace(b"\n", b"\r\n"))
+    assert FastaGenome(crlf).contig_length("chr2") == 333 and index_problem(crlf) is None
+    bare = tmp_path / "bare.fa"  # no newline at the very end
+    bare.write_bytes(fasta.path.read_bytes().rstrip(b"\n"))
+    assert FastaGenome(bare).contig_length("chr2") == 333 and index_problem(bare) is None
+
+
+def test_an_index_older_than_an_edited_fasta_is_rebuilt(fasta, genome, capsys):
+    fasta.contigs()  # builds the .fai
+    longer = np.concatenate([genome.arrays["chr1"], np.zeros(130, dtype=np.int8)])
+    edited = ArrayGenome({"chr1": longer, "chr2": genome.arrays["chr2"]})
+    edited.write_fasta(fasta.path)
+    _age_index(fasta.path)
+    assert index_problem(fasta.path) is not None
+    fresh = FastaGenome(fasta.path)
+    assert fresh.contig_length("chr1") == 2130
+    assert np.array_equal(fresh.fetch("chr2", 0, 333), genome.arrays["chr2"])  # not shifted by the edit
+    assert "rebuilding the index" in capsys.readouterr().err
+    assert index_problem(fasta.path) is None
+
+
+@pytest.mark.parametrize("case", ["foreign", "garbage", "edited"])
+def test_a_stale_or_foreign_index_in_a_read_only_folder_is_refused(tmp_path, genome, monkeypatch, case):
+    path = genome.write_fasta(tmp_path / "g.fa")
+    FastaGenome(path).contigs()
+    fai = tmp_path / "g.fa.fai"
+    if case == "foreign":  # the index of another genome, with the same contig names
+        other = ArrayGenome({"chr1": genome.arrays["chr1"][:1500], "chr2": genome.arrays["chr2"]})
+        other_path = other.write_fasta(tmp_path / "other.fa")
+        FastaGenome(other_path).contigs()
+        shutil.copy(tmp_path / "other.fa.fai", fai)
+    elif case == "garbage":
+        fai.write_text("chr1\t2000\tx\n")
+    else:  # an edit that shortens a line in the middle of chr1
+        text = path.read_text().splitlines(keepends=True)
+        text[5] = text[5][1:]
+        path.write_text("".join(text))
+        _age_index(path)
+    _read_only(monkeypatch, tmp_path)
+    with pytest.raises(SequenceError, match=r"the index .*g\.fa\.fai does not match .*stale or belongs to another FASTA") as error:
+        FastaGenome(path).contigs()
+    assert "\n" not in str(error.value)
+
+
+def test_an_older_but_consistent_index_in_a_read_only_folder_is_used(tmp_path, genome, monkeypatch, recwarn):
+    path = genome.write_fasta(tmp_path / "g.fa")
+    FastaGenome(path).contigs()
+    _age_index(path)
+    _read_only(monkeypatch, tmp_path)
+    source = FastaGenome(path)
+    assert np.array_equal(source.fetch("chr1", 10, 200), genome.arrays["chr1"][10:200])
+    assert not [w for w in recwarn if "older than" in str(w.message)]
+
+
+def test_a_truncated_gzip_regions_file_is_one_line(tmp_path):
+    packed = tmp_path / "regions.fa.gz"
+    with gzip.open(packed, "wt") as handle:
+        handle.write("".join(f">chr1:{i * 10}-{i * 10 + 4}\nACGT\n" for i in range(2000)))
+    packed.write_bytes(packed.read_bytes()[:-40])
+    with pytest.raises(InputFileError, match=r"regions\.fa\.gz is truncated or not valid gzip") as error:
+        RegionSequences(packed).contigs()
+    assert "\n" not in str(error.value)
