@@ -301,3 +301,21 @@ def test_sequence_blocks_span_chunks(tmp_path, monkeypatch):
         contig = ds.epizoo.contigs[int(ds["enhancer_contig"][i])]
         assert np.array_equal(ds["enhancer_sequence"][i].values, genome.fetch(contig, first, first + 400))
     assert ds["enhancer_sequence"].encoding["chunks"] == (2, 400)
+
+
+def test_duplicates_collapse_and_contradictions_resolve_to_positive(tmp_path, fasta):
+    rows = [
+        ("chr1", 1000, 1200, "chr1", 3000, 3001, "GM", 1, "t/GM", ""),
+        ("chr1", 1000, 1200, "chr1", 3000, 3001, "GM", 1, "t/GM", ""),  # exact duplicate
+        ("chr1", 1000, 1200, "chr1", 4000, 4001, "GM", 0, "t/GM", ""),
+        ("chr1", 1000, 1200, "chr1", 4000, 4001, "GM", 1, "t/GM", ""),  # contradicts the row above
+        ("chr1", 1000, 1200, "chr1", 4000, 4001, "GM", 0, "t/GM", ""),  # and again
+        ("chr1", 1000, 1200, "chr1", 4000, 4001, "K5", 0, "t/K5", ""),  # another cell line: its own pair
+        ("chr1", 1000, 1200, "chr1", 3000, 3001, "GM", 0, "u/GM", ""),  # another source table: its own pair
+    ]
+    report, ds = _build(tmp_path, fasta, pairs=_pairs(rows))
+    assert report.pairs_read == 7 and report.pairs_kept == 4
+    assert report.dropped == {"duplicate pair": 1, "contradictory label (kept as positive)": 2}
+    assert list(ds["pair_label"].values) == [1, 1, 0, 0]
+    assert list(ds["pair_promoter"].values) == [0, 1, 1, 0]
+    assert json.loads(ds.attrs["build_report"])["dropped"]["duplicate pair"] == 1
