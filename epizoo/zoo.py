@@ -35,6 +35,7 @@ class TrainingRecipe:
     augmentation_shifts: int = 20  # training positives seen at this many shifted windows; 0/1: none
     shift_step: int = 50
     weight_decay: float = 0.0
+    max_train_pairs: int | None = None  # train on at most this many pairs (stratified, seeded); None: all
     notes: str = ""
 
 

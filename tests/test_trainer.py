@@ -157,7 +157,9 @@ def test_demo_size_uses_demo_hparams_and_recipe(store):
     assert result.summary["recipe"]["epochs"] == spec.demo_recipe["epochs"]
     assert result.summary["recipe"]["augmentation_shifts"] == 0
     published = trainer.resolve_recipe(get_model("epi-dlmh"), TrainOptions(demo=True))
-    assert published.epochs == trainer.DEMO_EPOCHS and published.augmentation_shifts == 0
+    assert published.epochs == trainer.DEMO_RECIPE["epochs"] and published.augmentation_shifts == 0
+    assert published.max_train_pairs == trainer.DEMO_RECIPE["max_train_pairs"]
+    assert published.learning_rate == get_model("epi-dlmh").recipe.learning_rate  # unless its demo_recipe says
 
 
 @pytest.mark.parametrize(

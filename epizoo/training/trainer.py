@@ -39,9 +39,13 @@ TINY_SHIFTS = 4  # the first published shifts around the centre; enough to exerc
 # a smoke run of the whole zoo stays in minutes; the test side is never capped.
 TINY_TRAIN_PAIRS = 256
 TINY_VALID_PAIRS = 256
-# --demo: at most 3 epochs and no shifted copies, as the demo windows cover only the centre of an
-# element (where the synthetic grammar plants its motifs); a spec's demo_recipe can change more.
-DEMO_EPOCHS = 3
+# --demo: a run of every model that fits a CPU in minutes. No shifted copies, as the demo windows
+# cover only the centre of an element (where the synthetic grammar plants its motifs); at most 2
+# epochs over 600 training pairs; validation capped, evaluation in large batches (eval mode, so
+# the batch size does not change a score). A spec's demo_recipe overrides these recipe fields.
+DEMO_RECIPE = {"epochs": 2, "augmentation_shifts": 0, "max_train_pairs": 600}
+DEMO_VALID_PAIRS = 400
+DEMO_EVAL_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,8 @@ def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
     if options.tiny and options.demo:
         raise EpizooError("--tiny and --demo are two sizes; give one of them")
     if options.demo:
-        recipe = replace(recipe, **{"epochs": min(recipe.epochs, DEMO_EPOCHS), "augmentation_shifts": 0, **spec.demo_recipe})
+        demo = {**DEMO_RECIPE, "epochs": min(recipe.epochs, DEMO_RECIPE["epochs"]), **spec.demo_recipe}
+        recipe = replace(recipe, **demo)
     if options.tiny:
         recipe = replace(
             recipe,
@@ -167,11 +172,12 @@ def prepare_sides(sides: Sides, labels: np.ndarray, recipe: TrainingRecipe, opti
     if valid.size == 0 and train.size > 1 and recipe.validation_fraction > 0:
         valid = _stratified_sample(train, labels[train], max(1, round(recipe.validation_fraction * train.size)), rng)
         train = np.setdiff1d(train, valid)
-    max_pairs = options.max_pairs if options.max_pairs is not None else (TINY_TRAIN_PAIRS if options.tiny else None)
+    max_pairs = options.max_pairs if options.max_pairs is not None else (TINY_TRAIN_PAIRS if options.tiny else recipe.max_train_pairs)
     if max_pairs is not None and train.size > max_pairs:
         train = _stratified_sample(train, labels[train], max_pairs, rng)
-    if options.tiny and valid.size > TINY_VALID_PAIRS:
-        valid = _stratified_sample(valid, labels[valid], TINY_VALID_PAIRS, rng)
+    max_valid = TINY_VALID_PAIRS if options.tiny else DEMO_VALID_PAIRS if options.demo else None
+    if max_valid is not None and valid.size > max_valid:
+        valid = _stratified_sample(valid, labels[valid], max_valid, rng)
     if train.size == 0:
         raise EmptyResultError("the training side of this fold is empty; choose another split or cell line")
     return Sides(train, valid, np.sort(sides.test))
@@ -301,7 +307,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
             if time.monotonic() > deadline:
                 stop = "budget"
                 break
-        _, valid_labels, valid_scores = run.predict(sides.valid, recipe.batch_size)
+        _, valid_labels, valid_scores = run.predict(sides.valid, _eval_batch(recipe, options))
         key = _validation_key(valid_labels, valid_scores)
         record = {
             "epoch": epoch + 1, "loss": meter.mean_loss, "valid_auroc": key[0], "valid_loss": key[1],
@@ -322,7 +328,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
             break
 
     run.model.load_state_dict(best_state)
-    test_pairs, test_labels, test_scores = run.predict(sides.test, recipe.batch_size)
+    test_pairs, test_labels, test_scores = run.predict(sides.test, _eval_batch(recipe, options))
     summary = {
         "best_epoch": best_epoch,
         "epochs_run": len(history),
@@ -332,6 +338,10 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "precision": run.precision,
     }
     return TrainResult(test_pairs, test_labels, test_scores, history, summary, state=best_state)
+
+
+def _eval_batch(recipe: TrainingRecipe, options: TrainOptions) -> int:
+    return max(recipe.batch_size, DEMO_EVAL_BATCH) if options.demo else recipe.batch_size
 
 
 def _pos_weight(train_labels: np.ndarray, device: torch.device) -> torch.Tensor:
