@@ -6,12 +6,18 @@ for files known only by their git blob id, a ``git_blob_sha1``. A file is cached
 ``<data_dir>/<owner>-<repo>/<path>``, so a folder laid out that way (such as a shared copy of the
 upstream files) works as a pre-filled cache. ``EPIZOO_DATA_DIR`` sets the cache folder and
 ``EPIZOO_CATALOG_BASE_URL`` the download host (default ``https://raw.githubusercontent.com``).
+
+A download is retried after a transient failure (no connection, a timeout, HTTP 429 or 5xx), and
+takes a lock (``.<name>.lock`` next to the file, ``fcntl.flock``) so that two processes needing the
+same file download it once: the second waits, then finds the file in the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +31,8 @@ from epizoo.errors import InputFileError, UnknownNameError
 DATA_DIR_ENV = "EPIZOO_DATA_DIR"
 BASE_URL_ENV = "EPIZOO_CATALOG_BASE_URL"
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
+RETRY_DELAYS = (1.0, 4.0)  # seconds before the second and third attempts
+LOCK_TIMEOUT = 1800  # seconds to wait for another process downloading the same file
 
 # pooch logs "Downloading data from ..." at INFO; a failed fetch must show only our one-line error
 pooch.get_logger().setLevel("WARNING")
@@ -166,7 +174,9 @@ def _mismatch(entry: CatalogFile, path: Path) -> str | None:
 def fetch_file(entry: CatalogFile) -> Path:
     target = entry.local_path
     if not target.exists():
-        _download(entry, target)
+        with _download_lock(target):
+            if not target.exists():  # another process may have fetched it while this one waited
+                _download(entry, target)
     problem = _mismatch(entry, target)
     if problem:
         raise InputFileError(
@@ -175,15 +185,66 @@ def fetch_file(entry: CatalogFile) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def _download_lock(target: Path):
+    """Hold ``.<name>.lock`` next to ``target`` exclusively; wait for another holder (up to LOCK_TIMEOUT)."""
+    import fcntl
+
+    lock_path = target.parent / f".{target.name}.lock"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise InputFileError(f"cannot write {target} ({exc.strerror}); set {DATA_DIR_ENV} to a writable folder") from None
+    with handle:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise InputFileError(
+                        f"another process has been downloading {target} for {LOCK_TIMEOUT // 60} minutes; "
+                        f"wait for it, or remove {lock_path} if none is running"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _transient(exc: requests.exceptions.RequestException) -> bool:
+    """Worth another attempt: no connection, a timeout, or the server busy (429, 5xx)."""
+    if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return True
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    return status is not None and (status == 429 or status >= 500)
+
+
+def _retrieve(entry: CatalogFile, target: Path, known_hash: str | None) -> None:
+    """pooch.retrieve, tried again after a transient failure (len(RETRY_DELAYS) more times)."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            pooch.retrieve(entry.url, known_hash=known_hash, fname=target.name, path=target.parent, progressbar=False)
+            return
+        except requests.exceptions.RequestException as exc:
+            if delay is None or not _transient(exc):
+                raise
+            time.sleep(delay)
+
+
 def _download(entry: CatalogFile, target: Path) -> None:
     """Download to ``target`` (pooch writes a temporary file and moves it only when complete)."""
     known_hash = f"sha256:{entry.sha256}" if entry.sha256 else None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        pooch.retrieve(entry.url, known_hash=known_hash, fname=target.name, path=target.parent, progressbar=False)
+        _retrieve(entry, target, known_hash)
     except requests.exceptions.RequestException as exc:
         raise InputFileError(
-            f"cannot download {entry.url} ({type(exc).__name__}); fetch it by hand and put it at {target}"
+            f"cannot download {entry.url} ({type(exc).__name__}, after {len(RETRY_DELAYS) + 1 if _transient(exc) else 1} attempt(s)); "
+            f"fetch it by hand and put it at {target}"
         ) from None
     except ValueError as exc:  # pooch: the downloaded file's hash is wrong (the file is removed)
         raise InputFileError(f"download of {entry.url} does not match the catalog: {exc}".replace("\n", " ")) from None

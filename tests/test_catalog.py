@@ -21,6 +21,7 @@ from epizoo.errors import InputFileError, UnknownNameError
 def cache(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv(catalog.DATA_DIR_ENV, str(folder))
+    monkeypatch.setattr(catalog, "RETRY_DELAYS", (0.0, 0.0))  # retries without waiting
     return folder
 
 
@@ -176,3 +177,66 @@ def test_missing_catalog_folder_is_clear(monkeypatch, tmp_path):
     with pytest.raises(InputFileError, match="catalog folder .* not found"):
         catalog.list_catalogs()
     shutil.rmtree(tmp_path / "pkg")
+
+
+def test_a_transient_failure_is_retried_and_a_lasting_one_is_one_line(cache, server, monkeypatch):
+    import pooch
+
+    content = b"retried\n"
+    entry = catalog.CatalogFile("x", "owner/repo", "0" * 40, "dir/retried.txt", sha256=hashlib.sha256(content).hexdigest())
+    publish(server, entry, content)
+    real, calls = pooch.retrieve, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) < 3:
+            raise requests.exceptions.ConnectionError("reset by peer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pooch, "retrieve", flaky)
+    assert catalog.fetch_file(entry).read_bytes() == content and len(calls) == 3
+
+    calls.clear()
+    lasting = catalog.CatalogFile("y", "owner/repo", "0" * 40, "dir/never.txt", sha256="0" * 64)
+
+    def down(*args, **kwargs):
+        calls.append(1)
+        raise requests.exceptions.ConnectionError("down")
+
+    monkeypatch.setattr(pooch, "retrieve", down)
+    with pytest.raises(InputFileError, match="after 3 attempt") as info:
+        catalog.fetch_file(lasting)
+    assert len(calls) == 3 and "\n" not in str(info.value) and not lasting.local_path.exists()
+
+    calls.clear()
+    missing = catalog.CatalogFile("z", "owner/repo", "0" * 40, "dir/absent.txt", sha256="0" * 64)
+    monkeypatch.setattr(pooch, "retrieve", real)
+    with pytest.raises(InputFileError, match="HTTPError, after 1 attempt"):  # a 404 is not retried
+        catalog.fetch_file(missing)
+
+
+def test_two_processes_download_one_file_once(cache, server, monkeypatch):
+    """The second caller waits on the lock, then finds the file in the cache."""
+    import time
+
+    import pooch
+
+    content = b"downloaded once\n"
+    entry = catalog.CatalogFile("x", "owner/repo", "0" * 40, "dir/once.txt", sha256=hashlib.sha256(content).hexdigest())
+    publish(server, entry, content)
+    real, calls = pooch.retrieve, []
+
+    def slow(*args, **kwargs):
+        calls.append(1)
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pooch, "retrieve", slow)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(catalog.fetch_file(entry))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and results == [entry.local_path, entry.local_path]
+    assert entry.local_path.read_bytes() == content
