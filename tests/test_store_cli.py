@@ -228,3 +228,26 @@ def test_positives_only_pairs_need_negatives(tmp_path, genome_fa):
 def test_inspect_rejects_what_is_not_a_store(tmp_path):
     result = _run("inspect", tmp_path / "nothing.zarr")
     assert result.exit_code != 0 and "does not exist" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("extra", [[], ["--negatives", "2"]])
+def test_negatives_only_pairs_are_refused(tmp_path, genome_fa, extra):
+    bedpe = tmp_path / "neg.bedpe"
+    bedpe.write_text("chr1\t1000\t1200\tchr1\t3000\t3001\tp0\t.\t.\t.\t0\nchr2\t500\t700\tchr2\t2500\t2501\tp1\t.\t.\t.\t0\n")
+    args = ["build-store", "--dataset", "bedpe", "--bedpe", bedpe, "--genome", genome_fa, "--out", tmp_path / "s.zarr", *WINDOW_ARGS, *extra]
+    _assert_one_line_failure(_run(*args), "have no positives (every label is 0)", tmp_path)
+
+
+def test_bedpe_pair_names_join_predictions_back_to_the_rows(tmp_path, genome_fa):
+    """Each pair keeps its own BEDPE name, even where pairs share an element."""
+    rows = [("chr1", 1000, 1200, "chr1", 3000, 3001, "row-a", 1), ("chr1", 1000, 1200, "chr1", 4500, 4501, "row-b", 0),
+            ("chr2", 500, 700, "chr1", 3000, 3001, "row-c", 0), ("chr2", 500, 700, "chr2", 2500, 2501, "row-d", 1)]
+    bedpe = tmp_path / "pairs.bedpe"
+    bedpe.write_text("".join(f"{a}\t{b}\t{c}\t{d}\t{e}\t{f}\t{name}\t.\t.\t+\t{label}\n" for a, b, c, d, e, f, name, label in rows))
+    out = tmp_path / "s.zarr"
+    result = _run("build-store", "--dataset", "bedpe", "--bedpe", bedpe, "--genome", genome_fa, "--out", out, *WINDOW_ARGS)
+    assert result.exit_code == 0, result.output
+    ds = open_store(out)
+    stored = {str(name): int(label) for name, label in zip(ds["pair_name"].values, ds["pair_label"].values)}
+    assert stored == {name: label for *_, name, label in rows}
+    assert set(map(str, ds["enhancer_name"].values)) == {""}  # a pair's name is not an element's

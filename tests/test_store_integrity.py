@@ -283,3 +283,15 @@ def test_simulate_store_still_builds(tmp_path):
     ds = epizoo.simulate_store(tmp_path / "sim.zarr", n_pairs=200, n_contigs=2)
     check_store(tmp_path / "sim.zarr")
     assert ds.sizes["pairs"] > 0
+
+
+def test_pair_names_and_stores_without_them(store):
+    ds = open_store(store)
+    assert list(ds.epizoo.pair_names()) == [""] * 4 and list(ds.epizoo.pair_names([1])) == [""]
+    older = ds.drop_vars("pair_name")  # a store built before format 1.1
+    from epizoo import schema
+
+    schema.validate(older)
+    assert list(older.epizoo.pair_names([0, 3])) == ["", ""]
+    with pytest.raises(StoreError, match="pair_name"):
+        schema.validate(ds.assign(pair_name=("pairs", np.zeros(4, dtype=np.int64))))

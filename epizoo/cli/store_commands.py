@@ -50,13 +50,18 @@ def _with_negatives(loaded, ratio: int, seed: int, source):
     return loaded
 
 
-def _require_negatives(loaded, dataset: str) -> None:
-    """Refuse a store of positives only: every model trained on it would learn nothing."""
+def _require_negatives(loaded, dataset: str, generated: bool = False) -> None:
+    """Refuse a store of one class (positives only, negatives only): every model trained on it would learn nothing."""
     from epizoo.datasets.base import normalise_pair_table
     from epizoo.errors import InputFileError
 
     loaded.pairs = normalise_pair_table(loaded.pairs, what=f"{dataset} pair table")  # checks labels first
-    if not (loaded.pairs["label"] == 0).any():
+    if not (loaded.pairs["label"] == 1).any():
+        raise InputFileError(
+            f"the {dataset} pairs have no positives (every label is 0), so there is nothing to learn; check the "
+            "label column (in a BEDPE file without a header, column 11)"
+        )
+    if not generated and not (loaded.pairs["label"] == 0).any():
         raise InputFileError(
             f"the {dataset} pairs have no negatives (every label is 1); add --negatives K to generate "
             "K distance-matched negatives per positive"
@@ -120,8 +125,7 @@ def build_store_command(dataset_name, variant, cell_lines, bedpe, genome, region
     source = source if source is not None else loaded.sequence
     if negatives:
         loaded = _with_negatives(loaded, negatives, seed, source)
-    else:
-        _require_negatives(loaded, spec.name)
+    _require_negatives(loaded, spec.name, generated=bool(negatives))
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,

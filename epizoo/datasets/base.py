@@ -25,6 +25,7 @@ PAIR_COLUMNS: dict[str, str] = {
     "promoter_end": "int64",
     "promoter_name": "str",
     "promoter_strand": "str",  # '+', '-' or '.'
+    "pair_name": "str",  # the pair's name in its source (a BEDPE name), '' when none
     "cell_line": "str",
     "label": "int8",  # 1 interacting, 0 not
     "source": "str",  # e.g. 'bengi/HeLa.HiC-Benchmark.v3'
@@ -36,6 +37,7 @@ OPTIONAL_DEFAULTS = {
     "enhancer_name": "",
     "promoter_name": "",
     "promoter_strand": ".",
+    "pair_name": "",
     "cv_group": "",
     "label_generated": False,
 }
@@ -47,6 +49,8 @@ def normalise_pair_table(table: pd.DataFrame, what: str = "pair table") -> pd.Da
     for column, default in OPTIONAL_DEFAULTS.items():
         if column not in table:
             table[column] = default
+        else:  # rows appended without it (e.g. generated negatives) take the default, never 'nan'
+            table[column] = table[column].fillna(default)
     missing = [c for c in PAIR_COLUMNS if c not in table]
     if missing:
         raise InputFileError(f"{what} lacks column(s) {', '.join(missing)}")

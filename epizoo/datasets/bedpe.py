@@ -1,23 +1,28 @@
 """A user's own pairs as BEDPE (``--dataset bedpe --bedpe PATH``).
 
-Tab-separated, 0-based half-open, enhancer first and promoter second::
+Tab-separated, 0-based half-open, enhancer first and promoter second. Without a header, columns
+follow the BEDPE convention, then epizoo's two::
 
-    #chrom1  start1  end1  chrom2  start2  end2  name  label  cell_line
-    chr1     1000    2500  chr1    90000   90001 p1    1      GM12878
+    chrom1 start1 end1 chrom2 start2 end2 name score strand1 strand2 label cell_line
 
-Columns 1-6 are required. A first line starting with ``#chrom1`` names the columns, so extra
-columns may come in any order: ``name``, ``label`` (0/1), ``cell_line``, ``strand2`` (promoter
-strand), ``cv_group``; other names are ignored. Without such a header, columns 7, 8 and 9 are
-name, label and cell line. Without a label column every pair is a positive: add negatives with
-``--negatives K``. Without a cell-line column, the pairs take the single ``--cell-line`` given, or
-``default``. Every row must have as many tab-separated fields as the header (or, without one,
-as the first row). Pairs across contigs are kept (their distance is -1 in the store). Lines starting
-with ``#``, ``track`` or ``browser``, and blank lines, are skipped. ``.gz`` files are read as gzip.
+Columns 1-6 are required; a row may stop after any later column (6 to 12 columns). ``score`` is
+read and ignored; ``strand1``/``strand2`` must be ``+``, ``-`` or ``.``; ``label`` is 0 or 1. A
+first line starting with ``#chrom1`` (or ``chrom1``) names the columns instead, so they may come
+in any order, with also ``cv_group`` and the element names ``name1`` (enhancer) and ``name2``
+(promoter); other names are ignored. ``name`` is the pair's name (stored per pair as
+``pair_name``, so predictions join back to the rows); element names are stored only when given
+as ``name1``/``name2``; ``.`` is no name. Without a label column every pair is a positive: add
+negatives with ``--negatives K``. Without a cell-line column, the pairs take the single
+``--cell-line`` given, or ``default``. Every row must have as many tab-separated fields as the
+header (or, without one, as the first row). Pairs across contigs are kept (their distance is -1
+in the store). Lines starting with ``#``, ``track`` or ``browser``, and blank lines, are skipped;
+a UTF-8 byte-order mark is ignored; gzip files (any name) are read as gzip.
 """
 
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -26,25 +31,43 @@ from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_t
 from epizoo.errors import EmptyResultError, InputFileError
 
 REQUIRED = ["chrom1", "start1", "end1", "chrom2", "start2", "end2"]
-OPTIONAL = {"name": "", "label": None, "cell_line": None, "strand2": ".", "cv_group": ""}
-HEADERLESS = [*REQUIRED, "name", "label", "cell_line"]
+OPTIONAL = {"name": "", "score": "", "strand1": ".", "strand2": ".", "label": None, "cell_line": None,
+            "cv_group": "", "name1": "", "name2": ""}
+HEADERLESS = [*REQUIRED, "name", "score", "strand1", "strand2", "label", "cell_line"]
+STRANDS = ("+", "-", ".")
+
+
+def _is_gzip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(2) == b"\x1f\x8b"
+    except OSError:
+        return path.suffix == ".gz"
 
 
 def _lines(path: Path):
-    opener = gzip.open if path.suffix == ".gz" else open
+    if not path.is_file():
+        raise InputFileError(f"BEDPE file {path} not found; check the --bedpe path")
+    opener = gzip.open if _is_gzip(path) else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with opener(path, "rt", encoding="utf-8-sig") as handle:
             yield from enumerate(handle, start=1)
-    except FileNotFoundError:
-        raise InputFileError(f"BEDPE file {path} not found; check the --bedpe path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: cannot read as text BEDPE ({exc})") from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise InputFileError(f"BEDPE file {path} is truncated or not valid gzip ({exc}); copy or download it again") from None
+    except UnicodeDecodeError as exc:
+        raise InputFileError(f"BEDPE file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputFileError(f"BEDPE file {path}: cannot read it ({exc.strerror or exc})") from None
 
 
-def _header(line: str) -> list[str]:
+def _is_header(line: str) -> bool:
+    return line.lstrip("#").split("\t", 1)[0].split(" ", 1)[0].strip() == "chrom1"
+
+
+def _header(where: str, line: str) -> list[str]:
     names = line.lstrip("#").split()
     if names[:6] != REQUIRED:
-        raise InputFileError(f"BEDPE header must begin with {' '.join(REQUIRED)}, got {' '.join(names[:6])}")
+        raise InputFileError(f"{where}: BEDPE header must begin with {' '.join(REQUIRED)}, got {' '.join(names[:6])}")
     return names
 
 
@@ -65,8 +88,7 @@ def _check_width(where: str, fields: list[str], expected: int | None, header: bo
         )
 
 
-def _row(path: Path, number: int, fields: list[str], columns: list[str]) -> dict:
-    where = f"{path}:{number}"
+def _row(where: str, fields: list[str], columns: list[str]) -> dict:
     row = dict(zip(columns, fields))
     for key in ("start1", "end1", "start2", "end2"):
         if not row[key].isdigit():
@@ -75,8 +97,15 @@ def _row(path: Path, number: int, fields: list[str], columns: list[str]) -> dict
     for side in ("1", "2"):
         if row[f"end{side}"] <= row[f"start{side}"]:
             raise InputFileError(f"{where}: end{side} must be greater than start{side} (0-based half-open)")
+    for key in ("strand1", "strand2"):
+        if key in row and row[key] not in STRANDS:
+            raise InputFileError(f"{where}: {key} {row[key]!r} must be +, - or .")
     if "label" in row and row["label"] not in ("0", "1"):
-        raise InputFileError(f"{where}: label {row['label']!r} must be 0 or 1")
+        column = f"column {columns.index('label') + 1} (label)"
+        raise InputFileError(f"{where}: {column} {row['label']!r} must be 0 or 1")
+    for key in ("name", "name1", "name2"):
+        if row.get(key) == ".":
+            row[key] = ""
     return row
 
 
@@ -85,16 +114,18 @@ def read_bedpe(path: str | Path) -> tuple[pd.DataFrame, set[str]]:
     path = Path(path)
     columns, rows, width, header = HEADERLESS, [], None, False
     for number, line in _lines(path):
-        if line.startswith("#chrom1") and not rows:
-            columns, header = _header(line), True
+        where = f"{path}:{number}"
+        if not rows and not header and _is_header(line):
+            columns, header = _header(where, line), True
+            columns = [{"enhancer_name": "name1", "promoter_name": "name2"}.get(c, c) for c in columns]
             width = len(columns)
             continue
         if not line.strip() or line.startswith(("#", "track", "browser")):
             continue
         fields = line.rstrip("\r\n").split("\t")
-        _check_width(f"{path}:{number}", fields, width, header)
+        _check_width(where, fields, width, header)
         width = len(fields)
-        rows.append(_row(path, number, fields, columns))
+        rows.append(_row(where, fields, columns))
     if not rows:
         raise EmptyResultError(f"BEDPE file {path} has no pairs")
     table = pd.DataFrame(rows)
@@ -113,21 +144,25 @@ def load(request: DatasetRequest) -> LoadedDataset:
                 raise EmptyResultError(f"{request.path} has no pairs for cell line(s) {', '.join(cell_lines)}")
     elif len(cell_lines) > 1:
         raise InputFileError(f"{request.path} has no cell_line column; give at most one --cell-line")
+    def column(name, default):
+        return raw[name] if name in present else default
+
     table = pd.DataFrame(
         {
             "enhancer_contig": raw["chrom1"],
             "enhancer_start": raw["start1"],
             "enhancer_end": raw["end1"],
-            "enhancer_name": raw["name"] if "name" in present else "",
+            "enhancer_name": column("name1", ""),
             "promoter_contig": raw["chrom2"],
             "promoter_start": raw["start2"],
             "promoter_end": raw["end2"],
-            "promoter_name": raw["name"] if "name" in present else "",
-            "promoter_strand": raw["strand2"] if "strand2" in present else ".",
-            "cell_line": raw["cell_line"] if "cell_line" in present else (cell_lines[0] if cell_lines else "default"),
+            "promoter_name": column("name2", ""),
+            "promoter_strand": column("strand2", "."),
+            "pair_name": column("name", ""),
+            "cell_line": column("cell_line", cell_lines[0] if cell_lines else "default"),
             "label": raw["label"].astype("int8") if "label" in present else 1,
             "source": f"bedpe/{Path(request.path).name}",
-            "cv_group": raw["cv_group"] if "cv_group" in present else "",
+            "cv_group": column("cv_group", ""),
         }
     )
     pairs = normalise_pair_table(table, f"BEDPE file {request.path}")

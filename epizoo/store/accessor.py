@@ -101,6 +101,17 @@ class EpizooAccessor:
             raise EmptyResultError(f"no pairs match cell_line={cell_line!r}, contig={contig!r}, label={label!r}")
         return self._ds.isel(pairs=np.flatnonzero(keep))
 
+    def pair_names(self, index=None) -> np.ndarray:
+        """Names of the pairs at ``index`` (default: all) as given by the source, '' where none.
+
+        Stores built before format 1.1 have no ``pair_name``: every name is ''.
+        """
+        size = self._ds.sizes["pairs"]
+        rows = np.arange(size) if index is None else _as_indices(index, size, "pair index")[0]
+        if "pair_name" not in self._ds.variables:
+            return np.full(len(rows), "", dtype=object)
+        return np.asarray(self._ds["pair_name"].values, dtype=object)[rows]
+
     def folds(self, split_name: str, **options: Any) -> list:
         """The folds of a registered split (``epizoo splits`` lists them)."""
         from epizoo.splits import get_split  # built-in splits without loading the plugins

@@ -170,6 +170,7 @@ def _variables(pairs: pd.DataFrame, settings: dict, source) -> tuple[dict, dict[
             "pair_source": (["pairs"], _lookup(pairs["source"], sources)),
             "pair_cv_group": (["pairs"], _lookup(pairs["cv_group"], cv_groups)),
             "pair_label_generated": (["pairs"], pairs["label_generated"].to_numpy(bool)),
+            "pair_name": (["pairs"], _text(pairs["pair_name"])),
         }
     )
     return data, elements
