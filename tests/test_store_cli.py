@@ -251,3 +251,17 @@ def test_bedpe_pair_names_join_predictions_back_to_the_rows(tmp_path, genome_fa)
     stored = {str(name): int(label) for name, label in zip(ds["pair_name"].values, ds["pair_label"].values)}
     assert stored == {name: label for *_, name, label in rows}
     assert set(map(str, ds["enhancer_name"].values)) == {""}  # a pair's name is not an element's
+
+
+def test_a_truncated_gzip_bedpe_is_one_line_not_aborted(tmp_path, genome_fa):
+    import gzip
+
+    bedpe = tmp_path / "loops.bedpe.gz"
+    with gzip.open(bedpe, "wt") as handle:
+        handle.write("".join(f"chr1\t{i}\t{i + 10}\tchr1\t{i + 500}\t{i + 501}\tp{i}\n" for i in range(0, 100_000, 10)))
+    bedpe.write_bytes(bedpe.read_bytes()[:-100])
+    args = ["build-store", "--dataset", "bedpe", "--bedpe", bedpe, "--genome", genome_fa, "--out", tmp_path / "s.zarr",
+            "--negatives", "1", *WINDOW_ARGS]
+    result = _run(*args)
+    assert "Aborted" not in result.output
+    _assert_one_line_failure(result, "loops.bedpe.gz is truncated or not valid gzip", tmp_path)
