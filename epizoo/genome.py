@@ -277,7 +277,7 @@ class FastaGenome(_WholeGenome):
             )
         try:
             with warnings.catch_warnings():  # an older but consistent index was checked above
-                warnings.filterwarnings("ignore", message="Index file .* is older than FASTA file")
+                warnings.filterwarnings("ignore", message=r".*Index file .* is older than FASTA file")
                 return pyfaidx.Fasta(str(self.path), as_raw=True, sequence_always_upper=True, rebuild=False)
         except ImportError:
             raise SequenceError(
