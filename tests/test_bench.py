@@ -47,7 +47,7 @@ def data_lines(path: Path) -> list[str]:
 
 
 def comparable_metrics(run: Path) -> pd.DataFrame:
-    return pd.read_csv(run / "metrics.tsv", sep="\t").drop(columns=["seconds"])
+    return pd.read_csv(run / "metrics.tsv", sep="\t").drop(columns=["seconds", "cpu_seconds"])  # timings vary
 
 
 def test_every_model_end_to_end(store, tmp_path):
@@ -112,13 +112,18 @@ def test_resume_after_a_kill_loses_and_duplicates_nothing(store, tmp_path):
     assert changed.exit_code == 1 and "different configuration" in changed.output and "seed" in changed.output
 
 
-def test_same_seed_same_outputs_sequential_and_on_a_dask_cluster(store, tmp_path):
-    common = ["bench", "--store", store, "--models", "distance,speid", "--folds", "chr1,chr2", "--threads", "1", *FAST]
+def test_same_seed_same_outputs_sequential_and_on_a_dask_cluster(store, tmp_path, capfd):
+    common = ["bench", store, "--models", "distance,speid", "--folds", "chr1,chr2", "--threads", "1", *FAST]
     runs = {}
     for name, extra in (("first", []), ("again", []), ("dask", ["--workers", "2"])):
         runs[name] = tmp_path / name
+        capfd.readouterr()
         result = run_cli(*common, "--out", str(runs[name]), *extra)
         assert result.exit_code == 0, result.output
+    # --no-progress: the dashboard address and nothing from dask's own logs or warnings
+    raw = capfd.readouterr().err
+    assert "distributed" not in raw and "Warning" not in raw and "WARNING" not in raw, raw
+    assert "dask: local cluster of 2 processes; dashboard at http" in result.stderr
     reference = comparable_metrics(runs["first"])
     assert len(reference) == 4
     for name in ("again", "dask"):
@@ -181,3 +186,183 @@ def test_user_mistakes_are_one_line(store, tmp_path):
     assert unknown.exit_code == 1 and "epivan" in unknown.output
     option = run_cli("bench", "--store", store, "--split-option", "oops", "--out", str(tmp_path / "r"))
     assert option.exit_code == 1 and "KEY=VALUE" in option.output
+
+
+# ---- one command line, one-line mistakes, run directory guarantees ---------------------------------
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code != 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith("note:")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_store_is_the_first_argument_and_out_has_a_short_form(store, tmp_path):
+    result = run_cli("bench", store, "--models", "distance", "--folds", "chr1", "-o", str(tmp_path / "run"), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "deprecated" not in result.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["command"].startswith(f"epizoo bench {store} ")  # the store first, in the current spelling
+    old = run_cli("bench", "--store", store, "--models", "distance", "--folds", "chr1", "--out", str(tmp_path / "old"), "--no-progress")
+    assert old.exit_code == 0 and "note: --store PATH is deprecated" in old.stderr
+
+
+def test_bench_mistakes_are_one_line_and_write_nothing(store, tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    one_line_error(run_cli("bench", store, "--models", "distance", "-o", str(a_file)), "is a file")
+    assert a_file.read_text() == "x"
+    out = tmp_path / "run"
+    one_line_error(run_cli("bench", store, "--models", ",", "-o", str(out)), "--models", "names nothing")
+    one_line_error(run_cli("bench", store, "--models", "distance", "--folds", ",", "-o", str(out)), "--folds", "names nothing")
+    one_line_error(run_cli("bench", store, "--models", "distance", "--cell-lines", " , ", "-o", str(out)), "--cell-lines")
+    for cap in ("1", "2", "3"):
+        one_line_error(run_cli("bench", store, "--models", "distance", "--max-pairs", cap, "-o", str(out)), f"--max-pairs {cap}", "at least 4")
+    assert not out.exists()
+
+
+def test_max_pairs_is_exact_and_keeps_two_of_each_class(store, tmp_path):
+    from epizoo.training.trainer import _stratified_sample
+
+    rng = np.random.default_rng(0)
+    pairs, labels = np.arange(60), (np.arange(60) % 6 == 0).astype(int)  # 10 positives, 50 negatives
+    for size in (1, 2, 3, 4, 5, 8, 9, 30, 60, 100):
+        chosen = _stratified_sample(pairs, labels, size, rng)
+        assert chosen.size == min(size, 60) and np.unique(chosen).size == chosen.size
+        if size >= 4:
+            assert labels[chosen].sum() >= 2 and (1 - labels[chosen]).sum() >= 2
+    result = run_cli("bench", store, "--models", "distance", "--folds", "chr1", "--max-pairs", "8", "-o", str(tmp_path / "run"), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(tmp_path / "run" / "metrics.tsv", sep="\t")["n_train_pairs"].tolist() == [8]
+
+
+def test_an_absent_scheduler_times_out_in_one_line_and_leaves_no_run(store, tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setattr("epizoo.bench.runner.SCHEDULER_TIMEOUT", 1)
+    with socket.socket() as probe:  # a port where nothing listens
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    result = run_cli("bench", store, "--models", "distance", "--scheduler", f"tcp://127.0.0.1:{port}", "-o", str(out), "--no-progress")
+    one_line_error(result, "no dask scheduler", "did not answer within 1 s")
+    assert not out.exists()
+
+
+def test_chromosome_split_runs_from_bench_with_its_test_option(store, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("bench", store, "--models", "distance", "--split", "chromosome", "--split-option", "test=chr2",
+                     "--split-option", "valid=chr1", "-o", str(out), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out / "metrics.tsv", sep="\t", dtype={"fold": str})["fold"].tolist() == ["chr2"]
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["split_options"] == {"test": "chr2", "valid": "chr1"}
+
+
+def test_split_options_are_parsed_one_way_by_every_command(store, tmp_path, monkeypatch):
+    from epizoo.errors import EpizooError
+    from epizoo.splits import parse_options
+
+    assert parse_options(["strict=true", "n=2", "f=0.5", "folds=chr1,chr2", "name=chr8", "none=None", "list=[\"a\"]"]) == {
+        "strict": True, "n": 2, "f": 0.5, "folds": ["chr1", "chr2"], "name": "chr8", "none": None, "list": ["a"],
+    }
+    seen = []
+
+    def spy(items, flag="--option", example=""):
+        seen.append((tuple(items), flag))
+        raise EpizooError("parsed by the one helper")
+
+    monkeypatch.setattr("epizoo.splits.parse_options", spy)
+    commands = [
+        ["bench", store, "--split-option", "strict=true", "-o", str(tmp_path / "r")],
+        ["splits", store, "--split", "loco", "--option", "strict=true"],
+        ["build-store", "--dataset", "synthetic", "--option", "strict=true", "-o", str(tmp_path / "s.zarr")],
+    ]
+    for command in commands:
+        one_line_error(run_cli(*command), "parsed by the one helper")
+    assert [items for items, _ in seen] == [("strict=true",)] * 3
+
+
+def test_ctrl_c_names_the_resume_command(store, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("epizoo.bench.runner._run_local", interrupted)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["bench", store, "--models", "distance", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 130
+    assert f"continue with: epizoo bench {store} --models distance --out {out} --no-progress --resume" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_resume_redoes_a_task_whose_result_is_missing_or_corrupt(store, tmp_path):
+    out = tmp_path / "run"
+    args = ["bench", store, "--models", "distance", "-o", str(out), "--no-progress"]
+    assert run_cli(*args).exit_code == 0
+    results = sorted(out.glob("tasks/distance/*/*/result.json"))
+    assert len(results) == 3
+    kept = results[2].read_text()
+    results[0].unlink()
+    results[1].write_text('{"metrics": ')
+    result = run_cli(*args, "--resume")
+    assert result.exit_code == 0, result.output
+    for path in results[:2]:
+        assert "metrics" in json.loads(path.read_text())
+    assert results[2].read_text() == kept
+    assert len(pd.read_csv(out / "metrics.tsv", sep="\t")) == 3
+
+
+def test_a_second_run_on_a_locked_run_directory_stops_in_one_line(store, tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    args = ["bench", store, "--models", "distance", "-o", str(out), "--no-progress"]
+    assert run_cli(*args).exit_code == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("result.json")}
+    with open(out / ".lock", "a+") as held:  # what a running bench holds
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        one_line_error(run_cli(*args, "--resume"), "in use by another epizoo bench")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("result.json")} == before
+    assert run_cli(*args, "--resume").exit_code == 0  # the lock went with its holder
+
+
+def test_two_concurrent_resumes_do_not_redo_the_same_tasks(store, tmp_path):
+    out = tmp_path / "run"
+    args = ["bench", store, "--models", "distance", "-o", str(out), "--resume"]
+    command = [sys.executable, "-c", "from epizoo.cli import main; main()", *args]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [process.communicate(timeout=300)[1] for process in processes]
+    codes = sorted(process.returncode for process in processes)
+    assert codes[0] == 0 and codes[1] in (0, 1), outputs
+    if codes[1] == 1:  # the second one started while the first held the lock
+        assert any("in use by another epizoo bench" in err for err in outputs), outputs
+    trained = [line for err in outputs for line in err.splitlines() if line.endswith("] training")]
+    assert len(trained) == 3, outputs  # each of the three folds trained once, by one of them
+    assert len(pd.read_csv(out / "metrics.tsv", sep="\t")) == 3
+
+
+def test_a_moved_run_directory_can_be_resumed(store, tmp_path):
+    import shutil
+
+    first = tmp_path / "first"
+    args = ["bench", store, "--models", "distance", "--no-progress"]
+    assert run_cli(*args, "--folds", "chr1,chr2", "-o", str(first)).exit_code == 0
+    copied_store = tmp_path / "elsewhere" / "tiny.zarr"
+    shutil.copytree(store, copied_store)
+    moved = tmp_path / "moved"
+    shutil.move(first, moved)
+    kept = {p.relative_to(moved): p.read_text() for p in moved.rglob("result.json")}
+    result = run_cli("bench", str(copied_store), "--models", "distance", "--folds", "chr1,chr2", "-o", str(moved), "--no-progress", "--resume")
+    assert result.exit_code == 0, result.output
+    assert {p.relative_to(moved): p.read_text() for p in moved.rglob("result.json")} == kept  # nothing redone
+
+
+def test_report_refuses_a_corrupt_config_in_one_line(store, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("bench", store, "--models", "distance", "--folds", "chr1", "-o", str(out), "--no-progress").exit_code == 0
+    (out / "config.json").write_text('{"command": "epizoo bench')
+    one_line_error(run_cli("report", str(out)), "config.json is corrupt")
+    (out / "config.json").write_text("[1, 2]")
+    one_line_error(run_cli("report", str(out)), "not an epizoo run configuration")

@@ -36,6 +36,11 @@ CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
 LEAKY_SPLITS = ("random", "cross-cell-line")
 # Settings that change how a run executes but not what it computes: a resume may change them.
 EXECUTION_KEYS = ("workers", "scheduler", "device", "threads", "num_workers", "progress", "command")
+# Where the store and the run are: a run directory may be moved or copied, and the store with it.
+# The store is identified by its content instead (``store_identity``).
+LOCATION_KEYS = ("store", "out")
+LOCK_FILE = ".lock"
+SCHEDULER_TIMEOUT = 10  # seconds to wait for an existing dask scheduler to answer
 METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
 PREDICTION_COLUMNS = (
     "pair", "label", "score", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name", "distance",
@@ -83,7 +88,11 @@ class BenchConfig:
 
     def defining(self) -> dict[str, Any]:
         """The settings that decide the results: two runs with equal ones are the same run."""
-        return {key: value for key, value in asdict(self).items() if key not in EXECUTION_KEYS}
+        return _defining(asdict(self))
+
+
+def _defining(settings: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key not in EXECUTION_KEYS + LOCATION_KEYS}
 
 
 @dataclass
@@ -132,7 +141,9 @@ def _selected_cell_lines(ds, config: BenchConfig) -> list[str]:
 
 def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, Any]]]:
     """(train cell line, test cell line, split options) for each call of the split function."""
-    reserved = {"cell_lines", "train", "test"} & set(config.split_options)
+    # The cell lines come from --cell-lines; the cross-cell-line splits' train/test too. Other splits
+    # may have options of those names (the chromosome split's test=chr8).
+    reserved = {"cell_lines", *(("train", "test") if config.split in CROSS_SPLITS else ())} & set(config.split_options)
     if reserved:
         raise EpizooError(f"--split-option {', '.join(sorted(reserved))}: choose cell lines with --cell-lines instead")
     lines = _selected_cell_lines(ds, config)
@@ -208,16 +219,24 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
 
 # ---- the run directory ------------------------------------------------------------------------
 class RunDirectory:
-    """Paths of a run, and the rules for starting or resuming one."""
+    """Paths of a run, and the rules for starting or resuming one.
+
+    :meth:`open` takes an exclusive lock on ``<run>/.lock`` (``fcntl.flock``) that the process holds
+    until :meth:`close`: a second ``bench`` on the same directory, ``--resume`` or not, stops with
+    one line instead of redoing the first one's tasks. The kernel drops the lock when its process
+    dies, so a killed run never leaves the directory locked.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._lock: Any = None
 
     config = property(lambda self: self.root / "config.json")
     environment = property(lambda self: self.root / "environment.json")
     metrics = property(lambda self: self.root / "metrics.tsv")
     skipped = property(lambda self: self.root / "skipped.tsv")
     leakage = property(lambda self: self.root / "leakage.json")
+    lock = property(lambda self: self.root / LOCK_FILE)
 
     def task_dir(self, task: Task) -> Path:
         return self.root / "tasks" / task.key
@@ -228,19 +247,77 @@ class RunDirectory:
     def checkpoint(self, task: Task) -> Path:
         return self.root / "checkpoints" / task.key
 
+    def result(self, task: Task) -> dict[str, Any] | None:
+        """The recorded result of a finished task; None when it is not finished, or its result is
+        missing or unreadable (then the task is redone)."""
+        task_dir = self.task_dir(task)
+        if not (task_dir / "done").is_file():
+            return None
+        try:
+            record = json.loads((task_dir / "result.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and "metrics" in record else None
+
     def open(self, config: BenchConfig, resume: bool) -> None:
-        """Create the directory, or check that ``--resume`` continues the same run."""
-        if self.config.is_file():
-            if not resume:
-                raise RunDirectoryError(f"{self.root} already holds a run; pass --resume to continue it or choose another --out")
-            previous = json.loads(self.config.read_text())
-            mismatch = _first_difference(previous.get("defining", {}), config.defining())
-            if mismatch:
-                raise RunDirectoryError(f"{self.root} holds a run with a different configuration ({mismatch}); choose another --out")
-        elif self.root.exists() and any(self.root.iterdir()):
+        """Create and lock the directory, or check that ``--resume`` continues the same run."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirectoryError(f"--out {self.root} is a file, not a folder; choose a new or empty folder for the run")
+        if not self.config.is_file() and self.root.is_dir() and any(p.name != LOCK_FILE for p in self.root.iterdir()):
             raise RunDirectoryError(f"{self.root} exists and is not an epizoo run; choose an empty or new --out")
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.config, json.dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+        created = not self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot create the run directory {self.root} ({exc.strerror}); choose a writable --out") from None
+        try:
+            self._check(config, resume)
+            atomic_write_text(self.config, json.dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+        except BaseException:
+            self.close()
+            if created:
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        handle = open(self.lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunDirectoryError(
+                f"{self.root} is in use by another epizoo bench ({holder}); wait for it to finish, then --resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {platform.node()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays: removing it would race with a waiting run)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _check(self, config: BenchConfig, resume: bool) -> None:
+        if not self.config.is_file():
+            return
+        if not resume:
+            raise RunDirectoryError(f"{self.root} already holds a run; pass --resume to continue it or choose another --out")
+        try:
+            previous = json.loads(self.config.read_text())
+            defining = _defining(previous["defining"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise RunDirectoryError(f"{self.config} is unreadable or not an epizoo run configuration; choose another --out") from None
+        mismatch = _first_difference(defining, config.defining())
+        if mismatch:
+            raise RunDirectoryError(f"{self.root} holds a run with a different configuration ({mismatch}); choose another --out")
 
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
@@ -337,8 +414,9 @@ def run_task(
 
     run = RunDirectory(config.out)
     task_dir = run.task_dir(task)
-    if (task_dir / "done").is_file():
-        return json.loads((task_dir / "result.json").read_text())
+    recorded = run.result(task)
+    if recorded is not None:
+        return recorded
     for leftover in (task_dir, run.checkpoint(task)):  # a half-finished attempt: start over
         shutil.rmtree(leftover, ignore_errors=True)
     run.predictions(task).unlink(missing_ok=True)
@@ -378,12 +456,7 @@ def _json_default(value: Any) -> Any:
 # ---- results ----------------------------------------------------------------------------------
 def collect_results(run: RunDirectory, tasks: list[Task]) -> list[dict[str, Any]]:
     """The recorded results of the finished tasks, in plan order."""
-    results = []
-    for task in tasks:
-        marker = run.task_dir(task) / "done"
-        if marker.is_file():
-            results.append(json.loads((run.task_dir(task) / "result.json").read_text()))
-    return results
+    return [record for record in map(run.result, tasks) if record is not None]
 
 
 def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
@@ -537,7 +610,7 @@ def make_progress(enabled: bool, options: TrainOptions):
 # ---- executing --------------------------------------------------------------------------------
 def _run_local(config: BenchConfig, tasks: list[Task], run: RunDirectory, progress) -> None:
     for task in tasks:
-        done = (run.task_dir(task) / "done").is_file()
+        done = run.result(task) is not None
         progress.start(task, skipped=done)
         run_task(
             config, task,
@@ -548,29 +621,79 @@ def _run_local(config: BenchConfig, tasks: list[Task], run: RunDirectory, progre
         write_metrics(run, tasks)
 
 
-def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progress) -> None:
-    from distributed import Client, LocalCluster, as_completed
+class _Cluster:
+    """A dask client, on a local cluster (``--workers N``) or an existing scheduler (``--scheduler``).
 
-    cluster = None
-    if config.scheduler:
-        client = Client(config.scheduler)
-    else:
-        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(cluster)
-    try:
+    Connected before the run directory is made: a scheduler that does not answer within
+    :data:`SCHEDULER_TIMEOUT` seconds is one line and leaves nothing behind. dask's own log lines and
+    warnings are kept off the terminal (``--no-progress`` means warnings from epizoo only); the
+    dashboard address is shown when the cluster starts.
+    """
+
+    def __init__(self, config: BenchConfig, log: Callable[[str], None]):
+        import logging
+
+        from distributed import Client, LocalCluster
+
+        self.cluster = None
+        for name in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        with _quiet_dask():
+            if config.scheduler:
+                try:
+                    self.client = Client(config.scheduler, timeout=SCHEDULER_TIMEOUT)
+                except (OSError, TimeoutError, ValueError) as exc:
+                    reason = "did not answer" if isinstance(exc, (OSError, TimeoutError)) else f"is not a dask address ({exc})"
+                    raise EpizooError(
+                        f"no dask scheduler at {config.scheduler}: it {reason} within {SCHEDULER_TIMEOUT} s; "
+                        "start one with `dask scheduler`, or use --workers N for a local cluster"
+                    ) from None
+            else:
+                self.cluster = LocalCluster(
+                    n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
+                self.client = Client(self.cluster)
+        where = "local cluster of " + f"{config.workers} processes" if self.cluster is not None else f"scheduler {config.scheduler}"
+        link = self.client.dashboard_link
+        log(f"dask: {where}" + (f"; dashboard at {link}" if link else ""))
+
+    def close(self) -> None:
+        with _quiet_dask():
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+def _quiet_dask():
+    """Hide dask's warnings (large graphs, ports, shutdown): they are not the user's to act on."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def quiet():
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"distributed(\..*)?$")
+            warnings.filterwarnings("ignore", module=r"dask(\..*)?$")
+            warnings.filterwarnings("ignore", message=r".*(graph|port|dashboard|worker).*", category=UserWarning)
+            yield
+
+    return quiet()
+
+
+def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progress, cluster: _Cluster) -> None:
+    from distributed import as_completed
+
+    client = cluster.client
+    with _quiet_dask():
         threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, len(client.scheduler_info()["workers"])))
         worker_config = BenchConfig(**{**asdict(config), "threads": threads})
         futures = {client.submit(run_task, worker_config, task, key=f"epizoo-{task.key}-{os.getpid()}", pure=False): task for task in tasks}
         for task in tasks:
-            progress.start(task, skipped=(run.task_dir(task) / "done").is_file(), remote=True)
+            progress.start(task, skipped=run.result(task) is not None, remote=True)
         for future in as_completed(futures):
             future.result()  # re-raises a task's error here, with its message
             progress.finish(futures[future])
             write_metrics(run, tasks)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFrame:
@@ -582,6 +705,11 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
 
     if config.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {config.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
+    for option, value in (("--models", config.models), ("--cell-lines", config.cell_lines), ("--folds", config.folds)):
+        if value is not None and not [name for name in ([value] if isinstance(value, str) else value) if str(name).strip()]:
+            raise EpizooError(f"{option} names nothing; give names separated by commas, or leave the option out")
+    if config.max_pairs is not None and config.max_pairs < 4:
+        raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
     config.models = list(get_models()) if config.models in (["all"], "all") else [get_model(m).name for m in config.models]
     if not config.models:
         raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
@@ -593,19 +721,35 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     progress = progress or make_progress(config.progress, config.train_options())
     tasks, skipped, leakage = plan(ds, config, warn=progress.log)
     run = RunDirectory(config.out)
-    run.open(config, resume)
-    atomic_write_text(run.environment, json.dumps(environment(str(device), config.threads), indent=2) + "\n")
-    atomic_write_text(run.leakage, json.dumps(leakage, indent=2, default=_json_default) + "\n")
-    atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
-    for entry in skipped:
-        progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")
-    _say_which_embedding(config, progress)
-    with progress.session(tasks):
-        if config.workers or config.scheduler:
-            _run_dask(config, tasks, run, progress)
-        else:
-            _run_local(config, tasks, run, progress)
-    return write_metrics(run, tasks)
+    _check_out(run.root)
+    cluster = _Cluster(config, progress.log) if config.workers or config.scheduler else None
+    try:
+        run.open(config, resume)
+        atomic_write_text(run.environment, json.dumps(environment(str(device), config.threads), indent=2) + "\n")
+        atomic_write_text(run.leakage, json.dumps(leakage, indent=2, default=_json_default) + "\n")
+        atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
+        for entry in skipped:
+            progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")
+        _say_which_embedding(config, progress)
+        with progress.session(tasks):
+            if cluster is not None:
+                _run_dask(config, tasks, run, progress, cluster)
+            else:
+                _run_local(config, tasks, run, progress)
+        return write_metrics(run, tasks)
+    finally:
+        run.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _check_out(root: Path) -> None:
+    """Refuse an --out that cannot be a run directory before a cluster starts or anything is written."""
+    if root.exists() and not root.is_dir():
+        raise RunDirectoryError(f"--out {root} is a file, not a folder; choose a new or empty folder for the run")
+    parent = next((p for p in root.parents if p.exists()), None)
+    if not root.exists() and parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        raise RunDirectoryError(f"cannot create the run directory {root}: {parent} is not a writable folder; choose another --out")
 
 
 def _say_which_embedding(config: BenchConfig, progress) -> None:

@@ -2,64 +2,28 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 import click
-import yaml
 
+from epizoo.cli.options import command_line, names, out_option, store_argument
 from epizoo.errors import EpizooError
 
 BALANCE = ("augment", "weights", "sampler", "none")
 
 
-def _names(text: str | None) -> list[str] | None:
-    """``A,B`` to ``['A', 'B']``; None or empty stays None."""
-    if not text:
-        return None
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _command_line(ctx: click.Context) -> str:
-    """The command as the user gave it (options not given on the command line are left out)."""
-    words = ["epizoo", ctx.info_name or "bench"]
-    for param in ctx.command.params:
-        if ctx.get_parameter_source(param.name) != click.core.ParameterSource.COMMANDLINE:
-            continue
-        value, flag = ctx.params[param.name], param.opts[0]
-        if getattr(param, "is_flag", False):
-            words.append(flag)
-        elif getattr(param, "multiple", False):
-            words += [part for item in value for part in (flag, str(item))]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
-
-
-def _split_options(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; values are read as YAML scalars (numbers, true/false, strings)."""
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise EpizooError(f"--split-option {pair!r} must be KEY=VALUE, e.g. valid_contigs=2")
-        parsed = yaml.safe_load(value) if value.strip() else ""
-        options[key.strip()] = _names(parsed) if isinstance(parsed, str) and "," in parsed else parsed
-    return options
-
-
 @click.command("bench")
-@click.option("--store", required=True, type=click.Path(), help="Store built by `epizoo build-store`.")
-@click.option("--models", default="all", show_default=True, help="'all' or model names/aliases, comma-separated.")
+@store_argument()
+@click.option("--models", multiple=True, metavar="A,B", help="'all' (the default) or model names/aliases, comma-separated.")
 @click.option("--split", default="loco", show_default=True, help="loco, cross-cell-line, cross-cell-line-strict, source-groups, chromosome, random, or a plugin's split.")
 @click.option("--split-option", "split_option", multiple=True, metavar="KEY=VALUE", help="An option of the split (repeatable), e.g. valid_contigs=2.")
-@click.option("--cell-lines", default=None, metavar="A,B", help="Only these cell lines (default: all in the store).")
-@click.option("--folds", default=None, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco).")
+@click.option("--cell-lines", multiple=True, metavar="A,B", help="Only these cell lines, comma-separated (default: all in the store).")
+@click.option("--folds", multiple=True, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco), comma-separated.")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
 @click.option("--demo", is_flag=True, help="The models' demo size: published layers, narrower, on windows that cover the synthetic grammar.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override each recipe's batch size.")
-@click.option("--max-pairs", type=click.IntRange(min=2), default=None, help="Cap training pairs per fold (stratified, seeded).")
+@click.option("--max-pairs", type=int, default=None, help="Cap training pairs per fold (stratified, seeded; at least 4: two of each class).")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="MINUTES", help="Stop training a task after this many wall-clock minutes (recorded).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override each recipe's learning rate.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
@@ -68,14 +32,14 @@ def _split_options(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads for training.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes per task.")
-@click.option("--out", required=True, type=click.Path(), help="Run directory.")
+@out_option(type=click.Path(), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a run in --out: finished tasks are kept, others redone.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Run tasks on a local dask cluster of N processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run tasks on an existing dask scheduler.")
 @click.option("--no-progress", is_flag=True, help="No progress display (warnings only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(**kw: Any) -> None:
-    """Train every chosen model on every fold and score the test sides into a run directory."""
+    """Train every chosen model on every fold of STORE and score the test sides into a run directory."""
     from epizoo.bench.report import as_json, print_report, write_report
     from epizoo.bench.runner import BenchConfig, bench
 
@@ -83,18 +47,38 @@ def bench_command(**kw: Any) -> None:
         raise EpizooError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     if kw["tiny"] and kw["demo"]:
         raise EpizooError("--tiny and --demo are two sizes; give one of them")
+    from epizoo.splits import parse_options
+
     config = BenchConfig(
-        store=kw["store"], out=kw["out"], models=_names(kw["models"]) or ["all"], split=kw["split"],
-        split_options=_split_options(kw["split_option"]), cell_lines=_names(kw["cell_lines"]), folds=_names(kw["folds"]),
+        store=kw["store"], out=kw["out"], models=names(kw["models"], "--models") or ["all"], split=kw["split"],
+        split_options=parse_options(kw["split_option"], "--split-option"),
+        cell_lines=names(kw["cell_lines"], "--cell-lines"), folds=names(kw["folds"], "--folds"),
         tiny=kw["tiny"], demo=kw["demo"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"],
         budget=kw["budget"], lr=kw["lr"], precision=kw["precision"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],
         workers=kw["workers"], scheduler=kw["scheduler"], progress=not kw["no_progress"],
-        command=_command_line(click.get_current_context()),
+        command=command_line(click.get_current_context()),
     )
-    bench(config, resume=kw["resume"])
+    try:
+        bench(config, resume=kw["resume"])
+    except KeyboardInterrupt:
+        raise _interrupted(config) from None
     report = write_report(config.out)
     _show(report, kw["as_json"], as_json, print_report)
+
+
+def _interrupted(config) -> click.exceptions.Exit:
+    """Ctrl-C: one line saying how to continue, and the shell's status for SIGINT."""
+    from pathlib import Path
+
+    from epizoo.cli import INTERRUPTED
+
+    if (Path(config.out) / "config.json").is_file():
+        resume = config.command if " --resume" in config.command else f"{config.command} --resume"
+        click.echo(f"interrupted; finished tasks are kept, continue with: {resume}", err=True)
+    else:
+        click.echo("interrupted before the run started; nothing was written", err=True)
+    return click.exceptions.Exit(INTERRUPTED)
 
 
 @click.command("report")
@@ -104,7 +88,27 @@ def report_command(run: str, as_json: bool) -> None:
     """Tables (mean ± SD over folds) and plots of a finished or partial run."""
     from epizoo.bench.report import as_json as report_json, print_report, write_report
 
+    _check_run_config(run)
     _show(write_report(run), as_json, report_json, print_report)
+
+
+def _check_run_config(run: str) -> None:
+    """A run's config.json, when present, must be the JSON object bench wrote: else one line."""
+    import json
+    from pathlib import Path
+
+    from epizoo.errors import InputFileError
+
+    path = Path(run) / "config.json"
+    if not path.is_file():
+        return
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise InputFileError(f"{path} is corrupt ({reason}); restore it from a copy or rerun the benchmark") from None
+    if not isinstance(config, dict) or not isinstance(config.get("config", {}), dict):
+        raise InputFileError(f"{path} is not an epizoo run configuration; restore it from a copy or rerun the benchmark")
 
 
 def _show(report, json_wanted: bool, to_json, printer) -> None:
