@@ -43,7 +43,8 @@ LOCK_FILE = ".lock"
 SCHEDULER_TIMEOUT = 10  # seconds to wait for an existing dask scheduler to answer
 METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
 PREDICTION_COLUMNS = (
-    "pair", "label", "score", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name", "distance",
+    "pair", "label", "score", "pair_name", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name",
+    "distance",
 )
 
 
@@ -365,6 +366,7 @@ def _prediction_table(ds, pairs: np.ndarray, labels: np.ndarray, scores: np.ndar
         "pair": pairs,
         "label": labels.astype(int),
         "score": np.round(scores.astype(np.float64), 7),
+        "pair_name": ds.epizoo.pair_names(pairs),  # the source row's name: predictions join back to a user's BEDPE
         "contig": ds["contig_id"].values[sub["pair_contig"].values],
         "cell_line": ds["cell_line_id"].values[sub["pair_cell_line"].values],
         "enhancer": enhancers,
