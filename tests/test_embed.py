@@ -128,9 +128,10 @@ def test_splits_command_lists_splits_and_shows_folds(tiny_store):
     shown = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--option", "valid_contigs=0", "--json"])
     assert shown.exit_code == 0, shown.output
     rows = json.loads(shown.output)
-    assert [row["fold"] for row in rows] == ["chr1", "chr2"]
+    assert [row["fold"] for row in rows] == ["chr1", "chr2", "chrX"]
     assert all(not row["leakage"]["leaks"] and row["valid"]["pairs"] == 0 for row in rows)
-    assert sum(row["test"]["pairs"] for row in rows) == sum(row["train"]["pairs"] for row in rows)  # two folds swap sides
+    total = {row["train"]["pairs"] + row["test"]["pairs"] for row in rows}
+    assert len(total) == 1 and sum(row["test"]["pairs"] for row in rows) == total.pop()  # each pair tested once
 
 
 def test_splits_command_mistakes_are_one_line(tiny_store):
@@ -138,3 +139,50 @@ def test_splits_command_mistakes_are_one_line(tiny_store):
     assert result.exit_code == 1 and "unknown contig 'chr9'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["splits", str(tiny_store)])
     assert result.exit_code != 0 and "give both STORE and --split" in result.output
+
+
+def test_embed_output_follows_the_umask_and_threads_has_one_name(tiny_store, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--k", "3", "--dim", "4", "--epochs", "1", "--threads", "1",
+                                          "-o", str(tmp_path / "v.w2v"), "--no-progress"])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    assert stat.S_IMODE((tmp_path / "v.w2v").stat().st_mode) == 0o644
+    legacy = CliRunner().invoke(cli, ["embed", str(tiny_store), "--k", "3", "--dim", "4", "--epochs", "1", "--workers", "1",
+                                      "-o", str(tmp_path / "w.w2v"), "--no-progress"])
+    assert legacy.exit_code == 0 and "note: embed --workers N (threads) is deprecated; use --threads N" in legacy.stderr
+
+
+def test_embed_min_count_and_unwritable_folder_are_one_line(tiny_store, tmp_path, monkeypatch):
+    import os
+
+    out = tmp_path / "v.w2v"
+    result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--k", "3", "--min-count", "100000000", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 1 and "--min-count 100000000: no 3-mer occurs that often" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+    locked = tmp_path / "read-only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere: stand in for the kernel's refusal
+            real_access = os.access
+            monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+        result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--k", "3", "-o", str(locked / "v.w2v"), "--no-progress"])
+        assert result.exit_code == 1 and "is not writable" in result.output and len(result.output.strip().splitlines()) == 1
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+    def refused(*args, **kwargs):  # the folder turns read-only (or the disk fills) during training
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("epizoo.encoders.save_kmer_vectors", refused)
+    result = CliRunner().invoke(cli, ["embed", str(tiny_store), "--k", "3", "--dim", "4", "--epochs", "1", "-o", str(out), "--no-progress"])
+    assert result.exit_code == 1 and f"cannot write {out} (Permission denied)" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()

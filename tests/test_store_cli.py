@@ -103,7 +103,7 @@ def test_build_store_then_inspect(tmp_path, pairs_tsv, genome_fa):
 
 
 def test_build_store_prints_a_summary_table(tmp_path, pairs_tsv, genome_fa):
-    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--cell-line", "GM", "--variant", "b"))
+    result = _run(*_build_args(pairs_tsv, genome_fa, tmp_path / "s.zarr", "--cell-lines", "GM", "--variant", "b"))
     assert result.exit_code == 0, result.output
     assert "pairs kept" in result.output and "bytes/base" in result.output
     ds = open_store(tmp_path / "s.zarr")
@@ -182,7 +182,7 @@ def test_bad_input_is_one_line_and_leaves_no_store(tmp_path, pairs_tsv, genome_f
     elif case == "unknown variant":
         args += ["--variant", "c"]
     elif case == "empty result":
-        args += ["--cell-line", "HeLa"]
+        args += ["--cell-lines", "HeLa"]
     elif case == "both sources":
         args += ["--regions", genome_fa]
     elif case == "bad option":

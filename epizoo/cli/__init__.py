@@ -2,7 +2,8 @@
 
 Each area owns a module that adds its commands (:func:`add_commands`); plugins add theirs
 through the ``register_commands`` hook, loaded only when a command name is not a built-in one or
-``--help`` lists them, so built-in commands start without importing the models (and torch). A
+``--help`` lists them (and then only when a plugin's module names that hook), so built-in commands
+and ``epizoo --help`` start without importing the models (and torch). A
 user mistake raised as :class:`EpizooError` becomes one line on stderr and exit status 1, never a
 traceback; Ctrl-C becomes one line and status 130.
 """
@@ -48,7 +49,8 @@ class EpizooGroup(click.Group):
         return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        self.add_plugin_commands()
+        if _plugins_may_add_commands():  # else `epizoo --help` would import every model (and torch)
+            self.add_plugin_commands()
         return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):
@@ -58,6 +60,32 @@ class EpizooGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise _interrupted() from None
+
+
+def _plugins_may_add_commands() -> bool:
+    """Whether an installed plugin may add commands, decided without importing any plugin.
+
+    A plugin adds commands through a ``register_commands`` hook in its entry-point module, so a
+    module whose source never names it adds none. A module whose source cannot be read counts as one
+    that may (it is then loaded, as before).
+    """
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    from epizoo.plugins import GROUP, _allowed_entry_points
+
+    allowed = _allowed_entry_points()
+    for ep in entry_points(group=GROUP):
+        if allowed is not None and ep.name not in allowed:
+            continue
+        try:
+            spec = importlib.util.find_spec(ep.module)
+            source = spec.loader.get_source(ep.module) if spec is not None and spec.loader is not None else None
+        except Exception:  # a broken plugin is reported when it loads
+            return True
+        if source is None or "register_commands" in source:
+            return True
+    return False
 
 
 @click.group(cls=EpizooGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from epizoo import console
+from epizoo.cli.options import deprecated, out_option, store_argument
 
 
 def _default_format(out: str, fmt: str | None) -> str:
@@ -24,31 +25,45 @@ def _default_format(out: str, fmt: str | None) -> str:
 
 
 @click.command("embed")
-@click.argument("store", type=click.Path())
+@store_argument()
 @click.option("--k", "k", type=click.IntRange(1, 10), default=6, show_default=True, help="k-mer length.")
 @click.option("--dim", type=click.IntRange(min=1), default=100, show_default=True, help="Vector dimension.")
 @click.option("--window", type=click.IntRange(min=1), default=10, show_default=True, help="Context k-mers on each side (dna2vec: 10).")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Passes over the sequences.")
 @click.option("--max-sequences", type=click.IntRange(min=1), default=None, help="Train on a seeded sample of this many elements; default: all.")
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True, help="Ignore k-mers seen fewer times.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Training threads (1: reproducible).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Training threads; default 1 (reproducible).")
+@click.option("--workers", "old_workers", type=click.IntRange(min=1), default=None, hidden=True, help="Deprecated: --threads.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Vector file to write.")
+@out_option(type=click.Path(dir_okay=False), help="Vector file to write.")
 @click.option("--format", "fmt", type=click.Choice(["w2v", "npy"]), default=None,
               help="word2vec text, or the npy matrix in k-mer id order; default: from the --out suffix.")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def embed_command(store, k, dim, window, epochs, max_sequences, min_count, workers, seed, out, fmt, force, no_progress, as_json):
+def embed_command(store, k, dim, window, epochs, max_sequences, min_count, threads, old_workers, seed, out, fmt, force, no_progress, as_json):
     """Train k-mer vectors on the enhancer and promoter sequences of STORE."""
+    import os
+
     from epizoo.encoders import kmer_matrix, save_kmer_vectors, store_sequences, train_kmer_vectors
-    from epizoo.errors import InputFileError
+    from epizoo.errors import EpizooError, InputFileError
     from epizoo.store.io import open_store
 
+    if old_workers is not None:
+        if threads is not None and threads != old_workers:
+            raise click.UsageError("give --threads only (--workers is its old name)")
+        deprecated("embed --workers N (threads)", "--threads N; --workers counts processes elsewhere")
+        threads = old_workers
+    threads = threads or 1
+    folder = Path(out).parent
+    if Path(out).is_dir():
+        raise InputFileError(f"--out {out} is a folder; name the vector file to write, e.g. {Path(out) / 'kmer.w2v'}")
     if Path(out).exists() and not force:
         raise InputFileError(f"{out} already exists; pass --force to replace it")
-    if not Path(out).parent.is_dir():  # fail before the (slow) training, not after
-        raise InputFileError(f"output folder {Path(out).parent} does not exist; create it first")
+    if not folder.is_dir():  # fail before the (slow) training, not after
+        raise InputFileError(f"output folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputFileError(f"output folder {folder} is not writable; choose another --out")
     ds = open_store(store)
     started = time.perf_counter()
     with console.progress(not no_progress) as bar:
@@ -56,12 +71,23 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, worke
         reading = bar.add_task("reading sequences", total=n_elements, status="")
         sequences = store_sequences(ds, max_sequences, seed, on_read=lambda n: bar.advance(reading, n))
         training = bar.add_task("training", total=epochs, status="")
-        vectors = train_kmer_vectors(
-            sequences, k=k, dim=dim, window=window, epochs=epochs, seed=seed, workers=workers,
-            min_count=min_count, on_epoch_end=lambda epoch: bar.update(training, completed=epoch),
-        )
+        try:
+            vectors = train_kmer_vectors(
+                sequences, k=k, dim=dim, window=window, epochs=epochs, seed=seed, workers=threads,
+                min_count=min_count, on_epoch_end=lambda epoch: bar.update(training, completed=epoch),
+            )
+        except RuntimeError as exc:
+            if "vocabulary" not in str(exc):
+                raise
+            raise EpizooError(
+                f"--min-count {min_count}: no {k}-mer occurs that often in the {len(sequences):,} sequences; give a lower --min-count"
+            ) from None
     fmt = _default_format(out, fmt)
-    save_kmer_vectors(vectors, out, fmt=fmt, k=k)
+    try:
+        save_kmer_vectors(vectors, out, fmt=fmt, k=k)
+    except OSError as exc:
+        raise InputFileError(f"cannot write {out} ({exc.strerror or exc}); choose another --out") from None
+    _follow_umask(Path(out))
     missing = kmer_matrix(vectors, k)[1]
     summary = {
         "out": str(out), "format": fmt, "k": k, "dim": dim, "window": window, "epochs": epochs, "seed": seed,
@@ -78,24 +104,16 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, worke
         )
 
 
-def _option_value(text: str):
-    """``--option`` values: JSON when it parses (2, true, ["chr1"]), a list when comma-separated, else text."""
-    import json
+def _follow_umask(path: Path) -> None:
+    """Give a written file the mode of any new file (0666 less the umask), not a temporary file's 0600."""
+    import os
 
+    mask = os.umask(0)
+    os.umask(mask)
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return [part.strip() for part in text.split(",")] if "," in text else text
-
-
-def _parse_split_options(items: tuple[str, ...]) -> dict:
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--option")
-        options[key.strip()] = _option_value(value.strip())
-    return options
+        os.chmod(path, 0o666 & ~mask)
+    except OSError:
+        pass  # not ours to change (another owner): the content is written, the mode is as it was
 
 
 def _fold_rows(ds, folds) -> list[dict]:
@@ -129,7 +147,7 @@ def _fold_table(split: str, rows: list[dict]):
 
 
 @click.command("splits")
-@click.argument("store", type=click.Path(), required=False)
+@store_argument(required=False)
 @click.option("--split", "split_name", default=None, help="Show the folds of this split on STORE.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Split option (repeatable), e.g. valid_contigs=2, folds=chr1,chr2, strict=true.")
@@ -156,13 +174,14 @@ def splits_command(store, split_name, options, as_json):
             table.add_row(row["name"], row["plugin"], row["description"])
         console.stdout.print(table)
         return
-    from epizoo.splits import LeakageWarning, get_folds
+    from epizoo.splits import LeakageWarning, get_folds, parse_options
     from epizoo.store.io import open_store
 
+    parsed = parse_options(options, "--option")  # a malformed option fails before the store is read
     ds = open_store(store)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LeakageWarning)
-        folds = get_folds(ds, split_name, **_parse_split_options(options))
+        folds = get_folds(ds, split_name, **parsed)
     for warning in caught:
         console.stderr.print(f"warning: {warning.message}", markup=False, highlight=False, soft_wrap=True)
     rows = _fold_rows(ds, folds)

@@ -12,18 +12,13 @@ import sys
 import click
 
 from epizoo import console
+from epizoo.cli.options import deprecated, names, out_option, store_argument
 
 
-def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
-    from epizoo.errors import EpizooError
+def _parse_options(pairs: tuple[str, ...]) -> dict:
+    from epizoo.splits import parse_options  # one reading of KEY=VALUE for every command
 
-    options = {}
-    for item in pairs:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise EpizooError(f"--option {item!r} is not KEY=VALUE; write it as e.g. --option n_pairs=1000")
-        options[key.strip()] = value.strip()
-    return options
+    return parse_options(pairs, "--option", example="n_pairs=1000")
 
 
 def _resolve_variant(spec, variant: str | None) -> str | None:
@@ -92,7 +87,8 @@ def _report_table(report):
 @click.command("build-store")
 @click.option("--dataset", "dataset_name", required=True, help="Registered dataset (see `epizoo datasets`).")
 @click.option("--variant", default=None, help="Dataset variant; default: the dataset's default.")
-@click.option("--cell-line", "cell_lines", multiple=True, help="Keep only these cell lines (repeatable).")
+@click.option("--cell-lines", "cell_lines", multiple=True, metavar="A,B", help="Keep only these cell lines, comma-separated.")
+@click.option("--cell-line", "old_cell_line", multiple=True, hidden=True, help="Deprecated: --cell-lines A,B.")
 @click.option("--bedpe", type=click.Path(dir_okay=False), default=None, help="Pair file for the `bedpe` dataset.")
 @click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Whole-genome FASTA (plain or bgzip).")
 @click.option("--regions", type=click.Path(dir_okay=False), multiple=True,
@@ -102,13 +98,16 @@ def _report_table(report):
 @click.option("--promoter-window", type=click.IntRange(min=1), default=2000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset-specific option (repeatable).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
+@out_option(type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
 @click.option("--force", is_flag=True, help="Replace an existing store.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
-def build_store_command(dataset_name, variant, cell_lines, bedpe, genome, regions, negatives, enhancer_window,
+def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, negatives, enhancer_window,
                         promoter_window, seed, options, out, force, no_progress, as_json):
     """Build a store from a dataset and a sequence source."""
+    if old_cell_line:
+        deprecated("--cell-line X (repeated)", "--cell-lines " + ",".join(old_cell_line))
+    cell_lines = names([*cell_lines, *old_cell_line], "--cell-lines")
     from epizoo.datasets.base import DatasetRequest
     from epizoo.genome import open_sequence_source
     from epizoo.plugins import get_dataset
@@ -116,7 +115,7 @@ def build_store_command(dataset_name, variant, cell_lines, bedpe, genome, region
 
     spec = get_dataset(dataset_name)
     request = DatasetRequest(
-        variant=_resolve_variant(spec, variant), cell_lines=tuple(cell_lines) or None, path=bedpe,
+        variant=_resolve_variant(spec, variant), cell_lines=tuple(cell_lines or ()) or None, path=bedpe,
         seed=seed, options=_parse_options(options),
     )
     check_output(Path(out), force)  # fail before the (slow) load
@@ -182,7 +181,7 @@ def _inspection_tables(info: dict):
 
 
 @click.command("inspect")
-@click.argument("store", type=click.Path())
+@store_argument()
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--verify", is_flag=True, help="Also check every file's size and sha256 against the build's manifest.")
 def inspect_command(store, as_json, verify):

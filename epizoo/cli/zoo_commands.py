@@ -38,11 +38,22 @@ def _print_plugins_table(loaded: list[dict[str, Any]], failed: list[dict[str, An
 
 
 @click.command("models")
+@click.argument("name", required=False)
 @click.option("--filter", "pattern", default=None, metavar="PATTERN", help="Shell pattern on names and aliases, e.g. 'epi*'.")
 @click.option("--params/--no-params", default=True, show_default=True, help="Count trainable parameters by building each model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full specs (cards, recipes, hparams) as JSON.")
-def models_command(pattern: str | None, params: bool, as_json: bool) -> None:
-    """List registered models: aliases, input, lengths, parameters, recipe and card."""
+def models_command(name: str | None, pattern: str | None, params: bool, as_json: bool) -> None:
+    """List registered models (name, kind, input, windows, parameters); with NAME, its full card."""
+    if name is not None:
+        if pattern:
+            raise click.UsageError("give a model NAME or --filter PATTERN, not both")
+        spec = plugins.get_model(name)  # aliases resolve; an unknown name suggests the closest
+        count = _parameters_or_none(spec) if params else None
+        if as_json:
+            console.print_json(docs_gen.model_record(spec, count))
+        else:
+            _print_card(spec, count, params)
+        return
     specs = plugins.find_models(pattern) if pattern else list(plugins.get_models().values())
     if pattern and not specs:
         known = ", ".join(sorted(plugins.get_models())) or "none"
@@ -66,22 +77,56 @@ def _parameters_or_none(spec: Any) -> int | None:
 
 
 def _print_models_table(specs: list[Any], counts: dict[str, int | None], params: bool) -> None:
+    """A table that fits 80 columns: the card, recipe and aliases are in ``epizoo models NAME``."""
     from rich.table import Table
 
-    table = Table("name", "aliases", "kind", "input", "lengths", *(["parameters"] if params else []), "recipe", "card")
+    table = Table()
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("input", no_wrap=True)
+    table.add_column("windows", justify="right", no_wrap=True)
+    if params:
+        table.add_column("parameters", justify="right", no_wrap=True)
     for spec in specs:
         count = counts.get(spec.name)
-        cells = [
-            spec.name,
-            ", ".join(spec.aliases) or "—",
-            spec.kind,
-            spec.input_encoding or "features",
-            f"{spec.enhancer_length}/{spec.promoter_length}",
+        table.add_row(
+            spec.name, spec.kind, spec.input_encoding or "features", f"{spec.enhancer_length}/{spec.promoter_length}",
             *([f"{count:,}" if count is not None else "—"] if params else []),
-            docs_gen.recipe_summary(spec.recipe, spec.kind),
-            docs_gen.card_summary(spec.card),
-        ]
-        table.add_row(*cells)
+        )
+    console.stdout.print(table)
+    console.stdout.print("windows: enhancer/promoter bp. A model's card: epizoo models NAME", markup=False, highlight=False)
+
+
+def _print_card(spec: Any, count: int | None, params: bool) -> None:
+    """One model: card, input, windows, parameters and recipe, as a two-column table that wraps."""
+    from rich.table import Table
+
+    card = spec.card
+    upstream = card.upstream_repository + (f"@{card.upstream_commit[:12]}" if card.upstream_commit else "")
+    rows = [
+        ("title", card.title),
+        ("aliases", ", ".join(spec.aliases)),
+        ("authors", card.authors),
+        ("citation", card.citation),
+        ("licence", card.licence),
+        ("upstream", upstream),
+        ("kind", spec.kind),
+        ("input", spec.input_encoding or "features"),
+        ("windows", f"enhancer {spec.enhancer_length} bp, promoter {spec.promoter_length} bp"),
+        ("parameters", (f"{count:,}" if count is not None else "—") if params else ""),
+        ("published parameters", f"{spec.published_parameters:,}" if spec.published_parameters else ""),
+        ("recipe", docs_gen.recipe_summary(spec.recipe, spec.kind)),
+        ("recipe notes", spec.recipe.notes),
+        ("paper vs code", card.paper_deviations),
+        ("port deviations", card.port_deviations),
+        ("notes", card.notes),
+    ]
+    table = Table(title=spec.name, show_header=False)
+    table.add_column("field", no_wrap=True, style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in rows:
+        if value:
+            table.add_row(key, " ".join(str(value).split()))
     console.stdout.print(table)
 
 
