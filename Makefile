@@ -22,7 +22,7 @@ demo: $(BIN)/epizoo
 	mkdir -p $(DEMO)
 	$(BIN)/epizoo build-store --dataset synthetic --option cell_lines=1 --option n_contigs=4 --option n_pairs=13000 --out $(DEMO)/synthetic.zarr --force
 	rm -rf $(DEMO)/run
-	$(BIN)/epizoo bench --store $(DEMO)/synthetic.zarr --models all --split loco --demo --out $(DEMO)/run
+	$(BIN)/epizoo bench $(DEMO)/synthetic.zarr --models all --split loco --demo --out $(DEMO)/run
 
 test: $(BIN)/epizoo
 	$(BIN)/python -m pip install --quiet -e ".[test]"

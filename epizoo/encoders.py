@@ -329,6 +329,12 @@ def kmer_matrix(keyed_vectors: Any, k: int = 6) -> tuple[np.ndarray, int]:
     return _keyed_vectors_to_matrix(keyed_vectors, k)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save_kmer_vectors(keyed_vectors: Any, path: str | os.PathLike, fmt: str = "w2v", k: int = 6) -> Path:
     """Write vectors as word2vec text (``w2v``) or the ``npy`` matrix; atomically (no half file)."""
     path = Path(path)
@@ -344,6 +350,7 @@ def save_kmer_vectors(keyed_vectors: Any, path: str | os.PathLike, fmt: str = "w
                 np.save(out, kmer_matrix(keyed_vectors, k)[0])
         else:
             keyed_vectors.save_word2vec_format(tmp, binary=False)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -87,7 +87,6 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, threa
         save_kmer_vectors(vectors, out, fmt=fmt, k=k)
     except OSError as exc:
         raise InputFileError(f"cannot write {out} ({exc.strerror or exc}); choose another --out") from None
-    _follow_umask(Path(out))
     missing = kmer_matrix(vectors, k)[1]
     summary = {
         "out": str(out), "format": fmt, "k": k, "dim": dim, "window": window, "epochs": epochs, "seed": seed,
@@ -103,17 +102,6 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, threa
             + (f"; {missing:,} {k}-mers never seen have no vector" if missing else "")
         )
 
-
-def _follow_umask(path: Path) -> None:
-    """Give a written file the mode of any new file (0666 less the umask), not a temporary file's 0600."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    try:
-        os.chmod(path, 0o666 & ~mask)
-    except OSError:
-        pass  # not ours to change (another owner): the content is written, the mode is as it was
 
 
 def _fold_rows(ds, folds) -> list[dict]:
