@@ -208,15 +208,21 @@ def _side_summary(pairs: _Pairs, mask: np.ndarray) -> dict[str, int]:
     return {"pairs": int(mask.sum()), "positives": int(pairs.label[mask].sum())}
 
 
-def _make_fold(pairs: _Pairs, name: str, train: np.ndarray, valid: np.ndarray, test: np.ndarray, **info: Any) -> Fold:
-    """A fold with counts per side and notes on sides the bench must treat specially."""
+def _make_fold(
+    pairs: _Pairs, name: str, train: np.ndarray, valid: np.ndarray, test: np.ndarray, *, why_test_empty: str | None = None, **info: Any
+) -> Fold:
+    """A fold with counts per side and notes on sides the bench must treat specially.
+
+    ``why_test_empty`` completes the note when the test side is empty (e.g. strict dropped every pair).
+    """
     sides = {side: _side_summary(pairs, mask) for side, mask in (("train", train), ("valid", valid), ("test", test))}
     notes = []
     if sides["train"]["pairs"] == 0:
         raise EmptyResultError(f"fold {name}: the training side is empty; choose other options")
     for side in ("test", "valid"):
         if sides[side]["pairs"] == 0:
-            notes.append(f"{side} side is empty")
+            reason = why_test_empty if side == "test" else None
+            notes.append(f"{side} side is empty" + (f": {reason}" if reason else ""))
         elif sides[side]["positives"] == 0:
             notes.append(f"{side} side has no positives")
         elif sides[side]["positives"] == sides[side]["pairs"]:
@@ -442,15 +448,23 @@ def cross_cell_line(
         train_mask = training_pool & ~np.isin(pairs.contig, valid_codes)
         valid_mask = training_pool & np.isin(pairs.contig, valid_codes)
         test_mask = pairs.cell_line == test_line
-        dropped = 0
+        dropped, why_empty = 0, None
         if strict:
+            before = int(test_mask.sum())
             test_mask, dropped = _drop_shared_test_pairs(pairs, train_mask | valid_mask, test_mask, strict)
+            if before and dropped == before:
+                overlap = " or overlaps a training-side window" if strict in (True, "overlap") else ""
+                why_empty = (
+                    f"every one of its {before:,} test pairs overlapped training (shares an element with it{overlap}), "
+                    f"so strict={strict!r} dropped them all; choose other cell lines"
+                )
         name = pairs.cell_line_names[test_line]
         result.append(
             _make_fold(
                 pairs, name, train_mask, valid_mask, test_mask,
                 test_cell_lines=[name], train_cell_lines=[pairs.cell_line_names[c] for c in trained_on],
                 valid_contigs=_names(pairs, valid_codes), strict=strict, dropped_test_pairs=dropped,
+                why_test_empty=why_empty,
                 leaks_by_design=not strict,  # cell lines share elements; only the strict variant removes them
             )
         )

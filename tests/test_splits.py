@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -464,3 +465,65 @@ def test_real_targetfinder_cell_lines_overlap_and_strict_removes_it(shared_data,
     strict_folds = get_folds(ds, "cross-cell-line-strict")
     check_folds(ds, strict_folds)
     assert all(f.info["dropped_test_pairs"] > 0 and f.test.any() for f in strict_folds)
+
+
+# ---- what `epizoo splits` reports ----------------------------------------------------------------
+
+
+def test_splits_rows_carry_the_dropped_trans_pairs_count():
+    from epizoo.cli.embed_commands import _fold_rows
+
+    enhancers = [("chr1", 1_000, 1_200), ("chr2", 1_000, 1_200), ("chr3", 1_000, 1_200)]
+    promoters = [("chr1", 9_000, 9_001), ("chr2", 9_000, 9_001), ("chr3", 9_000, 9_001)]
+    pairs = [(0, 0, 0, 1, -1), (1, 1, 0, 0, -1), (2, 2, 0, 1, -1), (0, 1, 0, 0, -1), (1, 0, 0, 1, -1)]
+    ds = make_dataset(enhancers, promoters, pairs)
+    folds = get_folds(ds, "loco", folds=["chr2"], valid_contigs=0)
+    (row,) = _fold_rows(ds, folds)
+    assert row["dropped_trans_pairs"] == folds[0].info["dropped_trans_pairs"] == 2
+    assert row["dropped_test_pairs"] == 0
+    json.dumps(row)  # plain numbers, as --json prints them
+
+
+def test_splits_json_has_dropped_trans_pairs(tmp_path):
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    path = tmp_path / "s.zarr"
+    epizoo.simulate_store(path, n_pairs=60, n_contigs=3, cell_lines=1)
+    result = CliRunner().invoke(cli, ["splits", str(path), "--split", "loco", "--option", "valid_contigs=0", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    expected = {f.name: f.info["dropped_trans_pairs"] for f in epizoo.open_store(path).epizoo.folds("loco", valid_contigs=0)}
+    assert {row["fold"]: row["dropped_trans_pairs"] for row in rows} == expected
+
+
+def shared_cell_lines() -> xr.Dataset:
+    """Cell line B's every pair uses an element of cell line A (or one overlapping it)."""
+    enhancers = [("chr1", 1_000, 1_200), ("chr1", 1_050, 1_250), ("chr2", 1_000, 1_200)]
+    promoters = [("chr1", 20_000, 20_001), ("chr2", 20_000, 20_001), ("chr2", 60_000, 60_001)]
+    pairs = [(0, 0, 0, 1, -1), (2, 1, 0, 0, -1), (0, 2, 1, 1, -1), (1, 2, 1, 0, -1)]  # A: 0, 1; B: 2, 3
+    return make_dataset(enhancers, promoters, pairs)
+
+
+def test_strict_cross_cell_line_says_when_every_test_pair_overlapped_training(tmp_path):
+    ds = shared_cell_lines()
+    (fold,) = get_folds(ds, "cross-cell-line-strict", test="B", valid_contigs=0)
+    assert not fold.test.any() and fold.info["dropped_test_pairs"] == 2
+    (note,) = [n for n in fold.info["notes"] if n.startswith("test side is empty")]
+    assert "every one of its 2 test pairs overlapped training" in note and "\n" not in note
+    (loose,) = get_folds(ds, "cross-cell-line", test="B", valid_contigs=0)
+    assert "overlapped" not in " ".join(loose.info["notes"])
+
+
+def test_splits_command_warns_in_one_line_when_strict_empties_the_test_side(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    monkeypatch.setattr("epizoo.store.io.open_store", lambda path, **kw: shared_cell_lines())
+    result = CliRunner().invoke(cli, ["splits", str(tmp_path), "--split", "cross-cell-line-strict", "--option", "test=B",
+                                      "--option", "valid_contigs=0", "--json"])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.stderr.splitlines() if "test side is empty" in line]
+    assert line.startswith("warning: fold B: test side is empty: every one of its 2 test pairs overlapped training")

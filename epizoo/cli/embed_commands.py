@@ -113,6 +113,10 @@ def _fold_rows(ds, folds) -> list[dict]:
         rows.append({
             "fold": fold.name, "held_out": held_out, "valid_contigs": fold.info.get("valid_contigs", []),
             **{side: fold.info["counts"][side] for side in ("train", "valid", "test")},
+            # pairs left out of every side: trans pairs across sides (loco, chromosome), test pairs
+            # that overlapped training (strict cross-cell-line); 0 where the split drops none
+            "dropped_trans_pairs": int(fold.info.get("dropped_trans_pairs", 0)),
+            "dropped_test_pairs": int(fold.info.get("dropped_test_pairs", 0)),
             "notes": fold.info.get("notes", []), "leakage": report.as_dict(),
         })
     return rows
@@ -173,6 +177,10 @@ def splits_command(store, split_name, options, as_json):
     for warning in caught:
         console.stderr.print(f"warning: {warning.message}", markup=False, highlight=False, soft_wrap=True)
     rows = _fold_rows(ds, folds)
+    for row in rows:  # an empty test side can't be scored: say so, and why, beside the table
+        for note in row["notes"]:
+            if note.startswith("test side is empty"):
+                console.stderr.print(f"warning: fold {row['fold']}: {note}", markup=False, highlight=False, soft_wrap=True)
     if as_json:
         console.print_json(rows)
     else:
