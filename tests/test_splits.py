@@ -527,3 +527,17 @@ def test_splits_command_warns_in_one_line_when_strict_empties_the_test_side(tmp_
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stderr.splitlines() if "test side is empty" in line]
     assert line.startswith("warning: fold B: test side is empty: every one of its 2 test pairs overlapped training")
+
+
+def test_the_splits_package_keeps_every_public_import_path():
+    import epizoo.splits as splits
+    from epizoo import plugins
+    from epizoo.splits import (  # noqa: F401  the paths docs, plugins and the CLI use
+        SPLITS, Fold, LeakageReport, LeakageWarning, SplitOptionError, check_folds, check_leakage, get_folds,
+        get_split, parse_option_value, parse_options, register_splits,
+    )
+
+    assert set(splits.__all__) <= set(dir(splits))
+    assert {"folds", "leakage", "options", "pairs"} <= {m.rsplit(".", 1)[-1] for m in sys.modules if m.startswith("epizoo.splits.")}
+    assert set(SPLITS) <= set(plugins.get_splits())  # registered through the package, a default plugin
+    assert get_split("LOCO").__wrapped__ is splits.loco
