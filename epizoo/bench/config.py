@@ -1,0 +1,96 @@
+"""A benchmark's configuration (:class:`BenchConfig`) and its unit of work (:class:`Task`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from epizoo.training.trainer import TrainOptions
+
+CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
+# Splits that share elements between sides by design (pair-level random; cross-cell-line without
+# strict, where one element is measured in several cell lines): their leakage report is recorded
+# and a warning printed instead of refusing the fold. Every other split is checked strictly.
+LEAKY_SPLITS = ("random", "cross-cell-line")
+# Settings that change how a run executes but not what it computes: a resume may change them.
+EXECUTION_KEYS = ("workers", "scheduler", "device", "threads", "num_workers", "progress", "command")
+# Where the store and the run are: a run directory may be moved or copied, and the store with it.
+# The store is identified by its content instead (``store_identity``).
+LOCATION_KEYS = ("store", "out")
+
+
+@dataclass
+class BenchConfig:
+    store: str
+    out: str
+    models: list[str]
+    split: str = "loco"
+    split_options: dict[str, Any] = field(default_factory=dict)
+    cell_lines: list[str] | None = None
+    folds: list[str] | None = None
+    tiny: bool = False
+    demo: bool = False
+    epochs: int | None = None
+    batch_size: int | None = None
+    max_pairs: int | None = None
+    budget: float | None = None  # wall-clock minutes per task
+    lr: float | None = None
+    precision: str = "auto"
+    balance: str = "augment"
+    device: str = "auto"
+    threads: int | None = None
+    seed: int = 0
+    num_workers: int = 0
+    workers: int | None = None
+    scheduler: str | None = None
+    progress: bool = True
+    command: str = ""
+    store_identity: str = ""  # the store's creation time and sequence hash: resuming on a rebuilt store is refused
+
+    def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
+        from epizoo.training.trainer import TrainOptions
+
+        return TrainOptions(
+            tiny=self.tiny, demo=self.demo, epochs=self.epochs, batch_size=self.batch_size, max_pairs=self.max_pairs,
+            budget_minutes=self.budget, lr=self.lr, precision=self.precision, balance=self.balance, device=device or self.device,
+            threads=threads or self.threads, seed=self.seed, num_workers=self.num_workers,
+        )
+
+    def defining(self) -> dict[str, Any]:
+        """The settings that decide the results: two runs with equal ones are the same run."""
+        return _defining(asdict(self))
+
+
+def _defining(settings: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in settings.items() if key not in EXECUTION_KEYS + LOCATION_KEYS}
+
+
+@dataclass
+class Task:
+    model: str
+    cell_line: str  # the test cell line
+    train_cell_line: str  # the training cell line(s): the same one except for cross-cell-line splits
+    fold: str
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group(self) -> str:
+        """The cell-line level of the output paths: ``K562``, or ``GM12878-to-K562``."""
+        if self.train_cell_line == self.cell_line:
+            return safe_name(self.cell_line)
+        return f"{safe_name(self.train_cell_line)}-to-{safe_name(self.cell_line)}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}/{self.group}/{safe_name(self.fold)}"
+
+
+def safe_name(text: str) -> str:
+    """A name usable as one path component."""
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in str(text)) or "_"

@@ -1,0 +1,105 @@
+"""Planning a benchmark: every (model, cell line, fold) task, the skipped folds, the leakage reports."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, BenchConfig, Task
+from epizoo.errors import EmptyResultError, EpizooError
+
+
+def _cell_line_names(ds) -> list[str]:
+    return [str(name) for name in ds["cell_line_id"].values]
+
+
+def _selected_cell_lines(ds, config: BenchConfig) -> list[str]:
+    present = _cell_line_names(ds)
+    if not config.cell_lines:
+        return present
+    lookup = {name.lower(): name for name in present}
+    unknown = [name for name in config.cell_lines if name.lower() not in lookup]
+    if unknown:
+        raise EmptyResultError(f"--cell-lines: {', '.join(unknown)} not in the store; it has {', '.join(present)}")
+    return [lookup[name.lower()] for name in config.cell_lines]
+
+
+def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """(train cell line, test cell line, split options) for each call of the split function."""
+    # The cell lines come from --cell-lines; the cross-cell-line splits' train/test too. Other splits
+    # may have options of those names (the chromosome split's test=chr8).
+    reserved = {"cell_lines", *(("train", "test") if config.split in CROSS_SPLITS else ())} & set(config.split_options)
+    if reserved:
+        raise EpizooError(f"--split-option {', '.join(sorted(reserved))}: choose cell lines with --cell-lines instead")
+    lines = _selected_cell_lines(ds, config)
+    if config.split in CROSS_SPLITS:
+        if len(lines) < 2:
+            raise EmptyResultError(f"{config.split} needs at least 2 cell lines; the selection has {', '.join(lines)}")
+        for train in lines:
+            for test in lines:
+                if train != test:
+                    yield train, test, {**config.split_options, "train": [train], "test": [test]}
+        return
+    for line in lines:
+        options = dict(config.split_options, cell_lines=[line])
+        if config.split == "loco" and config.folds:
+            options["folds"] = list(config.folds)
+        yield line, line, options
+
+
+def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
+    from epizoo.splits import check_leakage
+
+    if split in LEAKY_SPLITS:
+        report = check_leakage(ds, fold, strict=False)
+        if report.leaks:
+            report_leak(f"warning: {report.summary()}")
+        return report.as_dict()
+    return check_leakage(ds, fold, strict=True).as_dict()
+
+
+def _skip_reason(labels: np.ndarray, test: np.ndarray) -> str | None:
+    if test.sum() == 0:
+        return "the test side is empty"
+    positives = int(labels[test].sum())
+    if positives == 0:
+        return "the test side has no positives"
+    if positives == int(test.sum()):
+        return "the test side has no negatives"
+    return None
+
+
+def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[list[Task], list[dict], list[dict]]:
+    """Every (model, cell line, fold) task, the folds skipped with their reason, and the leakage reports.
+
+    The leakage check runs on every fold before anything trains: strict (raising
+    :class:`~epizoo.errors.LeakageError`) except for the splits that leak by design.
+    """
+    from epizoo.plugins import get_split
+
+    split = get_split(config.split)
+    labels = np.asarray(ds["pair_label"].values).astype(bool)
+    tasks, skipped, leakage = [], [], []
+    for train_line, test_line, options in _split_calls(ds, config):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the leaky split warns once, below, per fold
+            folds = split.function(ds, **options)
+        for fold in folds:
+            if config.folds and fold.name not in config.folds:
+                continue
+            leakage.append({"cell_line": test_line, "train_cell_line": train_line, **_check_fold(ds, fold, config.split, warn)})
+            reason = _skip_reason(labels, fold.test)
+            if reason is not None:
+                skipped.append({"cell_line": test_line, "train_cell_line": train_line, "fold": fold.name, "reason": reason})
+                continue
+            sides = [np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)]
+            info = json.loads(json.dumps(fold.info, default=str))
+            tasks += [Task(model, test_line, train_line, fold.name, *sides, info) for model in config.models]
+    if config.folds and not tasks and not skipped:
+        raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
+    if not tasks:
+        raise EmptyResultError("no fold has both positives and negatives on its test side; see skipped folds or choose another split")
+    return tasks, skipped, leakage

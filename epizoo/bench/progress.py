@@ -1,0 +1,136 @@
+"""Progress of a benchmark on stderr: a rich display on a terminal, plain lines in a log, or quiet."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from epizoo.bench.config import Task
+
+if TYPE_CHECKING:
+    from epizoo.training.trainer import TrainOptions
+
+
+def _epoch_text(record: dict[str, Any]) -> str:
+    parts = [f"epoch {record['epoch']}"]
+    if record.get("loss") == record.get("loss"):  # not NaN
+        parts.append(f"loss {record['loss']:.4f}")
+    if record.get("valid_auroc") == record.get("valid_auroc") and record.get("valid_auroc") is not None:
+        parts.append(f"valid AUROC {record['valid_auroc']:.3f}")
+    return ", ".join(parts)
+
+
+def _batch_text(record: dict[str, Any]) -> str:
+    return (
+        f"epoch {record['epoch']}: {record['items']:,}/{record['total']:,} items, "
+        f"{record['items_per_second']:,.0f} items/s, loss {record['loss']:.4f}"
+    )
+
+
+def _task_label(task: Task) -> str:
+    return f"{task.model} {task.group} {task.fold}"
+
+
+class PlainProgress:
+    """One line per event on stderr: readable in a CI log (non-TTY)."""
+
+    def __init__(self):
+        self.total, self.finished = 0, 0
+
+    def session(self, tasks: list[Task]):
+        from contextlib import nullcontext
+
+        self.total = len(tasks)
+        return nullcontext()
+
+    def log(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
+        if skipped:
+            self.log(f"[{task.key}] already done, skipped")
+        elif not remote:
+            self.log(f"[{task.key}] training")
+
+    def epoch(self, task: Task, record: dict[str, Any]) -> None:
+        self.log(f"[{task.key}] {_epoch_text(record)}")
+
+    def batch(self, task: Task, record: dict[str, Any]) -> None:
+        pass  # a line per batch would drown a CI log; the epochs say enough
+
+    def finish(self, task: Task) -> None:
+        self.finished += 1
+        self.log(f"[{task.key}] finished ({self.finished}/{self.total})")
+
+
+class QuietProgress(PlainProgress):
+    """``--no-progress``: warnings only."""
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def epoch(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def finish(self, task: Task) -> None:
+        pass
+
+
+class RichProgress(PlainProgress):
+    """A live display on a terminal: all tasks, and the epochs of the running one."""
+
+    def __init__(self, options: TrainOptions):
+        super().__init__()
+        self.options = options
+
+    def session(self, tasks: list[Task]):
+        from contextlib import contextmanager
+
+        from epizoo import console
+
+        @contextmanager
+        def live():
+            with console.progress(True) as bar:
+                self.bar = bar
+                self.overall = bar.add_task("models x folds", total=len(tasks), status="")
+                self.current = None
+                yield
+
+        return live()
+
+    def log(self, message: str) -> None:
+        from epizoo import console
+
+        console.stderr.print(message, markup=False, highlight=False)
+
+    def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
+        if skipped or remote:
+            return
+        from epizoo.plugins import get_model
+        from epizoo.training.trainer import resolve_recipe
+
+        spec = get_model(task.model)
+        epochs = 1 if spec.kind == "sklearn" else resolve_recipe(spec, self.options).epochs
+        if self.current is not None:
+            self.bar.remove_task(self.current)
+        self.current = self.bar.add_task(_task_label(task), total=epochs, status="")
+
+    def epoch(self, task: Task, record: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.bar.update(self.current, advance=1, status=_epoch_text(record))
+
+    def batch(self, task: Task, record: dict[str, Any]) -> None:
+        if self.current is not None:
+            self.bar.update(self.current, status=_batch_text(record))
+
+    def finish(self, task: Task) -> None:
+        self.bar.advance(self.overall)
+
+
+def make_progress(enabled: bool, options: TrainOptions):
+    """Rich on a terminal, plain lines otherwise, nearly silent with ``--no-progress``."""
+    from epizoo import console
+
+    if not enabled:
+        return QuietProgress()
+    return RichProgress(options) if console.stderr.is_terminal else PlainProgress()

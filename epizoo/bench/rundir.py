@@ -1,0 +1,203 @@
+"""The run directory: its paths, the lock, the rules for starting or resuming a run (its identity is
+its defining settings and the store's content, not paths), the environment record and metrics.tsv."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from epizoo import __version__
+from epizoo.bench.config import BenchConfig, Task, _defining, safe_name
+from epizoo.errors import EpizooError
+from epizoo.training.checkpoint import atomic_write_text
+
+LOCK_FILE = ".lock"
+METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
+
+
+class RunDirectoryError(EpizooError):
+    """A run directory that holds another run, or is not a run."""
+
+
+
+class RunDirectory:
+    """Paths of a run, and the rules for starting or resuming one.
+
+    :meth:`open` takes an exclusive lock on ``<run>/.lock`` (``fcntl.flock``) that the process holds
+    until :meth:`close`: a second ``bench`` on the same directory, ``--resume`` or not, stops with
+    one line instead of redoing the first one's tasks. The kernel drops the lock when its process
+    dies, so a killed run never leaves the directory locked.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._lock: Any = None
+
+    config = property(lambda self: self.root / "config.json")
+    environment = property(lambda self: self.root / "environment.json")
+    metrics = property(lambda self: self.root / "metrics.tsv")
+    skipped = property(lambda self: self.root / "skipped.tsv")
+    leakage = property(lambda self: self.root / "leakage.json")
+    lock = property(lambda self: self.root / LOCK_FILE)
+
+    def task_dir(self, task: Task) -> Path:
+        return self.root / "tasks" / task.key
+
+    def predictions(self, task: Task) -> Path:
+        return self.root / "predictions" / task.model / task.group / f"{safe_name(task.fold)}.tsv"
+
+    def checkpoint(self, task: Task) -> Path:
+        return self.root / "checkpoints" / task.key
+
+    def result(self, task: Task) -> dict[str, Any] | None:
+        """The recorded result of a finished task; None when it is not finished, or its result is
+        missing or unreadable (then the task is redone)."""
+        task_dir = self.task_dir(task)
+        if not (task_dir / "done").is_file():
+            return None
+        try:
+            record = json.loads((task_dir / "result.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) and "metrics" in record else None
+
+    def open(self, config: BenchConfig, resume: bool) -> None:
+        """Create and lock the directory, or check that ``--resume`` continues the same run."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirectoryError(f"--out {self.root} is a file, not a folder; choose a new or empty folder for the run")
+        if not self.config.is_file() and self.root.is_dir() and any(p.name != LOCK_FILE for p in self.root.iterdir()):
+            raise RunDirectoryError(f"{self.root} exists and is not an epizoo run; choose an empty or new --out")
+        created = not self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._take_lock()
+        except OSError as exc:
+            raise RunDirectoryError(f"cannot create the run directory {self.root} ({exc.strerror}); choose a writable --out") from None
+        try:
+            self._check(config, resume)
+            atomic_write_text(self.config, json.dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+        except BaseException:
+            self.close()
+            if created:
+                shutil.rmtree(self.root, ignore_errors=True)
+            raise
+
+    def _take_lock(self) -> None:
+        import fcntl
+
+        handle = open(self.lock, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise RunDirectoryError(
+                f"{self.root} is in use by another epizoo bench ({holder}); wait for it to finish, then --resume"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {platform.node()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def close(self) -> None:
+        """Release the lock (the lock file stays: removing it would race with a waiting run)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def _check(self, config: BenchConfig, resume: bool) -> None:
+        if not self.config.is_file():
+            return
+        if not resume:
+            raise RunDirectoryError(f"{self.root} already holds a run; pass --resume to continue it or choose another --out")
+        try:
+            previous = json.loads(self.config.read_text())
+            defining = _defining(previous["defining"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise RunDirectoryError(f"{self.config} is unreadable or not an epizoo run configuration; choose another --out") from None
+        mismatch = _first_difference(defining, config.defining())
+        if mismatch:
+            raise RunDirectoryError(f"{self.root} holds a run with a different configuration ({mismatch}); choose another --out")
+
+
+def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    new = json.loads(json.dumps(new))
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            return f"{key}: {old.get(key)!r} then, {new.get(key)!r} now"
+    return None
+
+
+def environment(device: str, threads: int | None) -> dict[str, Any]:
+    import sklearn
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "epizoo": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "device": device,
+        "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+        "threads": threads or torch.get_num_threads(),
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def collect_results(run: RunDirectory, tasks: list[Task]) -> list[dict[str, Any]]:
+    """The recorded results of the finished tasks, in plan order."""
+    return [record for record in map(run.result, tasks) if record is not None]
+
+
+def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for r in results:
+        training = r["training"]
+        rows.append({
+            "model": r["model"], "cell_line": r["cell_line"], "train_cell_line": r["train_cell_line"], "fold": r["fold"],
+            **{name: r["metrics"].get(name, np.nan) for name in METRIC_COLUMNS},
+            **{name: value for name, value in r["metrics"].items() if name not in METRIC_COLUMNS},
+            "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
+            "stopped_by": training.get("stopped_by"), "n_train_pairs": training.get("n_train_pairs"),
+            "n_train_items": training.get("n_train_items"), "embedding_source": training.get("embedding_source") or "",
+            "seconds": round(r.get("seconds", 0.0), 3), "cpu_seconds": round(r.get("cpu_seconds", 0.0), 3),
+        })
+    return pd.DataFrame(rows)
+
+
+def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:
+    table = metrics_table(collect_results(run, tasks))
+    atomic_write_text(run.metrics, table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    return table
+
+
+def _check_out(root: Path) -> None:
+    """Refuse an --out that cannot be a run directory before a cluster starts or anything is written."""
+    if root.exists() and not root.is_dir():
+        raise RunDirectoryError(f"--out {root} is a file, not a folder; choose a new or empty folder for the run")
+    parent = next((p for p in root.parents if p.exists()), None)
+    if not root.exists() and parent is not None and (not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK)):
+        raise RunDirectoryError(f"cannot create the run directory {root}: {parent} is not a writable folder; choose another --out")

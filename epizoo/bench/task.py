@@ -1,0 +1,120 @@
+"""One task: train a model on one fold, score its test side, and write its prediction table,
+checkpoint and result, each renamed into place before the ``done`` marker."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from dataclasses import asdict
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from epizoo import __version__
+from epizoo.bench.config import BenchConfig, Task
+from epizoo.bench.rundir import RunDirectory
+from epizoo.training.checkpoint import atomic_write_text, save_checkpoint
+from epizoo.training.trainer import Sides, train_fold
+
+PREDICTION_COLUMNS = (
+    "pair", "label", "score", "pair_name", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name",
+    "distance",
+)
+
+
+def _prediction_table(ds, pairs: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    sub = ds[["pair_contig", "pair_cell_line", "pair_enhancer", "pair_promoter", "pair_distance"]].isel(pairs=pairs).compute()
+    enhancers, promoters = sub["pair_enhancer"].values, sub["pair_promoter"].values
+    return pd.DataFrame({
+        "pair": pairs,
+        "label": labels.astype(int),
+        "score": np.round(scores.astype(np.float64), 7),
+        "pair_name": ds.epizoo.pair_names(pairs),  # the source row's name: predictions join back to a user's BEDPE
+        "contig": ds["contig_id"].values[sub["pair_contig"].values],
+        "cell_line": ds["cell_line_id"].values[sub["pair_cell_line"].values],
+        "enhancer": enhancers,
+        "enhancer_name": ds["enhancer_name"].isel(enhancers=enhancers).values,
+        "promoter": promoters,
+        "promoter_name": ds["promoter_name"].isel(promoters=promoters).values,
+        "distance": sub["pair_distance"].values,
+    }, columns=list(PREDICTION_COLUMNS))
+
+
+def _header(config: BenchConfig, task: Task) -> str:
+    import torch
+
+    return (
+        f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
+        f"# command: {config.command}\n"
+        f"# model {task.model}; cell line {task.cell_line} (trained on {task.train_cell_line}); fold {task.fold}\n"
+    )
+
+
+def _task_device(config: BenchConfig) -> str:
+    """On a dask worker with GPUs and ``--device auto``: one GPU per worker, round-robin."""
+    import torch
+
+    if config.device != "auto" or not torch.cuda.is_available():
+        return config.device
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return config.device
+    index = name if isinstance(name, int) else sum(map(ord, str(name)))
+    return f"cuda:{index % torch.cuda.device_count()}"
+
+
+def run_task(
+    config: BenchConfig,
+    task: Task,
+    on_epoch: Callable[[dict], None] | None = None,
+    on_batch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train and score one task, or return its recorded result when it is already done."""
+    from epizoo import open_store
+    from epizoo.metrics import score_all
+    from epizoo.plugins import get_model
+
+    run = RunDirectory(config.out)
+    task_dir = run.task_dir(task)
+    recorded = run.result(task)
+    if recorded is not None:
+        return recorded
+    for leftover in (task_dir, run.checkpoint(task)):  # a half-finished attempt: start over
+        shutil.rmtree(leftover, ignore_errors=True)
+    run.predictions(task).unlink(missing_ok=True)
+
+    spec = get_model(task.model)
+    options = config.train_options(device=_task_device(config))
+    result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch, on_batch)
+    metrics = score_all(result.test_labels, result.test_scores)
+    ds = open_store(config.store)
+    table = _prediction_table(ds, result.test_pairs, result.test_labels, result.test_scores)
+    atomic_write_text(run.predictions(task), _header(config, task) + table.to_csv(sep="\t", index=False))
+
+    record = {
+        "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
+        "metrics": metrics, "history": result.history, "training": result.summary, "fold_info": task.info,
+        "seconds": float(sum(epoch.get("seconds", 0.0) for epoch in result.history)),
+        "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
+    }
+    description = {
+        "model": task.model, "card": asdict(spec.card), "hparams": result.summary["hparams"],
+        "recipe": result.summary["recipe"], "fold": {"name": task.fold, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, **task.info},
+        "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
+        "embedding_source": result.summary.get("embedding_source"),
+    }
+    save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
+    atomic_write_text(task_dir / "result.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    (task_dir / "done").touch()
+    return record
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
