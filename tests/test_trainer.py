@@ -89,6 +89,18 @@ def test_other_balance_modes_never_shift(store, made, balance):
     assert (made[0].sampler_labels is not None) == (balance == "sampler")
 
 
+def test_sampler_reports_the_items_an_epoch_draws(store, made):
+    path, sides, labels = store
+    seen = []
+    result = train_fold(get_model(FAST_MODEL), path, sides, tiny(balance="sampler", max_pairs=None), on_batch=seen.append)
+    train = np.unique(made[0].items.pairs)
+    n_pos = int(labels[train].sum())
+    drawn = 2 * max(n_pos, train.size - n_pos)  # the larger class once, the smaller drawn to match
+    assert n_pos != train.size - n_pos  # unbalanced, so the draw differs from the pair count
+    assert result.summary["n_train_items"] == drawn == len(made[0]._epoch_items())
+    assert {record["total"] for record in seen} == {drawn}
+
+
 def test_best_validation_epoch_is_kept_and_budget_stops(store):
     path, sides, _ = store
     result = train_fold(get_model(FAST_MODEL), path, sides, tiny(epochs=3))

@@ -25,6 +25,7 @@ from epizoo.metrics import auroc
 from epizoo.training.loader import (
     BALANCE_MODES,
     PairBatches,
+    balanced_items,
     make_loader,
     plain_items,
     to_device,
@@ -284,6 +285,9 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
     sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
     dataset = PairBatches(store, items, recipe.batch_size, *_lengths(hparams), shuffle=True, seed=options.seed, sampler_labels=sampler_labels)
+    # What one epoch trains on: under --balance sampler the class-balanced draw the dataset makes each
+    # epoch (the same size every epoch), not the pairs it is drawn from.
+    per_epoch = len(items) if sampler_labels is None else len(balanced_items(items.pairs, sampler_labels, np.random.default_rng(0)))
     pos_weight = _pos_weight(labels[sides.train], device) if options.balance == "weights" else None
     deadline = time.monotonic() + options.budget_minutes * 60 if options.budget_minutes else math.inf
 
@@ -292,7 +296,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         dataset.set_epoch(epoch)
         run.model.train()
         started, cpu_started = time.monotonic(), time.process_time()
-        meter = _BatchMeter(epoch + 1, len(items), on_batch)
+        meter = _BatchMeter(epoch + 1, per_epoch, on_batch)
         for batch in make_loader(dataset, options.num_workers, device):
             if len(batch["label"]) < 2:
                 continue  # BatchNorm cannot train on one pair; a lone last pair is reshuffled into a full batch next epoch
@@ -333,7 +337,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "best_epoch": best_epoch,
         "epochs_run": len(history),
         "stopped_by": stop,
-        "n_train_items": len(items),
+        "n_train_items": per_epoch,
         "embedding_source": getattr(run.model, "embedding_source", None),
         "precision": run.precision,
     }
