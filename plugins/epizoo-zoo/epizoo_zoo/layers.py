@@ -162,7 +162,13 @@ class _SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, dropout_active: bool) -> torch.Tensor:
         q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
         # Scaled by sqrt(head_dim), no mask; dropout acts on the attention probabilities.
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if dropout_active else 0.0)
+        if dropout_active and self.dropout > 0 and x.device.type == "cpu":
+            # The same computation written out: on CPU, SDPA with dropout takes its math path, which adds
+            # three passes over the (heads, T, T) scores (a 'safe softmax' for masks this layer never has).
+            scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+            out = F.dropout(torch.softmax(scores, dim=-1), self.dropout, training=True) @ v
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if dropout_active else 0.0)
         return out.transpose(1, 2).reshape(x.shape)
 
 
