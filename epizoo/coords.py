@@ -15,6 +15,12 @@ from epizoo.errors import InputFileError
 DEFAULT_SHIFT_STEP = 50
 DEFAULT_N_SHIFTS = 20
 
+# The stored distance of a pair whose enhancer and promoter lie on different contigs (a trans
+# pair): it has no linear distance. Not a number of base pairs: a model that uses distances must
+# test for it (``distance == TRANS_DISTANCE``) before taking a logarithm or comparing, never treat
+# it as "1 bp".
+TRANS_DISTANCE = -1
+
 
 def augmentation_shifts(n_shifts: int = DEFAULT_N_SHIFTS, step: int = DEFAULT_SHIFT_STEP) -> list[int]:
     """Offsets (bp) of the published shifted windows: ``(i - n//2) * step`` for i = 1..n."""

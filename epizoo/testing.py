@@ -108,11 +108,14 @@ def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, 
     """Fit and predict a scikit-learn model on random (or stored) pairs; returns the probabilities."""
     import numpy as np
 
+    from epizoo.coords import TRANS_DISTANCE
+
     assert spec.features is not None, f"{spec.name}: a scikit-learn model needs a features function"
     hparams = spec.hparams(tiny=True, **overrides)
     enhancer, promoter = pair_codes(hparams, batch, seed, store)
     batch = len(enhancer)
     distance = np.random.default_rng(seed).integers(1_000, 1_000_000, size=batch)
+    distance[::4] = TRANS_DISTANCE  # pairs across contigs have no distance: features must handle them
     labels = np.arange(batch) % 2
     features = spec.features(enhancer, promoter, distance)
     assert len(features) == batch, f"{spec.name}: features gave {len(features)} rows for {batch} pairs"

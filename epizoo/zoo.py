@@ -9,7 +9,10 @@ Two kinds of model exist:
   report which one they used in ``module.embedding_source`` ('dna2vec' or 'random').
 * ``kind="sklearn"``: ``factory(**hparams)`` returns a scikit-learn estimator with
   ``fit``/``predict_proba``; ``features(enhancer_codes, promoter_codes, distance)`` turns int8
-  code arrays and distances (numpy) into its feature matrix.
+  code arrays and distances (numpy) into its feature matrix. A distance is in bp, or
+  ``epizoo.coords.TRANS_DISTANCE`` (-1) for a pair across contigs, which has no distance: a
+  model that uses distances gives such pairs an explicit rule (the distance baseline: an
+  ``is_trans`` column and a log distance farther than any contig), never ``log(1 + |-1|)``.
 
 Every hparams dict may hold ``enhancer_length`` and ``promoter_length``; the loader cuts windows
 of these lengths (centred) out of the stored windows.

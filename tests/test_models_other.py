@@ -263,9 +263,34 @@ def test_distance_baseline_learns_a_distance_effect(specs):
     distance = np.where(labels == 1, rng.uniform(1e4, 1e5, 400), rng.uniform(5e4, 2e6, 400))
     codes = np.zeros((400, 10), dtype=np.int8)
     features = specs["distance"].features(codes, codes, distance)
-    assert features.shape == (400, 1) and np.allclose(features[:, 0], np.log10(distance + 1))
+    assert features.shape == (400, 2) and np.allclose(features[:, 0], np.log10(distance + 1)) and not features[:, 1].any()
     auroc, probabilities = split_auroc(specs["distance"], features, labels)
     assert auroc > 0.9 and ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_a_trans_pair_is_not_the_closest_pair_to_the_distance_baseline(specs):
+    from epizoo.coords import TRANS_DISTANCE
+
+    spec, rng = specs["distance"], np.random.default_rng(0)
+    labels = np.arange(400) % 2
+    distance = np.where(labels == 1, rng.uniform(1e4, 1e5, 400), rng.uniform(5e4, 2e6, 400))
+    codes = np.zeros((401, 10), dtype=np.int8)
+    model = spec.factory(**spec.hparams(tiny=True))
+    with threadpool_limits(limits=1):
+        model.fit(spec.features(codes[:400], codes[:400], distance), labels)  # cis pairs only
+        cis = model.predict_proba(spec.features(codes[:3], codes[:3], np.array([0, 1_000, 5_000_000])))[:, 1]
+        trans = spec.features(codes[:1], codes[:1], np.array([TRANS_DISTANCE]))
+        score = model.predict_proba(trans)[0, 1]
+    assert trans.tolist() == [[baselines.TRANS_LOG_DISTANCE, 1.0]]  # not log10(|-1| + 1) = 0.3, the closest
+    assert score < cis.min()  # scored as farther than any pair on one contig, not as the closest
+
+    # With trans pairs in training, is_trans gives them their own rate: here all positive.
+    with_trans = np.concatenate([distance, np.full(40, TRANS_DISTANCE)])
+    with_labels = np.concatenate([labels, np.ones(40, dtype=int)])
+    codes = np.zeros((440, 10), dtype=np.int8)
+    with threadpool_limits(limits=1):
+        model = spec.factory(**spec.hparams(tiny=True)).fit(spec.features(codes, codes, with_trans), with_labels)
+        assert model.predict_proba(trans)[0, 1] > 0.5
 
 
 def plant(codes: np.ndarray, motif: str, rows: np.ndarray, copies: int, rng) -> None:
@@ -297,7 +322,11 @@ def test_kmer_frequencies_pool_reverse_complements_and_skip_n():
 
 @pytest.mark.parametrize(
     "enhancer_rows, distance, message",
-    [(3, [1.0, 2.0, 3.0, 4.0], "3 enhancers"), (4, [1.0, np.nan, 3.0, 4.0], "missing or infinite")],
+    [
+        (3, [1.0, 2.0, 3.0, 4.0], "3 enhancers"),
+        (4, [1.0, np.nan, 3.0, 4.0], "missing or infinite"),
+        (4, [1.0, -5.0, -1.0, 4.0], "negative values other than -1"),
+    ],
 )
 @pytest.mark.parametrize("name", SKLEARN_MODELS)
 def test_baseline_features_reject_mismatched_input_in_one_line(specs, name, enhancer_rows, distance, message):

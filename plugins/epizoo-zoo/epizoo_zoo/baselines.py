@@ -2,7 +2,8 @@
 
 Both are ``kind="sklearn"``: ``features(enhancer_codes, promoter_codes, distance)`` turns numpy
 int8 code windows ``(B, L)`` and distances ``(B,)`` into a feature matrix, and ``factory`` returns
-an unfitted scikit-learn estimator.
+an unfitted scikit-learn estimator. A distance is a non-negative number of bp, or
+:data:`epizoo.coords.TRANS_DISTANCE` (-1) for a pair across contigs, which has none.
 """
 
 from __future__ import annotations
@@ -15,11 +16,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from epizoo.coords import TRANS_DISTANCE
 from epizoo.errors import EpizooError
 from epizoo.hookspecs import hookimpl
 from epizoo.zoo import ModelCard, ModelSpec, TrainingRecipe
 
 K = 4
+# The log distance given to a trans pair by the distance baseline: 9 = log10(1 Gb + 1), farther than
+# any two points of one contig (the longest human chromosome is 249 Mb, 8.4). Its own column
+# (is_trans) lets the fit give trans pairs their own rate whenever training has some.
+TRANS_LOG_DISTANCE = 9.0
 ROWS_PER_CHUNK = 2048  # bounds the memory of the k-mer id arrays on large training sets
 
 
@@ -35,6 +41,11 @@ def _check_inputs(enhancer_codes, promoter_codes, distance) -> tuple[np.ndarray,
         )
     if not np.isfinite(distance).all():
         raise EpizooError("distance has missing or infinite values; fill in every pair's distance in bp")
+    if ((distance < 0) & (distance != TRANS_DISTANCE)).any():
+        raise EpizooError(
+            f"distance has negative values other than {TRANS_DISTANCE}; give distances as bp >= 0, "
+            f"and {TRANS_DISTANCE} for a pair across contigs"
+        )
     return enhancer_codes, promoter_codes, distance
 
 
@@ -42,9 +53,17 @@ def _check_inputs(enhancer_codes, promoter_codes, distance) -> tuple[np.ndarray,
 
 
 def distance_features(enhancer_codes, promoter_codes, distance) -> np.ndarray:
-    """One column: log10(|distance| + 1); contact probability decays roughly as a power of distance."""
+    """Two columns: log10(distance + 1), as contact probability decays roughly as a power of distance,
+    and is_trans (1 for a pair across contigs, else 0).
+
+    A trans pair has no distance: its log distance is :data:`TRANS_LOG_DISTANCE`, farther than any
+    pair on one contig, and its is_trans column is 1. So a model fitted without trans pairs ranks
+    them as the farthest pairs, and one fitted with some learns their rate from is_trans.
+    """
     _, _, distance = _check_inputs(enhancer_codes, promoter_codes, distance)
-    return np.log10(np.abs(distance) + 1.0)[:, None]
+    trans = distance == TRANS_DISTANCE
+    log_distance = np.where(trans, TRANS_LOG_DISTANCE, np.log10(np.where(trans, 0.0, distance) + 1.0))
+    return np.column_stack([log_distance, trans.astype(np.float64)])
 
 
 def distance_model(C: float = 1.0, **window_lengths) -> object:
@@ -73,7 +92,10 @@ DISTANCE_SPEC = ModelSpec(
             "within a distance cut-off). TargetFinder draws negatives within the positives' distance "
             "bins, so there this baseline should sit near AUROC 0.5: a check that matching worked. A "
             "sequence model that does not beat it has learnt nothing beyond distance. Features: "
-            "log10(|distance| + 1), standardised; scikit-learn LogisticRegression (L2, C=1)."
+            "log10(distance + 1) and is_trans, standardised; scikit-learn LogisticRegression (L2, C=1). "
+            "A pair across contigs (trans; stored distance -1) has no distance: it gets is_trans = 1 and "
+            "a log distance of 9 (1 Gb, farther than any pair on one contig), so it is never taken for "
+            "the closest pair; with trans pairs in training, is_trans gives them their own rate."
         ),
     ),
     recipe=TrainingRecipe(
@@ -131,7 +153,8 @@ def _chunk_frequencies(codes: np.ndarray, k: int, columns: np.ndarray, classes: 
 
 
 def kmer_features(enhancer_codes, promoter_codes, distance) -> np.ndarray:
-    """Canonical 4-mer frequencies of the enhancer, then of the promoter: (B, 272). Distance is not used."""
+    """Canonical 4-mer frequencies of the enhancer, then of the promoter: (B, 272). Distance is not
+    used (only checked), so trans pairs need no rule."""
     enhancer_codes, promoter_codes, _ = _check_inputs(enhancer_codes, promoter_codes, distance)
     return np.hstack([kmer_frequencies(enhancer_codes), kmer_frequencies(promoter_codes)])
 
@@ -185,7 +208,8 @@ KMER_SPEC = ModelSpec(
             "the trees combine enhancer and promoter columns themselves, and 136 extra columns would "
             "double the cost for a linear-model convenience. k = 4 keeps 3 kb windows densely counted "
             "(about 22 counts per class; 6-mers would be mostly zeros). Distance is left out on purpose "
-            "(the distance baseline covers it; TargetFinder also dropped it). Model: scikit-learn "
+            "(the distance baseline covers it; TargetFinder also dropped it), so a pair across contigs "
+            "(distance -1) is scored like any other. Model: scikit-learn "
             "HistGradientBoostingClassifier (the fast histogram form of TargetFinder's GBM), 31-leaf "
             "trees, learning rate 0.1, up to 300 rounds with early stopping on 10% of the training side."
         ),
