@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from epizoo.contigs import find as find_contig
 from epizoo.coords import parse_region
 from epizoo.errors import InputFileError, SequenceError
 from epizoo.sequence import N_CODE, encode
@@ -88,8 +89,9 @@ def _gather_padded(codes: np.ndarray, starts: np.ndarray, length: int) -> np.nda
 def _naming_hint(contig: str, known: list[str]) -> str:
     """A few contigs the source has, plus a hint when 'chr1' meets '1'."""
     sample = ", ".join(known[:5]) + (", ..." if len(known) > 5 else "")
-    flipped = contig[3:] if contig.startswith("chr") else f"chr{contig}"
-    hint = f"; the source names it {flipped!r} (rename contigs to match)" if flipped in known else ""
+    position = find_contig(contig, known)  # the other naming style ('1' for 'chr1'), never the same name
+    flipped = known[position] if position is not None and known[position] != contig else None
+    hint = f"; the source names it {flipped!r} (rename contigs to match)" if flipped else ""
     return f"(it has {sample}){hint}"
 
 

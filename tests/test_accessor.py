@@ -56,6 +56,15 @@ def test_pairs_filters(ds):
         ds.epizoo.pairs(label=5)
 
 
+def test_pairs_matches_contig_names_in_either_style_as_the_splits_do(ds):
+    chr1 = int(ds.epizoo.pairs(contig="chr1").sizes["pairs"])
+    assert chr1 == int((ds["pair_contig"].values == ds.epizoo.contigs.index("chr1")).sum()) > 0
+    assert all(ds.epizoo.pairs(contig=name).sizes["pairs"] == chr1 for name in ("1", "CHR1", "Chr1"))
+    assert ds.epizoo.pairs(contig="x").sizes["pairs"] == int(ds.epizoo.folds("loco", folds="x")[0].test.sum())
+    with pytest.raises(UnknownNameError, match=r"^unknown contig 'chr7'; this store has chr1, chr2, chrX$"):
+        ds.epizoo.pairs(contig="chr7")
+
+
 def test_summary_counts_per_cell_line_and_contig(ds):
     summary = ds.epizoo.summary()
     assert summary["pairs"].sum() == ds.sizes["pairs"]

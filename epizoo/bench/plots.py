@@ -201,13 +201,10 @@ def _annotate(axis, matrix: pd.DataFrame) -> None:
 
 
 def _fold_order(names) -> list[str]:
-    """chr2 before chr10: digits compare as numbers."""
-    import re
+    """Contigs in natural order (chr2 before chr10, chrX after chr22), other fold names with digits as numbers."""
+    from epizoo.contigs import natural_order
 
-    def key(name: str):
-        return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(name))]
-
-    return sorted((str(n) for n in names), key=key)
+    return natural_order(names)
 
 
 # ---- learning curves --------------------------------------------------------------------------

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from epizoo import contigs
 from epizoo.errors import EpizooError, UnknownNameError
 
 
@@ -97,21 +97,6 @@ def _used(indices: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 
 # ---- contig and name helpers -----------------------------------------------------------------
 
-_MAIN_CHROMOSOMES = [str(i) for i in range(1, 23)] + ["X"]
-
-
-def _chromosome_key(name: str) -> str:
-    """'chr5', 'Chr5' and '5' are one chromosome."""
-    return re.sub(r"^chr", "", str(name), flags=re.IGNORECASE).upper()
-
-
-def _natural_order(names: Sequence[str]) -> list[str]:
-    def key(name: str):
-        core = _chromosome_key(name)
-        return (0, int(core), "") if core.isdigit() else (1, 0, core)
-
-    return sorted(names, key=key)
-
 
 def _as_list(value: Any) -> list:
     if value is None:
@@ -120,16 +105,8 @@ def _as_list(value: Any) -> list:
 
 
 def _resolve_contigs(pairs: _Pairs, names: Any, option: str) -> list[int]:
-    """User contig names (either naming style) to codes into ``contig_id``."""
-    by_key = {_chromosome_key(name): code for code, name in enumerate(pairs.contig_names)}
-    codes = []
-    for name in _as_list(names):
-        code = by_key.get(_chromosome_key(name))
-        if code is None:
-            known = ", ".join(_natural_order(pairs.contig_names)) or "none"
-            raise UnknownNameError(f"{option}: unknown contig {name!r}; the store has {known}")
-        codes.append(code)
-    return codes
+    """User contig names (either naming style, see :mod:`epizoo.contigs`) to codes into ``contig_id``."""
+    return [contigs.resolve(name, pairs.contig_names, prefix=f"{option}: ") for name in _as_list(names)]
 
 
 def _resolve_cell_lines(pairs: _Pairs, names: Any, option: str) -> list[int]:
@@ -153,9 +130,8 @@ def _cell_line_mask(pairs: _Pairs, cell_lines: Any) -> np.ndarray:
 def _main_contigs_present(pairs: _Pairs, pool: np.ndarray) -> list[int]:
     """Codes of chr1..22 and chrX that have pairs in ``pool``, in natural order."""
     present = set(np.unique(pairs.contig[pool]).tolist())
-    eligible = [c for c in present if _chromosome_key(pairs.contig_names[c]) in _MAIN_CHROMOSOMES]
-    order = {name: i for i, name in enumerate(_natural_order(pairs.contig_names))}
-    return sorted(eligible, key=lambda c: order[pairs.contig_names[c]])
+    eligible = [c for c in present if contigs.is_main(pairs.contig_names[c])]
+    return sorted(eligible, key=lambda c: contigs.natural_key(pairs.contig_names[c]))
 
 
 def _valid_count(requested: int | None, available: int) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from epizoo import coords
+from epizoo import contigs, coords
 from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
 from epizoo.sequence import decode
 
@@ -93,8 +93,8 @@ class EpizooAccessor:
         keep = np.ones(self._ds.sizes["pairs"], dtype=bool)
         if cell_line is not None:
             keep &= self._ds["pair_cell_line"].values == self._code("cell_line_id", cell_line, "cell line")
-        if contig is not None:
-            keep &= self._ds["pair_contig"].values == self._code("contig_id", contig, "contig")
+        if contig is not None:  # 'chr1', 'CHR1' or '1', as the splits read it
+            keep &= self._ds["pair_contig"].values == contigs.resolve(contig, self.contigs, where="this store")
         if label is not None:
             keep &= self._ds["pair_label"].values == int(label)
         if not keep.any():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from epizoo import coords, schema
+from epizoo.contigs import natural_key as natural_contig_key
+from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, StoreError
 from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
@@ -62,22 +63,8 @@ class BuildReport:
 
 # ---- ordering ----------------------------------------------------------------------------------
 
-_SPECIAL_CONTIGS = {"X": 1, "Y": 2, "M": 3, "MT": 3}
-
-
-def natural_contig_key(name: str) -> tuple:
-    """chr1, chr2, ..., chr10, ..., chrX, chrY, chrM, then any other name alphabetically."""
-    bare = name[3:] if name.lower().startswith("chr") else name
-    if bare.isdigit():
-        return (0, int(bare), "")
-    if bare.upper() in _SPECIAL_CONTIGS:
-        return (1, _SPECIAL_CONTIGS[bare.upper()], "")
-    return (2, 0, name)
-
-
-def natural_text_key(text: str) -> tuple:
-    """Sort 'cv-2' before 'cv-10': digit runs compare as numbers."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+# epizoo.contigs holds the one order (and the names natural_contig_key, natural_text_key stay here):
+# chr1, chr2, ..., chr10, ..., chrX, chrY, chrM, then other names; 'cv-2' before 'cv-10'.
 
 
 # ---- tables ------------------------------------------------------------------------------------
