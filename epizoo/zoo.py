@@ -38,6 +38,11 @@ class TrainingRecipe:
     augmentation_shifts: int = 20  # training positives seen at this many shifted windows; 0/1: none
     shift_step: int = 50
     weight_decay: float = 0.0
+    # The optimizer's eps (Adam, NAdam, RMSprop; SGD has none). PyTorch's default is 1e-8; Keras's
+    # is 1e-7 (K.epsilon()), which models ported from Keras keep. Keras adds it to sqrt(v) before
+    # the bias correction (the Adam paper's "epsilon hat"), PyTorch after: the same value, a slightly
+    # larger effective eps in Keras over the first few hundred steps.
+    epsilon: float = 1e-8
     max_train_pairs: int | None = None  # train on at most this many pairs (stratified, seeded); None: all
     notes: str = ""
 

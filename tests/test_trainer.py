@@ -101,6 +101,17 @@ def test_sampler_reports_the_items_an_epoch_draws(store, made):
     assert {record["total"] for record in seen} == {drawn}
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "nadam", "rmsprop"])
+def test_the_optimizer_gets_the_recipes_epsilon(optimizer):
+    from epizoo.zoo import TrainingRecipe
+
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    assert TrainingRecipe().epsilon == 1e-8  # PyTorch's default unless a recipe says otherwise
+    made = trainer.make_optimizer(TrainingRecipe(optimizer=optimizer, epsilon=1e-7), parameters)
+    assert made.param_groups[0]["eps"] == 1e-7
+    assert "eps" not in trainer.make_optimizer(TrainingRecipe(optimizer="sgd", epsilon=1e-7), parameters).param_groups[0]
+
+
 def test_best_validation_epoch_is_kept_and_budget_stops(store):
     path, sides, _ = store
     result = train_fold(get_model(FAST_MODEL), path, sides, tiny(epochs=3))

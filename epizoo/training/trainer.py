@@ -198,7 +198,8 @@ def make_optimizer(recipe: TrainingRecipe, parameters) -> torch.optim.Optimizer:
     kinds = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
     if recipe.optimizer not in kinds:
         raise EpizooError(f"unknown optimizer {recipe.optimizer!r} in the recipe; use one of {', '.join(kinds)}")
-    return kinds[recipe.optimizer](parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    eps = {} if recipe.optimizer == "sgd" else {"eps": recipe.epsilon}
+    return kinds[recipe.optimizer](parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay, **eps)
 
 
 def _public_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
