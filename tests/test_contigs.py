@@ -99,3 +99,12 @@ def test_a_sequence_source_hints_at_the_other_naming_style():
     assert "the source names it 'chr1'" in _naming_hint("1", ["chr1", "chr2"])
     assert "the source names it '1'" in _naming_hint("CHR1", ["1", "2"])
     assert "names it" not in _naming_hint("chr9", ["chr1", "chr2"])
+
+
+def test_bench_folds_name_a_chromosome_in_either_style(ds):
+    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.plan import plan
+
+    for wanted in (["1"], ["chr1"], ["CHR1"]):
+        tasks, _, _ = plan(ds, BenchConfig(store="", out="", models=["m"], folds=wanted), warn=lambda text: None)
+        assert {task.fold for task in tasks} == {"chr1"}

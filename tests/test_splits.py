@@ -541,3 +541,20 @@ def test_the_splits_package_keeps_every_public_import_path():
     assert {"folds", "leakage", "options", "pairs"} <= {m.rsplit(".", 1)[-1] for m in sys.modules if m.startswith("epizoo.splits.")}
     assert set(SPLITS) <= set(plugins.get_splits())  # registered through the package, a default plugin
     assert get_split("LOCO").__wrapped__ is splits.loco
+
+
+def test_bench_plan_says_why_a_strict_test_side_is_empty():
+    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.plan import plan
+
+    enhancers = [("chr1", 1_000, 1_200), ("chr1", 1_050, 1_250), ("chr2", 1_000, 1_200), ("chr3", 1_000, 1_200)]
+    promoters = [("chr1", 20_000, 20_001), ("chr2", 20_000, 20_001), ("chr2", 60_000, 60_001), ("chr3", 9_000, 9_001), ("chr3", 90_000, 90_001)]
+    # as shared_cell_lines, plus two pairs of A alone on chr3, so A's test side stays scorable
+    pairs = [(0, 0, 0, 1, -1), (2, 1, 0, 0, -1), (3, 3, 0, 1, -1), (3, 4, 0, 0, -1), (0, 2, 1, 1, -1), (1, 2, 1, 0, -1)]
+    ds = make_dataset(enhancers, promoters, pairs)
+    config = BenchConfig(store="", out="", models=["m"], split="cross-cell-line-strict", split_options={"valid_contigs": 0})
+    tasks, skipped, _ = plan(ds, config, warn=lambda text: None)
+    assert {(t.train_cell_line, t.cell_line) for t in tasks} == {("B", "A")}
+    (entry,) = skipped
+    assert (entry["train_cell_line"], entry["cell_line"]) == ("A", "B")
+    assert entry["reason"].startswith("the test side is empty: every one of its 2 test pairs overlapped training")

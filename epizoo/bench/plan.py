@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from epizoo import contigs
 from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, BenchConfig, Task
 from epizoo.errors import EmptyResultError, EpizooError
 
@@ -88,10 +89,12 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
             warnings.simplefilter("ignore")  # the leaky split warns once, below, per fold
             folds = split.function(ds, **options)
         for fold in folds:
-            if config.folds and fold.name not in config.folds:
-                continue
+            if config.folds and not any(contigs.same(fold.name, wanted) for wanted in config.folds):
+                continue  # --folds 1, chr1 and CHR1 name the fold chr1, as the splits read them (epizoo.contigs)
             leakage.append({"cell_line": test_line, "train_cell_line": train_line, **_check_fold(ds, fold, config.split, warn)})
             reason = _skip_reason(labels, fold.test)
+            if reason == "the test side is empty":  # the split's note says why, e.g. strict dropped every test pair
+                reason = next((f"the {note}" for note in fold.info.get("notes", []) if note.startswith("test side is empty: ")), reason)
             if reason is not None:
                 skipped.append({"cell_line": test_line, "train_cell_line": train_line, "fold": fold.name, "reason": reason})
                 continue
