@@ -22,10 +22,11 @@ def _callable_name(function: Any) -> str | None:
 
 
 def recipe_summary(recipe: Any, kind: str = "torch") -> str:
-    """One line, e.g. ``adam lr 0.001, batch 64, 15 epochs, 20x shifts``."""
+    """One line, e.g. ``adam lr 0.001 eps 1e-07, batch 64, 15 epochs, 20x shifts``."""
     if kind == "sklearn":
         return "scikit-learn fit on the training side"
-    parts = [f"{recipe.optimizer} lr {recipe.learning_rate:g}", f"batch {recipe.batch_size}", f"{recipe.epochs} epochs"]
+    eps = "" if recipe.optimizer == "sgd" else f" eps {recipe.epsilon:g}"
+    parts = [f"{recipe.optimizer} lr {recipe.learning_rate:g}{eps}", f"batch {recipe.batch_size}", f"{recipe.epochs} epochs"]
     if recipe.early_stopping_patience:
         parts.append(f"patience {recipe.early_stopping_patience} on validation {recipe.monitor}")
     if recipe.augmentation_shifts > 1:
