@@ -182,6 +182,7 @@ SPEC = ModelSpec(
         "heads": 4,
         "feedforward": 32,
     },
+    demo_hparams={"enhancer_length": 400, "promoter_length": 300, "filters": 32, "heads": 4, "feedforward": 64},
     published_parameters=2_425_177,
     uses_pretrained_embedding=True,
 )

@@ -62,6 +62,7 @@ SPEC = ModelSpec(
     promoter_length=2000,
     default_hparams={},
     tiny_hparams={"enhancer_length": 600, "promoter_length": 400, "filters": 16, "gru_units": 8, "attention_dim": 8},
+    demo_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 32, "gru_units": 16, "attention_dim": 16},
     published_parameters=1_371_657,
     uses_pretrained_embedding=True,
     recipe=TrainingRecipe(

@@ -237,6 +237,7 @@ SPEC = ModelSpec(
         "kmer_out": 8,
         "fusion_hidden": 8,
     },
+    demo_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 32, "gru_units": 16, "attention_dim": 16, "kmer_hidden": 64, "kmer_out": 16, "fusion_hidden": 32},
     published_parameters=None,
     uses_pretrained_embedding=True,
 )

@@ -96,6 +96,7 @@ SPEC = ModelSpec(
         "stacks": 2,
         "dense_units": 8,
     },
+    demo_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 32, "heads": 4, "feedforward": 64, "dense_units": 32},
     published_parameters=1_453_037,
     uses_pretrained_embedding=True,
     recipe=TrainingRecipe(

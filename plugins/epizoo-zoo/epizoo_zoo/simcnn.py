@@ -125,6 +125,8 @@ SPEC = ModelSpec(
         "second_filters": 8,
         "dense_units": 32,
     },
+    demo_hparams={"enhancer_length": 400, "promoter_length": 400, "first_filters": 64, "second_filters": 32, "dense_units": 64},
+    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 2 epochs
     published_parameters=47_565_731,
 )
 

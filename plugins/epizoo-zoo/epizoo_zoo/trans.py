@@ -99,6 +99,7 @@ SPEC = ModelSpec(
         "feedforward": 32,
         "dense_units": 8,
     },
+    demo_hparams={"enhancer_length": 400, "promoter_length": 300, "filters": 32, "heads": 4, "feedforward": 64, "dense_units": 16},
     published_parameters=1_891_721,
     uses_pretrained_embedding=True,
     recipe=TrainingRecipe(
