@@ -85,6 +85,8 @@ def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
         "features": _callable_name(spec.features),
         "default_hparams": spec.default_hparams,
         "tiny_hparams": spec.tiny_hparams,
+        "demo_hparams": spec.demo_hparams,
+        "demo_recipe": spec.demo_recipe,
         "recipe": dataclasses.asdict(spec.recipe),
         "recipe_summary": recipe_summary(spec.recipe, spec.kind),
         "card": dataclasses.asdict(spec.card),
@@ -113,6 +115,16 @@ def _parameters(spec: Any) -> str:
     if spec.kind != "torch":
         return "n/a (scikit-learn)"
     return f"{spec.published_parameters:,}" if spec.published_parameters else "—"
+
+
+def _demo(spec: Any) -> str:
+    """The demo size: what ``--demo`` changes from the defaults (the trainer's demo recipe applies too)."""
+    if not spec.demo_hparams and not spec.demo_recipe:
+        return ""
+    parts = [", ".join(f"{key} {value}" for key, value in spec.demo_hparams.items())]
+    if spec.demo_recipe:
+        parts.append("recipe: " + ", ".join(f"{key} {value}" for key, value in spec.demo_recipe.items()))
+    return "; ".join(part for part in parts if part)
 
 
 def _deviations(card: Any) -> str:
@@ -172,6 +184,7 @@ def _card_section(spec: Any) -> list[str]:
         ("parameters", _parameters(spec)),
         ("recipe", recipe_summary(spec.recipe, spec.kind)),
         ("recipe notes", spec.recipe.notes),
+        ("demo size (`--demo`)", _demo(spec)),
         ("deviations", _deviations(card)),
         ("notes", card.notes),
     )
