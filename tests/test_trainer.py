@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import epizoo
+import epizoo.plugins
 from epizoo import coords
 from epizoo.errors import EpizooError
 from epizoo.plugins import get_model, get_split
@@ -110,6 +111,15 @@ def test_the_optimizer_gets_the_recipes_epsilon(optimizer):
     made = trainer.make_optimizer(TrainingRecipe(optimizer=optimizer, epsilon=1e-7), parameters)
     assert made.param_groups[0]["eps"] == 1e-7
     assert "eps" not in trainer.make_optimizer(TrainingRecipe(optimizer="sgd", epsilon=1e-7), parameters).param_groups[0]
+
+
+def test_keras_ported_recipes_use_the_keras_epsilon():
+    """Models whose upstream is Keras train with its eps (1e-7); PyTorch upstreams and epizoo's own keep 1e-8."""
+    # SPEID and SIMCNN ran on Keras 1 (Merge layers, nb_filter), whose Adam default eps was 1e-8.
+    keras = {"epivan", "epi-dlmh", "epi-mind", "epi-trans"}
+    for name, spec in epizoo.plugins.get_models().items():
+        if spec.kind == "torch":
+            assert spec.recipe.epsilon == (1e-7 if name in keras else 1e-8), name
 
 
 def test_best_validation_epoch_is_kept_and_budget_stops(store):

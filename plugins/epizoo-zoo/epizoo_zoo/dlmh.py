@@ -108,6 +108,7 @@ SPEC = ModelSpec(
     recipe=TrainingRecipe(
         optimizer="adam",
         learning_rate=5e-6,
+        epsilon=1e-7,  # Keras 2's Adam default (K.epsilon()); PyTorch's is 1e-8
         batch_size=32,
         epochs=90,
         early_stopping_patience=None,

@@ -68,6 +68,7 @@ SPEC = ModelSpec(
     recipe=TrainingRecipe(
         optimizer="adam",
         learning_rate=1e-3,
+        epsilon=1e-7,  # Keras 2's Adam default (K.epsilon()); PyTorch's is 1e-8
         batch_size=64,
         epochs=15,
         early_stopping_patience=None,

@@ -102,6 +102,7 @@ SPEC = ModelSpec(
     recipe=TrainingRecipe(
         optimizer="adam",
         learning_rate=1e-3,
+        epsilon=1e-7,  # tf.keras Adam default (K.epsilon()); PyTorch's is 1e-8
         batch_size=64,
         epochs=15,
         early_stopping_patience=None,

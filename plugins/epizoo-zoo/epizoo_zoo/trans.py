@@ -105,6 +105,7 @@ SPEC = ModelSpec(
     recipe=TrainingRecipe(
         optimizer="nadam",
         learning_rate=1e-3,
+        epsilon=1e-7,  # tf.keras Nadam default (K.epsilon()); PyTorch's is 1e-8
         batch_size=64,
         epochs=20,
         early_stopping_patience=None,
