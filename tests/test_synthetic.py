@@ -104,7 +104,7 @@ def test_interaction_is_learnable_and_distance_is_weak(loaded):
     grammar, by_distance = held_out_auroc(interaction), held_out_auroc(distance)
     enhancer_only = held_out_auroc(enhancer)
     assert grammar > 0.95
-    assert 0.53 < by_distance < 0.72
+    assert 0.5 < by_distance < 0.65  # weak: about 0.55
     assert enhancer_only < 0.62
     assert grammar - by_distance > 0.25
 
