@@ -205,3 +205,20 @@ def test_transformer_encoder_handles_new_lengths_and_keeps_positions_out_of_the_
     assert encoder(torch.zeros(1, 5, 8)).shape == (1, 5, 8)
     assert encoder(torch.zeros(2, 9, 8)).shape == (2, 9, 8)
     assert not any("position" in key for key in encoder.state_dict())
+
+
+@pytest.mark.parametrize("name", ["epi-mind", "epi-trans"])
+def test_transformer_feedforward_biases_start_uniform_as_upstream(name):
+    """The custom layer's add_weight(initializer='uniform'): U(-0.05, 0.05), not zeroed by the model's glorot init."""
+    torch.manual_seed(0)
+    model = epizoo.plugins.get_model(name).build()
+    encoders = [m for m in model.modules() if type(m).__name__ == "KerasTransformerEncoder"]
+    assert encoders
+    for encoder in encoders:
+        for block in encoder.feedforward:
+            for layer in (block[0], block[2]):
+                bias = layer.bias.detach()
+                assert bias.abs().max() <= 0.05 and bias.std() > 0.02  # U(-0.05, 0.05) has SD 0.029
+                weight = layer.weight.detach()
+                limit = (6 / sum(weight.shape)) ** 0.5  # glorot-uniform kernels all the same
+                assert weight.abs().max() <= limit and weight.std() > 0.5 * limit / 3**0.5

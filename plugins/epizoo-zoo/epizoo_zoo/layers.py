@@ -48,9 +48,10 @@ def glorot_init_(module: nn.Module) -> nn.Module:
 
     Conv and Dense: glorot-uniform weights and zero biases (PyTorch defaults to kaiming with
     non-zero biases). GRU/LSTM: glorot-uniform input weights, orthogonal recurrent weights, zero
-    biases (LSTM forget gate 1). Embeddings, norms and custom layers keep their own init.
+    biases (LSTM forget gate 1). Embeddings, norms and custom layers keep their own init, and so
+    does every module inside one that sets ``keeps_own_init`` (it initialised itself already).
     """
-    for layer in module.modules():
+    for layer in _modules_to_initialise(module):
         if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(layer.weight)
             if layer.bias is not None:
@@ -58,6 +59,13 @@ def glorot_init_(module: nn.Module) -> nn.Module:
         elif isinstance(layer, (nn.GRU, nn.LSTM)):
             _init_recurrent_(layer)
     return module
+
+
+def _modules_to_initialise(module: nn.Module) -> list[nn.Module]:
+    """``module``'s submodules, less those inside a submodule that ``keeps_own_init``."""
+    kept = {id(inner) for outer in module.modules() if outer is not module and getattr(outer, "keeps_own_init", False)
+            for inner in outer.modules()}
+    return [layer for layer in module.modules() if id(layer) not in kept]
 
 
 def conv_output_length(length: int, kernel: int, pool: int, same: bool = False, what: str = "input") -> int:
@@ -204,6 +212,7 @@ class KerasTransformerEncoder(nn.Module):
         self.feedforward_norms = nn.ModuleList(nn.LayerNorm(dim, eps=1e-8) for _ in range(stacks))
         self._position_cache: torch.Tensor | None = None
         glorot_init_(self)
+        self.keeps_own_init = True  # a model's glorot_init_ must not zero the feed-forward biases set below
         for block in self.feedforward:  # the upstream FFN biases are add_weight(initializer='uniform'): U(-0.05, 0.05)
             for layer in (block[0], block[2]):
                 nn.init.uniform_(layer.bias, -0.05, 0.05)
