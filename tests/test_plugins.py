@@ -338,7 +338,8 @@ def test_smoke_fixture_fits_a_sklearn_model(epizoo_model_smoke):
 
     def gc_and_distance(enhancer, promoter, distance):
         gc = lambda codes: np.isin(codes, (1, 2)).mean(axis=1)  # noqa: E731
-        return np.column_stack([gc(enhancer), gc(promoter), np.log10(distance)])
+        trans = distance < 0  # coords.TRANS_DISTANCE: the smoke check includes pairs across contigs
+        return np.column_stack([gc(enhancer), gc(promoter), np.log10(np.where(trans, 1e9, distance)), trans])
 
     spec = fake_spec(factory=lambda enhancer_length, promoter_length: LogisticRegression(), kind="sklearn",
                      input_encoding="", features=gc_and_distance)

@@ -192,7 +192,8 @@ def test_demo_size_uses_demo_hparams_and_recipe(store):
     published = trainer.resolve_recipe(get_model("epi-dlmh"), TrainOptions(demo=True))
     assert published.epochs == trainer.DEMO_RECIPE["epochs"] and published.augmentation_shifts == 0
     assert published.max_train_pairs == trainer.DEMO_RECIPE["max_train_pairs"]
-    assert published.learning_rate == get_model("epi-dlmh").recipe.learning_rate  # unless its demo_recipe says
+    assert published.learning_rate == get_model("epi-dlmh").demo_recipe["learning_rate"]  # its demo_recipe says so
+    assert trainer.resolve_recipe(get_model("epi-mind"), TrainOptions(demo=True)).learning_rate == get_model("epi-mind").recipe.learning_rate
 
 
 @pytest.mark.parametrize(
