@@ -148,6 +148,16 @@ def test_bench_refuses_a_damaged_store_before_writing_anything(store, tmp_path):
     assert not out.exists()
 
 
+def test_bench_refuses_a_garbage_chunk_of_the_right_size_before_writing_anything(store, tmp_path):
+    chunk = _chunk(store, "enhancer_sequence")
+    chunk.write_bytes(os.urandom(chunk.stat().st_size))  # passes the size check; would fail to decode
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["bench", str(store), "--models", "distance", "-o", str(out), "--no-progress"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "damaged in enhancer_sequence" in result.output and "checksum" in result.output
+    assert not out.exists()
+
+
 def test_embed_refuses_a_damaged_store_before_writing_anything(store, tmp_path):
     _chunk(store, "promoter_sequence").unlink()
     out = tmp_path / "vectors.w2v"

@@ -138,6 +138,7 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
 def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFrame:
     """Plan, check and run a benchmark into ``config.out``; return the metrics table."""
     from epizoo import open_store
+    from epizoo.store.integrity import verify_before_reading_all
     from epizoo.plugins import get_model, get_models
     from epizoo.training.loader import BALANCE_MODES
     from epizoo.training.trainer import resolve_device
@@ -156,6 +157,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     # Absolute paths, so that dask workers in another working directory read and write the same files.
     config.store, config.out = str(Path(config.store).resolve()), str(Path(config.out).resolve())
     ds = open_store(config.store)
+    verify_before_reading_all(config.store)  # a same-size garbage chunk passes open's size check
     config.store_identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
     progress = progress or make_progress(config.progress, config.train_options())
     tasks, skipped, leakage = plan(ds, config, warn=progress.log)

@@ -47,6 +47,7 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, threa
 
     from epizoo.encoders import kmer_matrix, save_kmer_vectors, store_sequences, train_kmer_vectors
     from epizoo.errors import EpizooError, InputFileError
+    from epizoo.store.integrity import verify_before_reading_all
     from epizoo.store.io import open_store
 
     if old_workers is not None:
@@ -65,6 +66,7 @@ def embed_command(store, k, dim, window, epochs, max_sequences, min_count, threa
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputFileError(f"output folder {folder} is not writable; choose another --out")
     ds = open_store(store)
+    verify_before_reading_all(store)  # embedding reads every window: a corrupted chunk is one line here
     started = time.perf_counter()
     with console.progress(not no_progress) as bar:
         n_elements = min(max_sequences or ds.sizes["enhancers"] + ds.sizes["promoters"], ds.sizes["enhancers"] + ds.sizes["promoters"])

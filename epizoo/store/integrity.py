@@ -129,6 +129,17 @@ def check_store(path: str | os.PathLike) -> None:
         raise StoreError(_summary(root, problems))
 
 
+def verify_before_reading_all(path: str | os.PathLike) -> None:
+    """The full check, for commands that read every chunk anyway (``bench``, ``embed``).
+
+    Hashing the files first costs one more read of the store and turns a corrupted chunk into one
+    line naming its variable, before anything is written, instead of a codec error mid-run.
+    Stores that predate manifests pass unchecked, as they do on open.
+    """
+    if _manifest(Path(path)) is not None:
+        verify_store(path)
+
+
 def verify_store(path: str | os.PathLike) -> dict:
     """The full check: sizes and sha256 of every file, and no file the build did not write.
 
