@@ -222,3 +222,7 @@ def test_transformer_attention_written_out_on_cpu_is_sdpa():
     probabilities = torch.softmax(q @ k.transpose(-2, -1) / 6**0.5, dim=-1)
     expected = (nn.functional.dropout(probabilities, 0.5, training=True) @ v).transpose(1, 2).reshape(x.shape)
     torch.testing.assert_close(dropped, expected, rtol=1e-5, atol=1e-6)
+    torch.manual_seed(6)
+    q, k, v = (attention._split(layer(x)) for layer in (attention.query, attention.key, attention.value))
+    sdpa = nn.functional.scaled_dot_product_attention(q, k, v, dropout_p=0.5).transpose(1, 2).reshape(x.shape)
+    torch.testing.assert_close(dropped, sdpa, rtol=1e-5, atol=1e-6)  # the same dropout draw as SDPA's math path
