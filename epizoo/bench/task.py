@@ -15,6 +15,7 @@ import pandas as pd
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.rundir import RunDirectory
+from epizoo.inference import checkpoint_model_fields
 from epizoo.training.checkpoint import atomic_write_text, save_checkpoint
 from epizoo.training.trainer import Sides, train_fold
 
@@ -103,7 +104,9 @@ def run_task(
         "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
     }
     description = {
-        "model": task.model, "card": asdict(spec.card), "hparams": result.summary["hparams"],
+        **checkpoint_model_fields(spec, result.summary["hparams"]),  # format, versions, encoder, lengths, full hparams
+        "model": task.model, "card": asdict(spec.card),
+        "split": {"name": config.split, "options": config.split_options}, "precision": result.summary.get("precision"),
         "recipe": result.summary["recipe"], "fold": {"name": task.fold, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, **task.info},
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),

@@ -21,6 +21,10 @@ from epizoo.errors import InputFileError
 WEIGHTS = "weights.safetensors"
 ESTIMATOR = "estimator.joblib"
 DESCRIPTION = "checkpoint.json"
+# The layout of checkpoint.json. 1: no "format" key (the hyperparameters held only overrides of the
+# factory's defaults). 2: the full resolved hyperparameters, the model's kind, encoder, window
+# lengths and plugin version, the epizoo version and the split. A reader refuses a newer format.
+CHECKPOINT_FORMAT = 2
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -56,7 +60,13 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, Any], Any]:
     described = directory / DESCRIPTION
     if not described.is_file():
         raise InputFileError(f"no checkpoint in {directory}: {DESCRIPTION} is missing; pick a finished task's checkpoint folder")
-    description = json.loads(described.read_text())
+    try:
+        description = json.loads(described.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0]
+        raise InputFileError(f"{described} is unreadable ({reason}); pick a finished task's checkpoint folder") from None
+    if not isinstance(description, dict):
+        raise InputFileError(f"{described} is not an epizoo checkpoint description; pick a finished task's checkpoint folder")
     if (directory / WEIGHTS).is_file():
         return description, load_file(str(directory / WEIGHTS))
     if (directory / ESTIMATOR).is_file():

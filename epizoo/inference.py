@@ -1,0 +1,403 @@
+"""Using a trained model: rebuild it from its checkpoint (:func:`load_model`) and score a store's pairs.
+
+A checkpoint (format 2, :data:`~epizoo.training.checkpoint.CHECKPOINT_FORMAT`) stands alone: its
+``checkpoint.json`` records the model's name, kind, encoder, window lengths, the full resolved
+hyperparameters (the factory's own defaults included), the plugin that provides it and its version,
+the epizoo version, the store's provenance, the split and the fold. :func:`checkpoint_model_fields`
+writes those fields (``epizoo.bench.task`` calls it); :func:`load_model` reads them back.
+
+The scores :func:`predict_pairs` gives are the bench's: the same loader, encoder and windows, the
+model in eval mode, the sigmoid of its logits (or ``predict_proba`` of a scikit-learn estimator).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epizoo import __version__
+from epizoo.errors import EmptyResultError, EpizooError, InputFileError, UnknownNameError
+from epizoo.training.checkpoint import CHECKPOINT_FORMAT, DESCRIPTION, load_checkpoint
+
+PREDICT_BATCH = 256  # eval mode: the batch size does not change a score
+
+
+# ---- writing: what a checkpoint records about its model -------------------------------------------
+def _signature_defaults(factory: Any) -> tuple[dict[str, Any], bool]:
+    """The factory's keyword defaults, and whether it takes ``**kwargs``."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return {}, True
+    defaults = {
+        p.name: p.default for p in parameters
+        if p.default is not inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    return defaults, any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _as_json(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples become lists); raises TypeError/ValueError when it is not JSON."""
+    return json.loads(json.dumps(value, allow_nan=True))
+
+
+def resolved_hparams(spec: Any, hparams: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Every hyperparameter the factory was called with, its signature's defaults included, as JSON;
+    and the names left out (``pretrained_embedding``, whose vectors are in the weights, and any value
+    JSON cannot hold, which a load takes from the factory's default)."""
+    defaults, _ = _signature_defaults(spec.factory)
+    merged = {**defaults, **hparams}
+    recorded, left_out = {}, []
+    for name, value in merged.items():
+        if name == "pretrained_embedding":
+            left_out.append(name)
+            continue
+        try:
+            recorded[name] = _as_json(value)
+        except (TypeError, ValueError):
+            left_out.append(name)
+    return recorded, left_out
+
+
+def plugin_version(spec: Any) -> dict[str, Any]:
+    """The distribution that provides ``spec`` and its version (from the entry point that loads its
+    module, else the installed package of its module), or the module's ``__version__``."""
+    from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, version
+
+    from epizoo.plugins import GROUP
+
+    module = str(getattr(spec.factory, "__module__", "") or "")
+    top = module.split(".")[0]
+    if top:
+        for ep in entry_points(group=GROUP):
+            if ep.module.split(".")[0] == top and ep.dist is not None:
+                return {"module": module, "distribution": ep.dist.name, "version": ep.dist.version}
+        for name in packages_distributions().get(top, []):
+            try:
+                return {"module": module, "distribution": name, "version": version(name)}
+            except PackageNotFoundError:
+                continue
+    package = sys.modules.get(top)
+    return {"module": module, "distribution": None, "version": getattr(package, "__version__", None)}
+
+
+def checkpoint_model_fields(spec: Any, hparams: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``checkpoint.json`` that rebuild the model (``hparams``: those it was built with)."""
+    recorded, left_out = resolved_hparams(spec, hparams)
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "epizoo_version": __version__,
+        "model": spec.name,
+        "kind": spec.kind,
+        "input_encoding": spec.input_encoding,
+        "enhancer_length": int(recorded.get("enhancer_length", spec.enhancer_length)),
+        "promoter_length": int(recorded.get("promoter_length", spec.promoter_length)),
+        "plugin": plugin_version(spec),
+        "hparams": recorded,
+        "hparams_not_recorded": left_out,
+    }
+
+
+# ---- reading ----------------------------------------------------------------------------------
+def _checkpoint_folder(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_file() and path.name == DESCRIPTION:
+        return path.parent
+    if not path.exists():
+        raise InputFileError(f"checkpoint {path} does not exist; give a folder under RUN/checkpoints/MODEL/CELL/FOLD")
+    return path
+
+
+def _check_format(folder: Path, description: dict[str, Any]) -> None:
+    found = description.get("format", 1)
+    if not isinstance(found, int) or isinstance(found, bool):
+        raise InputFileError(f"checkpoint {folder} has an unreadable format {found!r}; pick a checkpoint written by epizoo bench")
+    if found > CHECKPOINT_FORMAT:
+        made_by = description.get("epizoo_version", "a newer epizoo")
+        raise InputFileError(
+            f"checkpoint {folder} has format {found}, newer than this epizoo {__version__} reads (up to {CHECKPOINT_FORMAT}); "
+            f"it was written by epizoo {made_by}: upgrade epizoo to load it"
+        )
+
+
+def _spec_of(folder: Path, description: dict[str, Any]) -> Any:
+    from epizoo.plugins import get_model
+
+    name = description.get("model")
+    if not isinstance(name, str) or not name:
+        raise InputFileError(f"checkpoint {folder} names no model; pick a checkpoint written by epizoo bench")
+    try:
+        return get_model(name)
+    except UnknownNameError:
+        plugin = description.get("plugin") or {}
+        provider = plugin.get("distribution")
+        hint = f"install {provider} {plugin.get('version') or ''}".rstrip() if provider else "install the plugin that provides it"
+        raise UnknownNameError(
+            f"checkpoint {folder} holds model {name!r}, which is not installed; {hint} (or check EPIZOO_PLUGINS)"
+        ) from None
+
+
+def _factory_arguments(spec: Any, description: dict[str, Any]) -> dict[str, Any]:
+    """The recorded hyperparameters, less those equal to the factory's current defaults (which then
+    keep their own type, e.g. a tuple that JSON made a list)."""
+    recorded = description.get("hparams") or {}
+    if not isinstance(recorded, dict):
+        raise EpizooError("its hparams are not a mapping")
+    defaults, _ = _signature_defaults(spec.factory)
+    arguments = {}
+    for name, value in recorded.items():
+        if name in defaults:
+            try:
+                if _as_json(defaults[name]) == value:
+                    continue
+            except (TypeError, ValueError):
+                pass
+        arguments[name] = value
+    if spec.uses_pretrained_embedding:
+        arguments["pretrained_embedding"] = None  # the trained vectors come with the weights
+    return arguments
+
+
+def _build(folder: Path, spec: Any, description: dict[str, Any], weights: Any, device: str) -> Any:
+    import torch
+
+    installed = plugin_version(spec).get("version")
+    versions = f"{spec.name} {installed or '(version unknown)'} installed, {(description.get('plugin') or {}).get('version') or 'unknown'} in the checkpoint"
+    kind = description.get("kind", spec.kind)
+    if kind != spec.kind:
+        raise EpizooError(f"checkpoint {folder} holds a {kind} model but the installed {spec.name} is a {spec.kind} model ({versions})")
+    if spec.kind == "sklearn":
+        if isinstance(weights, dict):
+            raise InputFileError(f"checkpoint {folder} holds torch weights, not the fitted estimator of {spec.name}")
+        return weights
+    if not isinstance(weights, dict):
+        raise InputFileError(f"checkpoint {folder} holds a fitted estimator, not the torch weights of {spec.name}")
+    try:
+        arguments = _factory_arguments(spec, description)
+        with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave the caller's RNG alone
+            module = spec.factory(**arguments)
+        module.load_state_dict(weights)
+    except Exception as exc:  # noqa: BLE001: any mismatch between the checkpoint and the installed model
+        text = " ".join(str(exc).split())
+        reason = text[:200] + ("..." if len(text) > 200 else "")
+        raise EpizooError(
+            f"checkpoint {folder} does not fit the installed {spec.name} ({versions}): {type(exc).__name__}: {reason}"
+        ) from None
+    if description.get("embedding_source") and hasattr(module, "embedding_source"):
+        module.embedding_source = description["embedding_source"]
+    return module.to(device).eval()
+
+
+def load_checkpoint_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
+    """(model, spec, description): :func:`load_model` plus the checkpoint's JSON description."""
+    folder = _checkpoint_folder(path)
+    description, weights = _read(folder)
+    spec = _spec_of(folder, description)
+    return _build(folder, spec, description, weights, device), spec, description
+
+
+def _read(folder: Path) -> tuple[dict[str, Any], Any]:
+    if not (folder / DESCRIPTION).is_file():
+        return load_checkpoint(folder)  # its one line: no checkpoint here
+    try:  # the format is checked before the weights are read: a newer checkpoint may store them differently
+        description = json.loads((folder / DESCRIPTION).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        description = None
+    if isinstance(description, dict):
+        _check_format(folder, description)
+    try:
+        return load_checkpoint(folder)
+    except EpizooError:
+        raise
+    except Exception as exc:  # noqa: BLE001: a truncated or foreign weights file
+        raise InputFileError(f"checkpoint {folder} has unreadable weights ({type(exc).__name__}); rerun the task that wrote it") from None
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
+    """The trained model of a checkpoint folder, ready to score, and its :class:`~epizoo.zoo.ModelSpec`.
+
+    A torch model comes back in eval mode on ``device``; a scikit-learn model as its fitted
+    estimator (a pickle: load only checkpoints you trust). A checkpoint of a newer format, of a
+    model that is not installed, or whose weights do not fit the installed model raises an
+    :class:`~epizoo.errors.EpizooError` with one line that says so.
+    """
+    model, spec, _ = load_checkpoint_model(path, device)
+    return model, spec
+
+
+# ---- scoring ----------------------------------------------------------------------------------
+def predict_pairs(
+    model: Any,
+    spec: Any,
+    description: dict[str, Any],
+    store: str,
+    pairs: np.ndarray,
+    device: str = "cpu",
+    batch_size: int = PREDICT_BATCH,
+    precision: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pairs, labels, probabilities) of ``pairs`` of ``store``, in pair order, as the bench scores them."""
+    import torch
+
+    from epizoo.training.trainer import TrainOptions, _features, resolve_device, resolve_precision
+
+    pairs = np.sort(np.asarray(pairs, dtype=np.int64))
+    hparams = {
+        "enhancer_length": description.get("enhancer_length", (description.get("hparams") or {}).get("enhancer_length", spec.enhancer_length)),
+        "promoter_length": description.get("promoter_length", (description.get("hparams") or {}).get("promoter_length", spec.promoter_length)),
+    }
+    if pairs.size == 0:
+        return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
+    if spec.kind == "sklearn":
+        out_pairs, labels, features = _features(spec, store, pairs, hparams, TrainOptions(device="cpu"))
+        return out_pairs, labels, np.asarray(model.predict_proba(features)[:, 1])
+    from epizoo.plugins import get_encoder
+    from epizoo.training.loader import PairBatches, make_loader, plain_items, to_device
+
+    target = resolve_device(device)
+    use_bf16 = resolve_precision(precision, target) == "bf16"
+    encode = get_encoder(description.get("input_encoding") or spec.input_encoding).function
+    model = model.to(target).eval()
+    dataset = PairBatches(store, plain_items(pairs), batch_size, int(hparams["enhancer_length"]), int(hparams["promoter_length"]))
+    out_pairs, out_labels, out_scores = [], [], []
+    with torch.no_grad():
+        for batch in make_loader(dataset, 0, target):
+            batch = to_device(batch, target)
+            with torch.autocast(target.type, dtype=torch.bfloat16, enabled=use_bf16):
+                logits = model(encode(batch["enhancer"]), encode(batch["promoter"])).float().reshape(-1)
+            out_scores.append(torch.sigmoid(logits).cpu().numpy())
+            out_labels.append(batch["label"].cpu().numpy())
+            out_pairs.append(batch["pair"].cpu().numpy())
+    found_pairs, labels, scores = (np.concatenate(x) for x in (out_pairs, out_labels, out_scores))
+    order = np.argsort(found_pairs, kind="stable")
+    return found_pairs[order], labels[order], scores[order]
+
+
+# ---- a run's checkpoints and fold sides ------------------------------------------------------------
+def _pick(kind: str, wanted: str | None, found: list[str], where: Path, flag: str, same=None) -> str:
+    """One of the folder names ``found`` under ``where``: the one ``wanted`` names, or the only one."""
+    same = same or (lambda a, b: a.lower() == b.lower())
+    if not found:
+        raise InputFileError(f"{where} holds no {kind}; is the run finished, and the name right?")
+    if wanted is None:
+        if len(found) == 1:
+            return found[0]
+        raise EpizooError(f"the run has several {kind}s under {where} ({', '.join(found)}); choose one with {flag}")
+    from epizoo.bench.config import safe_name
+
+    matches = [name for name in found if same(name, safe_name(wanted)) or same(name, wanted)]
+    if not matches:
+        raise InputFileError(f"{flag} {wanted}: no such {kind} under {where} (it has {', '.join(found)})")
+    return matches[0]
+
+
+def run_checkpoint(run: str | Path, model: str, cell_line: str | None = None, fold: str | None = None) -> Path:
+    """The checkpoint folder of ``model`` on one cell line (``TRAIN-to-TEST`` for cross-cell-line
+    runs) and fold of a bench run; ``cell_line`` or ``fold`` may be left out when the run has one."""
+    from epizoo import contigs
+
+    root = Path(run) / "checkpoints"
+    if not (Path(run) / "config.json").is_file():
+        raise InputFileError(f"--run {run} is not an epizoo run directory (no config.json); give the -o folder of epizoo bench")
+    models = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    try:
+        from epizoo.plugins import get_model
+
+        model = get_model(model).name  # an alias names the run's folder by its primary name
+    except EpizooError:
+        pass  # not installed: the folder may still be there, and loading it says what is missing
+    model_dir = root / _pick("model", model, models, root, "--model")
+    groups = sorted(p.name for p in model_dir.iterdir() if p.is_dir())
+    group_dir = model_dir / _pick("cell line", cell_line, groups, model_dir, "--cell-line")
+    folds = sorted((p.name for p in group_dir.iterdir() if p.is_dir()), key=contigs.natural_text_key)
+    same_fold = lambda a, b: a.lower() == b.lower() or contigs.same(a, b)  # noqa: E731: chr1, 1 and CHR1 name one fold
+    return group_dir / _pick("fold", fold, folds, group_dir, "--fold", same_fold)
+
+
+def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) -> np.ndarray:
+    """The test side of the checkpoint's fold, planned again from the run's configuration on ``store``
+    (which must be the store the run was made on)."""
+    from dataclasses import fields
+
+    from epizoo import open_store
+    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.plan import plan
+
+    path = Path(run) / "config.json"
+    try:
+        saved = json.loads(path.read_text())["config"]
+        known = {f.name for f in fields(BenchConfig)}
+        config = BenchConfig(**{key: value for key, value in saved.items() if key in known})
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
+    ds = open_store(store)
+    identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
+    if config.store_identity and config.store_identity != identity:
+        raise InputFileError(f"{store} is not the store run {run} was made on (another creation time or sequence); give the run's store")
+    fold = description.get("fold") or {}
+    if not fold.get("name"):
+        raise InputFileError("the checkpoint records no fold; --pairs test needs a checkpoint written by epizoo bench")
+    config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
+    tasks, _, _ = plan(ds, config, warn=lambda message: None)
+    for task in tasks:
+        if task.fold == fold["name"] and task.cell_line == fold.get("cell_line") and task.train_cell_line == fold.get("train_cell_line"):
+            return task.test
+    raise EmptyResultError(f"fold {fold['name']} of run {run} has no test side on {store}")
+
+
+# ---- the predict command's work ------------------------------------------------------------------
+def write_predictions(
+    checkpoint: str | Path,
+    store: str,
+    out: str | Path,
+    *,
+    run: str | Path | None = None,
+    pairs: str = "all",
+    device: str = "auto",
+    batch_size: int = PREDICT_BATCH,
+    precision: str = "auto",
+    command: str = "",
+) -> dict[str, Any]:
+    """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold of ``run``) with
+    the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place)."""
+    import platform
+
+    import torch
+
+    from epizoo import open_store
+    from epizoo.bench.task import _prediction_table
+    from epizoo.training.checkpoint import atomic_write_text
+    from epizoo.training.trainer import resolve_device
+
+    out = Path(out)
+    if out.is_dir():
+        raise InputFileError(f"-o {out} is a folder; give the path of the TSV to write")
+    if pairs not in ("all", "test"):
+        raise EpizooError(f"--pairs {pairs!r}: use all or test")
+    if pairs == "test" and run is None:
+        raise EpizooError("--pairs test needs the run the checkpoint comes from: give --run RUN --model M --fold F")
+    target = str(resolve_device(device))
+    model, spec, description = load_checkpoint_model(checkpoint, device=target)
+    ds = open_store(store)
+    chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
+    if chosen.size == 0:
+        raise EmptyResultError(f"{store} has no pairs to score")
+    found, labels, scores = predict_pairs(model, spec, description, store, chosen, target, batch_size, precision)
+    table = _prediction_table(ds, found, labels, scores)
+    fold = description.get("fold") or {}
+    header = (
+        f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
+        f"# command: {command}\n"
+        f"# model {spec.name}; checkpoint of cell line {fold.get('cell_line', '?')} (trained on "
+        f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {pairs}\n"
+    )
+    try:
+        atomic_write_text(out, header + table.to_csv(sep="\t", index=False))
+    except OSError as exc:
+        raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
+    return {"model": spec.name, "pairs": int(found.size), "out": str(out)}
