@@ -191,3 +191,20 @@ def test_predict_test_pairs_on_another_store_is_refused(run, tmp_path):
     result = invoke("predict", str(other), "--run", str(run), "--model", "distance", "--fold", "chr1", "--pairs", "test", "-o", str(out))
     one_line_failure(result, "is not the store run")
     assert not out.exists()
+
+
+def test_every_model_rebuilds_from_what_its_checkpoint_records():
+    """The recorded hparams (signature defaults included) rebuild each registered torch model so that
+    its weights load strictly; scikit-learn models record theirs too."""
+    from epizoo.inference import _factory_arguments, checkpoint_model_fields
+    from epizoo.plugins import get_models
+
+    for name, spec in get_models().items():
+        fields = checkpoint_model_fields(spec, spec.hparams(tiny=True))
+        json.dumps(fields)  # all of it is JSON
+        assert fields["model"] == name and fields["plugin"]["distribution"] == "epizoo-zoo"
+        if spec.kind != "torch":
+            continue
+        trained = spec.factory(**spec.hparams(tiny=True))
+        rebuilt = spec.factory(**_factory_arguments(spec, fields))
+        rebuilt.load_state_dict(trained.state_dict())  # strict: every shape matches
