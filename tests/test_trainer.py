@@ -173,6 +173,7 @@ def test_lr_precision_and_clocks_are_applied_and_recorded(store):
     assert result.summary["recipe"]["learning_rate"] == 0.02
     assert result.summary["precision"] == "bf16" and result.summary["options"]["precision"] == "bf16"
     assert all(record["cpu_seconds"] > 0 and record["seconds"] > 0 for record in result.history)
+    assert result.history[0]["items"] == batches[-1]["items"]  # training items seen in the epoch
     # one report per training batch, with a running loss and a rate
     assert len(batches) >= 1 and batches[-1]["items"] <= batches[-1]["total"]
     assert [b["items"] for b in batches] == sorted(b["items"] for b in batches)

@@ -315,7 +315,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         _, valid_labels, valid_scores = run.predict(sides.valid, _eval_batch(recipe, options))
         key = _validation_key(valid_labels, valid_scores)
         record = {
-            "epoch": epoch + 1, "loss": meter.mean_loss, "valid_auroc": key[0], "valid_loss": key[1],
+            "epoch": epoch + 1, "loss": meter.mean_loss, "valid_auroc": key[0], "valid_loss": key[1], "items": meter.items,
             "seconds": time.monotonic() - started, "cpu_seconds": time.process_time() - cpu_started,
         }
         history.append(record)
