@@ -131,8 +131,8 @@ class _WholeGenome(SequenceSource):
         return _gather_padded(self._codes(contig), starts, length)
 
 
-def _file_sha256(path: Path) -> str:
-    """sha256 of a file, streamed in blocks so large genomes never sit in memory."""
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, streamed in blocks so large genomes (and stores) never sit in memory."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(_HASH_BLOCK):
@@ -377,7 +377,7 @@ class FastaGenome(_WholeGenome):
 
     def sha256(self) -> str:
         if self._sha256 is None:
-            self._sha256 = _file_sha256(self.path)
+            self._sha256 = file_sha256(self.path)
         return self._sha256
 
 
@@ -573,7 +573,7 @@ class RegionSequences(SequenceSource):
 
     def sha256(self) -> str:
         if self._sha256 is None:
-            digests = [_file_sha256(path) for path in self.paths]
+            digests = [file_sha256(path) for path in self.paths]
             self._sha256 = digests[0] if len(digests) == 1 else hashlib.sha256("".join(digests).encode()).hexdigest()
         return self._sha256
 

@@ -16,24 +16,15 @@ are not checked.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from epizoo.errors import StoreError
+from epizoo.genome import file_sha256
 
 MANIFEST = "epizoo_manifest.json"
 MANIFEST_SINCE = (1, 1)  # store format from which every store carries a manifest
-_BLOCK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _files(root: Path) -> list[str]:
@@ -50,7 +41,7 @@ def _files(root: Path) -> list[str]:
 def write_manifest(root: str | os.PathLike) -> dict:
     """Record every file of the finished store at ``root`` (the build's last write)."""
     root = Path(root)
-    files = {name: [(root / name).stat().st_size, _sha256(root / name)] for name in _files(root)}
+    files = {name: [(root / name).stat().st_size, file_sha256(root / name)] for name in _files(root)}
     manifest = {"algorithm": "sha256", "files": files}
     tmp = root / f"{MANIFEST}.tmp"
     tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True) + "\n", encoding="utf-8")
@@ -157,7 +148,7 @@ def verify_store(path: str | os.PathLike) -> dict:
     problems = _size_problems(root, files)
     damaged = {name for name, _ in problems}
     for name, (_size, digest) in files.items():
-        if name not in damaged and _sha256(root / name) != digest:
+        if name not in damaged and file_sha256(root / name) != digest:
             problems.append((name, "does not match its checksum (corrupted)"))
     problems += [
         (name, "was not written by the build")
