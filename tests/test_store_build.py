@@ -319,3 +319,19 @@ def test_duplicates_collapse_and_contradictions_resolve_to_positive(tmp_path, fa
     assert list(ds["pair_label"].values) == [1, 1, 0, 0]
     assert list(ds["pair_promoter"].values) == [0, 1, 1, 0]
     assert json.loads(ds.attrs["build_report"])["dropped"]["duplicate pair"] == 1
+
+
+def test_store_io_does_not_import_the_builder():
+    """Reading a store never needs the builder: build imports io, never the other way (no cycle)."""
+    import ast
+    from pathlib import Path
+
+    import epizoo.store.io as io
+
+    tree = ast.parse(Path(io.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("epizoo.store.build")}
+    import epizoo
+
+    assert epizoo.simulate_store.__module__ == "epizoo.store.build"

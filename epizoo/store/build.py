@@ -24,6 +24,8 @@ from epizoo.contigs import natural_key as natural_contig_key
 from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, StoreError
+from epizoo.store.integrity import write_manifest
+from epizoo.store.io import open_store, quiet_consolidation, store_size
 from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
 
 ELEMENT_CHUNK = 1024  # elements per sequence chunk (a 4 kb window: 4 MiB raw per chunk)
@@ -417,8 +419,6 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     """Record the report and creation time, consolidate metadata and validate the staged store."""
     import zarr
 
-    from epizoo.store.integrity import write_manifest
-    from epizoo.store.io import open_store, quiet_consolidation, store_size
 
     report.bytes_on_disk = store_size(wip)
     report.seconds = round(time.perf_counter() - began, 3)
@@ -430,3 +430,16 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
         zarr.consolidate_metadata(wip)
     write_manifest(wip)  # last: the list of every file this build wrote, checked on each open
     open_store(wip, allow_staging=True)
+
+
+def simulate_store(path: str | os.PathLike, *, force: bool = False, progress: bool = False, seed: int = 0, **options) -> "xr.Dataset":
+    """Build a synthetic store at ``path`` and open it (for tests, docs and notebooks).
+
+    ``options`` are the synthetic generator's (``n_pairs``, ``n_contigs``, ``cell_lines`` ...).
+    """
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.datasets.synthetic import simulate
+
+    loaded = simulate(DatasetRequest(seed=seed, options=options))
+    build_store(loaded, path, force=force, progress=progress, dataset="synthetic", command=f"epizoo.simulate_store({options!r})")
+    return open_store(path)

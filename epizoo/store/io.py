@@ -68,17 +68,3 @@ def open_store(path: str | os.PathLike, *, allow_staging: bool = False, check: b
 def store_size(path: str | os.PathLike) -> int:
     """Bytes the store occupies on disk."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
-
-
-def simulate_store(path: str | os.PathLike, *, force: bool = False, progress: bool = False, seed: int = 0, **options) -> xr.Dataset:
-    """Build a synthetic store at ``path`` and open it (for tests, docs and notebooks).
-
-    ``options`` are the synthetic generator's (``n_pairs``, ``n_contigs``, ``cell_lines`` ...).
-    """
-    from epizoo.datasets.base import DatasetRequest
-    from epizoo.datasets.synthetic import simulate
-    from epizoo.store.build import build_store
-
-    loaded = simulate(DatasetRequest(seed=seed, options=options))
-    build_store(loaded, path, force=force, progress=progress, dataset="synthetic", command=f"epizoo.simulate_store({options!r})")
-    return open_store(path)
