@@ -371,6 +371,7 @@ def write_predictions(
 
     from epizoo import open_store
     from epizoo.bench.task import _prediction_table
+    from epizoo.store.integrity import verify_before_reading_all
     from epizoo.training.checkpoint import atomic_write_text
     from epizoo.training.trainer import resolve_device
 
@@ -384,6 +385,7 @@ def write_predictions(
     target = str(resolve_device(device))
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
     ds = open_store(store)
+    verify_before_reading_all(store)  # a same-size garbage chunk is one line here, not a codec error
     chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:
         raise EmptyResultError(f"{store} has no pairs to score")

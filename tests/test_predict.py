@@ -208,3 +208,17 @@ def test_every_model_rebuilds_from_what_its_checkpoint_records():
         trained = spec.factory(**spec.hparams(tiny=True))
         rebuilt = spec.factory(**_factory_arguments(spec, fields))
         rebuilt.load_state_dict(trained.state_dict())  # strict: every shape matches
+
+
+def test_predict_refuses_a_corrupted_store_in_one_line(run, store, tmp_path):
+    """A chunk overwritten with same-size garbage passes open's size check; predict verifies checksums."""
+    import os
+
+    damaged = tmp_path / "damaged.zarr"
+    shutil.copytree(store, damaged)
+    chunk = next(path for path in sorted((damaged / "promoter_sequence").rglob("*")) if path.is_file() and "/c/" in str(path))
+    chunk.write_bytes(os.urandom(chunk.stat().st_size))
+    out = tmp_path / "scores.tsv"
+    result = CliRunner().invoke(cli, ["predict", str(damaged), "--checkpoint", str(checkpoint(run, "simcnn")), "-o", str(out)])
+    one_line_failure(result, "damaged in promoter_sequence")
+    assert not out.exists()
