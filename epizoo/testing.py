@@ -140,3 +140,173 @@ def epizoo_model_smoke() -> Callable[..., Any]:
 
     Inputs are random codes, or the first pairs of ``store`` (e.g. ``epizoo_tiny_store``)."""
     return model_smoke
+
+
+# ---------------------------------------------------------------- expected outputs (kipoi-style)
+#
+# A model's math pinned by a small JSON fixture: the seed its weights come from, its
+# hyperparameters, a fixed input and the output it gave. A refactor that changes the math
+# changes the output and fails the check. Plugin authors keep such fixtures for their own models:
+# ``write_expected_output(path, expected_output_case(spec))`` once, then
+# ``assert_expected_output(spec, read_expected_output(path))`` in a test.
+
+EXPECTED_OUTPUT_FORMAT = 1
+EXPECTED_RTOL = 1e-4  # float32 through a few dozen layers, on another CPU or BLAS build
+EXPECTED_ATOL = 1e-5
+EXPECTED_TORCH_BATCH = 3
+EXPECTED_SKLEARN_PAIRS = 64  # enough for a gradient-boosting tree to split (min_samples_leaf 20)
+EXPECTED_SKLEARN_LENGTHS = {"enhancer_length": 120, "promoter_length": 80}  # the features take any length
+
+
+def _versions() -> dict[str, str]:
+    import numpy as np
+
+    versions = {"numpy": np.__version__}
+    try:
+        from importlib.metadata import version
+
+        versions["epizoo"] = version("epizoo")
+    except Exception:  # pragma: no cover - an uninstalled checkout
+        pass
+    return versions
+
+
+def _sklearn_inputs(hparams: dict[str, Any], pairs: int, seed: int):
+    """Seeded synthetic pairs with a signal both baselines can learn: positives (odd rows) have
+    GC-rich enhancers and shorter distances; every fourth pair is trans."""
+    import numpy as np
+
+    from epizoo.coords import TRANS_DISTANCE
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(pairs) % 2
+    gc_rich, plain = [0.2, 0.3, 0.3, 0.2], [0.3, 0.2, 0.2, 0.3]
+    enhancer = np.stack([rng.choice(4, size=hparams["enhancer_length"], p=gc_rich if y else plain) for y in labels]).astype(np.int8)
+    promoter = rng.integers(0, 4, size=(pairs, hparams["promoter_length"]), dtype=np.int8)
+    enhancer[rng.random(enhancer.shape) < 0.01] = 4
+    distance = np.where(labels == 1, rng.integers(1_000, 200_000, size=pairs), rng.integers(50_000, 1_000_000, size=pairs))
+    distance[::4] = TRANS_DISTANCE
+    return enhancer, promoter, distance.astype(np.int64), labels.astype(np.int64)
+
+
+def expected_output_case(spec: Any, seed: int = 0, kmer_conv_path: str = "plain") -> dict[str, Any]:
+    """A fixture dict pinning ``spec``'s math: seed, tiny hparams, a fixed input, the output.
+
+    torch: weights from ``torch.manual_seed(seed)`` before the build, eval mode, a batch of
+    ``EXPECTED_TORCH_BATCH`` seeded random pairs; the output is the logits, computed with k-mer
+    convolutions on ``kmer_conv_path`` ('plain': embedding + Conv1d, the reference).
+    scikit-learn: ``EXPECTED_SKLEARN_PAIRS`` seeded synthetic pairs (short windows), fitted with
+    labels that follow a planted signal; the output is ``predict_proba`` on the same pairs.
+    """
+    from epizoo.sequence import decode
+
+    case: dict[str, Any] = {"format": EXPECTED_OUTPUT_FORMAT, "model": spec.name, "kind": spec.kind, "seed": seed}
+    if spec.kind == "sklearn":
+        import sklearn
+
+        hparams = spec.hparams(tiny=True, **EXPECTED_SKLEARN_LENGTHS)
+        enhancer, promoter, distance, labels = _sklearn_inputs(hparams, EXPECTED_SKLEARN_PAIRS, seed)
+        case.update(hparams=hparams, versions={**_versions(), "scikit-learn": sklearn.__version__})
+        case["input"] = {"enhancer": decode(enhancer), "promoter": decode(promoter), "distance": distance.tolist(), "labels": labels.tolist()}
+    else:
+        import torch
+
+        hparams = spec.hparams(tiny=True)
+        enhancer, promoter = pair_codes(hparams, EXPECTED_TORCH_BATCH, seed)
+        case.update(hparams=hparams, input_encoding=spec.input_encoding, versions={**_versions(), "torch": torch.__version__})
+        case["input"] = {"enhancer": decode(enhancer), "promoter": decode(promoter)}
+    case.update(rtol=EXPECTED_RTOL, atol=EXPECTED_ATOL)
+    case["expected"] = compute_expected_output(spec, case, kmer_conv_path=kmer_conv_path).tolist()
+    return case
+
+
+def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str | None = None):
+    """Rerun ``case`` (from :func:`expected_output_case`) on ``spec`` as it is now: a numpy array.
+
+    ``kmer_conv_path`` ('plain', 'lookup', 'auto'; None: the model's own) is set on every k-mer
+    convolution of a torch model (``epizoo.nn.set_kmer_conv_path``)."""
+    import numpy as np
+
+    from epizoo.sequence import encode
+
+    data = case["input"]
+    enhancer = np.stack([encode(row) for row in data["enhancer"]])
+    promoter = np.stack([encode(row) for row in data["promoter"]])
+    if case["kind"] == "sklearn":
+        distance = np.asarray(data["distance"], dtype=np.int64)
+        features = spec.features(enhancer, promoter, distance)
+        model = spec.factory(**case["hparams"])
+        model.fit(features, np.asarray(data["labels"]))
+        return np.asarray(model.predict_proba(features), dtype=np.float64)
+    import torch
+
+    from epizoo.nn import set_kmer_conv_path
+    from epizoo.plugins import get_encoder
+
+    encode_input = get_encoder(case.get("input_encoding") or spec.input_encoding).function
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(case["seed"])
+        model = spec.factory(**case["hparams"])
+    if kmer_conv_path is not None:
+        set_kmer_conv_path(model, kmer_conv_path)
+    model.eval()
+    with torch.no_grad():
+        logits = model(encode_input(torch.from_numpy(enhancer)), encode_input(torch.from_numpy(promoter)))
+    return logits.detach().double().cpu().numpy()
+
+
+def kmer_conv_paths(spec: Any, case: dict[str, Any]) -> list[str | None]:
+    """The k-mer convolution paths a torch model has: ['plain', 'lookup'] when it has an
+    ``EmbeddedConv1d``, else [None] (the model as it is)."""
+    if spec.kind != "torch":
+        return [None]
+    import torch
+
+    from epizoo.nn import EmbeddedConv1d
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(case["seed"])
+        model = spec.factory(**case["hparams"])
+    return ["plain", "lookup"] if any(isinstance(m, EmbeddedConv1d) for m in model.modules()) else [None]
+
+
+def assert_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str | None = None) -> None:
+    """AssertionError, naming the model, the worst difference and the versions, when ``spec``'s
+    output on ``case``'s input no longer matches ``case['expected']``."""
+    import numpy as np
+
+    assert case.get("format") == EXPECTED_OUTPUT_FORMAT, f"{spec.name}: expected-output format {case.get('format')!r}, not {EXPECTED_OUTPUT_FORMAT}"
+    expected = np.asarray(case["expected"], dtype=np.float64)
+    actual = compute_expected_output(spec, case, kmer_conv_path=kmer_conv_path)
+    where = f"{spec.name}" + (f" (k-mer conv path {kmer_conv_path})" if kmer_conv_path else "")
+    assert actual.shape == expected.shape, f"{where}: output shape {actual.shape}, expected {expected.shape}"
+    rtol, atol = case.get("rtol", EXPECTED_RTOL), case.get("atol", EXPECTED_ATOL)
+    if not np.allclose(actual, expected, rtol=rtol, atol=atol):
+        import importlib
+
+        worst = int(np.argmax(np.abs(actual - expected) - rtol * np.abs(expected)))
+        now = {name: getattr(importlib.import_module(name.replace("scikit-learn", "sklearn")), "__version__", "?")
+               for name in case.get("versions", {}) if name in ("torch", "numpy", "scikit-learn")}
+        raise AssertionError(
+            f"{where}: output changed: {float(actual.flat[worst])!r} at output {tuple(int(i) for i in np.unravel_index(worst, expected.shape))} "
+            f"where the fixture expects {float(expected.flat[worst])!r} "
+            f"(rtol {rtol}, atol {atol}); fixture made with {case.get('versions')}, now {now}. If the change "
+            "is intended, regenerate the fixture and say why in the commit."
+        )
+
+
+def write_expected_output(path: Any, case: dict[str, Any]) -> None:
+    """Write ``case`` as JSON (one sequence per line, so diffs stay readable)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(case, indent=1) + "\n")
+
+
+def read_expected_output(path: Any) -> dict[str, Any]:
+    import json
+    from pathlib import Path
+
+    return json.loads(Path(path).read_text())
