@@ -81,6 +81,8 @@ def test_models_table_fits_80_columns_and_a_name_shows_its_card():
     card = CliRunner().invoke(cli, ["models", "EPIVAN"], terminal_width=80)
     assert card.exit_code == 0 and max(map(len, card.stdout.splitlines())) <= 80
     assert "epivan" in card.stdout and "citation" in card.stdout and "Bioinformatics" in card.stdout
+    bracketed = CliRunner().invoke(cli, ["models", "epi-dlmh"], terminal_width=200)
+    assert "[e, p, e-p, e*p]" in bracketed.stdout  # card text in brackets is shown, not read as markup
     one = json.loads(CliRunner().invoke(cli, ["models", "epivan", "--json", "--no-params"]).stdout)
     assert one["name"] == "epivan" and one["card"]["licence"]
     unknown = CliRunner().invoke(cli, ["models", "epivam"])

@@ -100,6 +100,7 @@ def _print_models_table(specs: list[Any], counts: dict[str, int | None], params:
 def _print_card(spec: Any, count: int | None, params: bool) -> None:
     """One model: card, input, windows, parameters and recipe, as a two-column table that wraps."""
     from rich.table import Table
+    from rich.text import Text
 
     card = spec.card
     upstream = card.upstream_repository + (f"@{card.upstream_commit[:12]}" if card.upstream_commit else "")
@@ -126,7 +127,7 @@ def _print_card(spec: Any, count: int | None, params: bool) -> None:
     table.add_column("value", overflow="fold")
     for key, value in rows:
         if value:
-            table.add_row(key, " ".join(str(value).split()))
+            table.add_row(key, Text(" ".join(str(value).split())))  # Text: "[e, p]" is card text, not rich markup
     console.stdout.print(table)
 
 
