@@ -403,3 +403,128 @@ def write_predictions(
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     return {"model": spec.name, "pairs": int(found.size), "out": str(out)}
+
+
+# ---- the predict command on a user's BEDPE --------------------------------------------------------
+BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score")
+
+
+def _rows_to_pairs(ds: Any, rows: Any) -> np.ndarray:
+    """The store pair holding each row of the pair table ``rows`` (same intervals and cell line), -1 where none."""
+    import pandas as pd
+
+    contigs = np.asarray(ds["contig_id"].values, dtype=object)
+    columns = {}
+    for kind in ("enhancer", "promoter"):
+        element = ds[f"pair_{kind}"].values
+        columns[f"{kind}_contig"] = contigs[ds[f"{kind}_contig"].values[element]]
+        columns[f"{kind}_start"] = ds[f"{kind}_start"].values[element].astype(np.int64)
+        columns[f"{kind}_end"] = ds[f"{kind}_end"].values[element].astype(np.int64)
+    columns["cell_line"] = np.asarray(ds["cell_line_id"].values, dtype=object)[ds["pair_cell_line"].values]
+    key = list(columns)
+    stored = pd.DataFrame(columns).astype({"enhancer_contig": str, "promoter_contig": str, "cell_line": str})
+    stored["_pair"] = np.arange(len(stored), dtype=np.int64)
+    stored = stored.drop_duplicates(key, keep="first")
+    wanted = rows[key].astype({"enhancer_contig": str, "promoter_contig": str, "cell_line": str}).reset_index(drop=True)
+    joined = wanted.merge(stored, on=key, how="left", sort=False)
+    return joined["_pair"].fillna(-1).to_numpy(np.int64)
+
+
+def write_bedpe_predictions(
+    checkpoint: str | Path,
+    bedpe: str | Path,
+    out: str | Path,
+    *,
+    genome: str | Path | None = None,
+    regions: list[str | Path] | None = None,
+    device: str = "auto",
+    batch_size: int = PREDICT_BATCH,
+    precision: str = "auto",
+    command: str = "",
+) -> dict[str, Any]:
+    """Score every pair of a user's BEDPE with the model of ``checkpoint`` and write ``out``.
+
+    The pairs go through ``epizoo build-store --dataset bedpe``'s own reader and builder into a
+    temporary store (windows: the model's lengths; no generated negatives; a BEDPE without a label
+    column is accepted, its pairs labelled 1), which is removed afterwards. ``out`` holds one row per
+    BEDPE pair, in the file's order, named by its ``name`` column: ``chrom1 start1 end1 chrom2 start2
+    end2 name score`` when it ends in ``.bedpe``, else the bench's prediction table (``pair`` is then
+    the pair's 0-based position among the BEDPE's pairs). It is renamed into place.
+    """
+    import platform
+    import tempfile
+
+    import torch
+
+    from epizoo import open_store
+    from epizoo.bench.task import _prediction_table
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.genome import open_sequence_source
+    from epizoo.plugins import get_dataset
+    from epizoo.store.build import build_store, prepare_pairs
+    from epizoo.training.checkpoint import atomic_write_text
+    from epizoo.training.trainer import resolve_device
+
+    out = Path(out)
+    if out.is_dir():
+        raise InputFileError(f"-o {out} is a folder; give the path of the TSV or BEDPE to write")
+    if not genome and not regions:
+        raise InputFileError("--bedpe needs the sequence of its pairs: --genome FASTA (whole genome) or --regions FASTA (pre-extracted)")
+    source = open_sequence_source(genome=genome, regions=list(regions or ()) or None)
+    target = str(resolve_device(device))
+    model, spec, description = load_checkpoint_model(checkpoint, device=target)
+    hparams = description.get("hparams") or {}
+    windows = {
+        kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
+        for kind in ("enhancer", "promoter")
+    }
+    dataset = get_dataset("bedpe")
+    loaded, source = prepare_pairs(dataset, DatasetRequest(path=str(bedpe)), source, for_prediction=True)
+    rows = loaded.pairs  # one row per BEDPE pair, in the file's order
+    with tempfile.TemporaryDirectory(prefix="epizoo-predict-") as scratch:
+        store = str(Path(scratch) / "pairs.zarr")
+        build_store(
+            loaded, store, sequence=source, enhancer_window=windows["enhancer"], promoter_window=windows["promoter"],
+            command=command, dataset=dataset.name, progress=False,
+        )
+        ds = open_store(store)
+        chosen = _rows_to_pairs(ds, rows)
+        missing = np.flatnonzero(chosen < 0)
+        if missing.size:
+            first = rows.iloc[int(missing[0])]
+            raise InputFileError(
+                f"{missing.size} of the {len(rows)} pairs of {bedpe} have no sequence in {source.name} (the first: "
+                f"{first['enhancer_contig']}:{first['enhancer_start']}-{first['enhancer_end']} with "
+                f"{first['promoter_contig']}:{first['promoter_start']}-{first['promoter_end']}); give a source that covers every pair"
+            )
+        found, _labels, scores = predict_pairs(model, spec, description, store, np.unique(chosen), target, batch_size, precision)
+        score_of = np.empty(ds.sizes["pairs"], dtype=np.float64)
+        score_of[found] = scores
+        per_row = score_of[chosen]
+        table = _prediction_table(ds, chosen, rows["label"].to_numpy(), per_row)
+        ds.close()
+    table["pair"] = np.arange(len(rows), dtype=np.int64)
+    table["pair_name"] = rows["pair_name"].to_numpy(dtype=object)
+    fold = description.get("fold") or {}
+    header = (
+        f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
+        f"# command: {command}\n"
+        f"# model {spec.name}; checkpoint of cell line {fold.get('cell_line', '?')} (trained on "
+        f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {Path(bedpe).name}\n"
+    )
+    if out.name.lower().endswith(".bedpe"):
+        import pandas as pd
+
+        body = pd.DataFrame({
+            "chrom1": rows["enhancer_contig"].to_numpy(), "start1": rows["enhancer_start"].to_numpy(),
+            "end1": rows["enhancer_end"].to_numpy(), "chrom2": rows["promoter_contig"].to_numpy(),
+            "start2": rows["promoter_start"].to_numpy(), "end2": rows["promoter_end"].to_numpy(),
+            "name": [name or "." for name in rows["pair_name"]], "score": table["score"].to_numpy(),
+        }, columns=list(BEDPE_COLUMNS)).to_csv(sep="\t", index=False, header=False)
+    else:
+        body = table.to_csv(sep="\t", index=False)
+    try:
+        atomic_write_text(out, header + body)
+    except OSError as exc:
+        raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
+    return {"model": spec.name, "pairs": len(rows), "out": str(out)}

@@ -222,3 +222,147 @@ def test_predict_refuses_a_corrupted_store_in_one_line(run, store, tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(damaged), "--checkpoint", str(checkpoint(run, "simcnn")), "-o", str(out)])
     one_line_failure(result, "damaged in promoter_sequence")
     assert not out.exists()
+
+
+# ---- predict --bedpe: a user's pairs with a genome FASTA (or pre-extracted regions) -----------------
+CONTIG = 8000
+# (enhancer, promoter, name, label), deliberately not in contig order
+BEDPE_PAIRS = [
+    (("chr2", 3000, 3400), ("chr2", 5200, 5500), "pz", 1),
+    (("chr1", 1200, 1500), ("chr1", 4000, 4300), "pa", 0),
+    (("chr3", 500, 900), ("chr3", 6000, 6200), "pm", 1),
+    (("chr1", 6100, 6500), ("chr1", 2000, 2250), ".", 0),
+    (("chr2", 100, 400), ("chr3", 7000, 7400), "pb", 1),
+    (("chr1", 3000, 3300), ("chr1", 7200, 7900), "pc", 0),
+]
+
+
+@pytest.fixture(scope="module")
+def genome_fa(tmp_path_factory) -> Path:
+    from epizoo.genome import ArrayGenome
+
+    rng = np.random.default_rng(7)
+    genome = ArrayGenome({name: rng.integers(0, 4, CONTIG, dtype=np.int8) for name in ("chr1", "chr2", "chr3")})
+    return genome.write_fasta(tmp_path_factory.mktemp("predict-genome") / "genome.fa")
+
+
+def write_bedpe(path: Path, rows=BEDPE_PAIRS, labels: bool = True) -> Path:
+    lines = []
+    for (c1, s1, e1), (c2, s2, e2), name, label in rows:
+        fields = [c1, s1, e1, c2, s2, e2, name] + (["0", "+", "+", label] if labels else [])
+        lines.append("\t".join(map(str, fields)))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def scratch(tmp_path, monkeypatch) -> Path:
+    """Where predict's temporary store goes, to check it is removed."""
+    import tempfile
+
+    folder = tmp_path / "scratch"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_predict_a_bedpe_gives_the_scores_of_its_store(run, genome_fa, tmp_path, scratch, model):
+    """The scores of a BEDPE equal those of the same pairs in a store build-store made of it (other windows),
+    one row per BEDPE pair, in the file's order, named by its name column."""
+    bedpe = write_bedpe(tmp_path / "pairs.bedpe")
+    built = tmp_path / "built.zarr"
+    result = invoke("build-store", "--dataset", "bedpe", "--bedpe", str(bedpe), "--genome", str(genome_fa), "--out", str(built),
+                    "--no-progress")  # the default windows, 3000 and 2000 bp: wider than the k-mer and one-hot models read
+    assert result.exit_code == 0, result.output
+    ckpt = str(checkpoint(run, model))
+    from_store, from_bedpe, as_bedpe = tmp_path / "store.tsv", tmp_path / "bedpe.tsv", tmp_path / "scores.bedpe"
+    result = invoke("predict", str(built), "--checkpoint", ckpt, "-o", str(from_store))
+    assert result.exit_code == 0, result.output
+    result = invoke("predict", "--bedpe", str(bedpe), "--genome", str(genome_fa), "--checkpoint", ckpt, "-o", str(from_bedpe))
+    assert result.exit_code == 0, result.output
+    assert invoke("predict", "--bedpe", str(bedpe), "--genome", str(genome_fa), "--checkpoint", ckpt, "-o", str(as_bedpe)).exit_code == 0
+    expected = pd.read_csv(from_store, sep="\t", comment="#", keep_default_na=False)
+    ours = pd.read_csv(from_bedpe, sep="\t", comment="#", keep_default_na=False)
+    assert list(ours.columns) == list(expected.columns)
+    names = [name if name != "." else "" for _, _, name, _ in BEDPE_PAIRS]
+    assert ours["pair_name"].tolist() == names and ours["pair"].tolist() == list(range(len(BEDPE_PAIRS)))
+    assert ours["label"].tolist() == [label for *_, label in BEDPE_PAIRS]
+    joined = ours.merge(expected, on="pair_name", suffixes=("", "_store"))
+    assert len(joined) == len(BEDPE_PAIRS)
+    np.testing.assert_allclose(joined["score"], joined["score_store"], atol=2e-6)
+    assert (joined["label"] == joined["label_store"]).all() and (joined["distance"] == joined["distance_store"]).all()
+    # -o x.bedpe: the BEDPE's columns, its name and the score, in the input's order
+    table = pd.read_csv(as_bedpe, sep="\t", comment="#", header=None, keep_default_na=False)
+    assert table.shape == (len(BEDPE_PAIRS), 8)
+    for row, ((c1, s1, e1), (c2, s2, e2), name, _) in zip(table.itertuples(index=False), BEDPE_PAIRS):
+        assert tuple(row[:7]) == (c1, s1, e1, c2, s2, e2, name)
+    np.testing.assert_allclose(table[7], ours["score"], atol=1e-9)
+    assert not list(scratch.iterdir()) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_predict_an_unlabelled_bedpe_with_regions(run, genome_fa, tmp_path, scratch):
+    """A BEDPE without a label column (refused by build-store: no negatives) is scored; a repeated row
+    keeps its place and score; pre-extracted regions give the genome's scores."""
+    rows = [*BEDPE_PAIRS, BEDPE_PAIRS[1]]
+    bedpe = write_bedpe(tmp_path / "unlabelled.bedpe", rows, labels=False)
+    refused = invoke("build-store", "--dataset", "bedpe", "--bedpe", str(bedpe), "--genome", str(genome_fa), "--out", str(tmp_path / "s.zarr"))
+    one_line_failure(refused, "no negatives")
+    # regions: each element with 2 kb either side (clipped to its contig), as `bedtools getfasta` writes them
+    from epizoo.genome import FastaGenome
+    from epizoo.sequence import decode
+
+    genome = FastaGenome(genome_fa)
+    records = set()
+    for pair in rows:
+        for contig, start, end in pair[:2]:
+            records.add((contig, max(start - 2000, 0), min(end + 2000, CONTIG)))
+    regions = tmp_path / "regions.fa"
+    regions.write_text("".join(f">{c}:{s}-{e}\n{decode(genome.fetch(c, s, e))}\n" for c, s, e in sorted(records)))
+    ckpt = str(checkpoint(run, "epivan"))
+    scored = {}
+    for name, source in (("genome", ["--genome", str(genome_fa)]), ("regions", ["--regions", str(regions)])):
+        out = tmp_path / f"{name}.tsv"
+        result = invoke("predict", "--bedpe", str(bedpe), *source, "--checkpoint", ckpt, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        scored[name] = pd.read_csv(out, sep="\t", comment="#", keep_default_na=False)
+    table = scored["genome"]
+    assert len(table) == len(rows) and (table["label"] == 1).all()
+    assert table["pair_name"].tolist() == [name if name != "." else "" for _, _, name, _ in rows]
+    assert table["score"].iloc[-1] == table["score"].iloc[1]
+    np.testing.assert_allclose(scored["regions"]["score"], table["score"], atol=2e-6)
+    assert not list(scratch.iterdir())
+
+
+def test_predict_bedpe_bad_inputs_are_one_line_and_write_nothing(run, genome_fa, store, tmp_path, scratch):
+    ckpt = str(checkpoint(run, "simcnn"))
+    good = write_bedpe(tmp_path / "good.bedpe")
+    absent = write_bedpe(tmp_path / "absent.bedpe", [(("chr9", 100, 300), ("chr9", 2000, 2200), "x", 1), *BEDPE_PAIRS])
+    malformed = tmp_path / "malformed.bedpe"
+    malformed.write_text("chr1\t500\t400\tchr1\t900\t1000\tbad\n")
+    short = tmp_path / "short.bedpe"
+    short.write_text("chr1\t100\t200\tchr1\n")
+    partial = tmp_path / "partial.fa"  # covers only the first pair's elements
+    partial.write_text(">chr2:2000-6000\n" + "A" * 4000 + "\n")
+    genome = ["--genome", str(genome_fa)]
+    for out in (tmp_path / "out.tsv", tmp_path / "out.bedpe"):
+        cases = [
+            (["--bedpe", str(good), "--genome", str(tmp_path / "missing.fa")], ["genome FASTA", "does not exist"]),
+            (["--bedpe", str(absent), *genome], ["'chr9'", "is not in genome.fa"]),
+            (["--bedpe", str(malformed), *genome], ["malformed.bedpe:1", "end1 must be greater than start1"]),
+            (["--bedpe", str(short), *genome], ["short.bedpe:1", "a BEDPE row needs at least 6"]),
+            (["--bedpe", str(tmp_path / "nowhere.bedpe"), *genome], ["not found"]),
+            (["--bedpe", str(good)], ["--genome FASTA", "--regions"]),
+            (["--bedpe", str(good), "--regions", str(partial)], ["5 of the 6 pairs", "no sequence in partial.fa"]),
+            (["--bedpe", str(good), *genome, "--regions", str(partial)], ["not both"]),
+            (["--bedpe", str(good), *genome, "--run", str(run), "--model", "simcnn", "--fold", "chr1", "--pairs", "test"], ["--pairs test"]),
+            ([store, "--bedpe", str(good), *genome], ["STORE or --bedpe", "not both"]),
+            ([], ["a STORE, or --bedpe"]),
+            ([store, *genome], ["with a STORE leave them out"]),
+        ]
+        for options, words in cases:
+            if "--run" not in options:
+                options = [*options, "--checkpoint", ckpt]
+            one_line_failure(invoke("predict", *options, "-o", str(out)), *words)
+        assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+    assert not list(scratch.iterdir())

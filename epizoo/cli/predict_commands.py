@@ -1,4 +1,4 @@
-"""``epizoo predict``: score a store's pairs with a trained model's checkpoint.
+"""``epizoo predict``: score a store's pairs, or a user's BEDPE, with a trained model's checkpoint.
 
 Only click is imported at module level; torch and the store load inside the command, so that
 ``epizoo --help`` stays fast.
@@ -15,7 +15,10 @@ from epizoo.errors import EpizooError
 
 
 @click.command("predict")
-@store_argument()
+@store_argument(required=False)
+@click.option("--bedpe", type=click.Path(dir_okay=False), default=None, metavar="PAIRS.bedpe", help="Instead of STORE: score the pairs of this BEDPE (read as build-store --dataset bedpe reads it), with --genome or --regions.")
+@click.option("--genome", type=click.Path(dir_okay=False), default=None, help="With --bedpe: whole-genome FASTA (plain or bgzip).")
+@click.option("--regions", type=click.Path(dir_okay=False), multiple=True, help="With --bedpe: pre-extracted sequences, as build-store takes them (repeatable).")
 @click.option("--checkpoint", type=click.Path(), default=None, metavar="CKPT", help="A checkpoint folder (RUN/checkpoints/MODEL/CELL/FOLD).")
 @click.option("--run", "run_dir", type=click.Path(), default=None, metavar="RUN", help="A bench run directory: use the checkpoint of --model, --cell-line and --fold.")
 @click.option("--model", default=None, help="With --run: the model (name or alias).")
@@ -26,9 +29,19 @@ from epizoo.errors import EpizooError
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
-@out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables).")
+@out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables); with --bedpe, a name ending in .bedpe writes BEDPE with the scores.")
 def predict_command(**kw: Any) -> None:
-    """Score STORE's pairs with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
+    """Score STORE's pairs (or --bedpe PAIRS with --genome FA) with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
+    if kw["store"] and kw["bedpe"]:
+        raise EpizooError("give STORE or --bedpe PAIRS.bedpe (with --genome or --regions), not both")
+    if not kw["store"] and not kw["bedpe"]:
+        raise EpizooError("say which pairs to score: a STORE, or --bedpe PAIRS.bedpe with --genome FASTA (or --regions)")
+    if not kw["bedpe"] and (kw["genome"] or kw["regions"]):
+        raise EpizooError("--genome and --regions give the sequence of --bedpe pairs; with a STORE leave them out")
+    if kw["bedpe"] and kw["genome"] and kw["regions"]:
+        raise EpizooError("give either --genome (a whole-genome FASTA) or --regions (pre-extracted), not both")
+    if kw["bedpe"] and kw["pairs"] != "all":
+        raise EpizooError("--pairs test picks a fold's pairs of the run's store; with --bedpe every pair is scored")
     if kw["checkpoint"] and kw["run_dir"]:
         raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
     if not kw["checkpoint"] and not kw["run_dir"]:
@@ -38,17 +51,24 @@ def predict_command(**kw: Any) -> None:
     if kw["run_dir"] and not kw["model"]:
         raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
     from epizoo import console
-    from epizoo.inference import run_checkpoint, write_predictions
+    from epizoo.inference import run_checkpoint, write_bedpe_predictions, write_predictions
 
     if kw["threads"]:
         import torch
 
         torch.set_num_threads(kw["threads"])
     checkpoint = kw["checkpoint"] or run_checkpoint(kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
-    done = write_predictions(
-        checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
-        batch_size=kw["batch_size"], precision=kw["precision"], command=command_line(click.get_current_context()),
-    )
+    command = command_line(click.get_current_context())
+    if kw["bedpe"]:
+        done = write_bedpe_predictions(
+            checkpoint, kw["bedpe"], kw["out"], genome=kw["genome"], regions=list(kw["regions"]), device=kw["device"],
+            batch_size=kw["batch_size"], precision=kw["precision"], command=command,
+        )
+    else:
+        done = write_predictions(
+            checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
+            batch_size=kw["batch_size"], precision=kw["precision"], command=command,
+        )
     console.stderr.print(f"scored {done['pairs']} pairs with {done['model']}: {done['out']}", markup=False, highlight=False)
 
 

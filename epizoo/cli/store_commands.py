@@ -33,36 +33,6 @@ def _resolve_variant(spec, variant: str | None) -> str | None:
     return variant
 
 
-def _with_negatives(loaded, ratio: int, seed: int, source):
-    """Add ``ratio`` distance-matched generated negatives per positive to the loaded pairs."""
-    from epizoo.datasets.base import normalise_pair_table
-    from epizoo.datasets.negatives import add_negatives
-
-    available = (lambda kind, contig, start, end: source.available(contig, start, end)) if source is not None else None
-    pairs = normalise_pair_table(loaded.pairs, what="pair table")  # complete columns before sampling
-    loaded.pairs, negatives_report = add_negatives(pairs, ratio, seed, available=available)
-    loaded.report.update({f"negatives_{key}": value for key, value in negatives_report.items()})
-    return loaded
-
-
-def _require_negatives(loaded, dataset: str, generated: bool = False) -> None:
-    """Refuse a store of one class (positives only, negatives only): every model trained on it would learn nothing."""
-    from epizoo.datasets.base import normalise_pair_table
-    from epizoo.errors import InputFileError
-
-    loaded.pairs = normalise_pair_table(loaded.pairs, what=f"{dataset} pair table")  # checks labels first
-    if not (loaded.pairs["label"] == 1).any():
-        raise InputFileError(
-            f"the {dataset} pairs have no positives (every label is 0), so there is nothing to learn; check the "
-            "label column (in a BEDPE file without a header, column 11)"
-        )
-    if not generated and not (loaded.pairs["label"] == 0).any():
-        raise InputFileError(
-            f"the {dataset} pairs have no negatives (every label is 1); add --negatives K to generate "
-            "K distance-matched negatives per positive"
-        )
-
-
 def _report_table(report):
     from rich.table import Table
 
@@ -111,7 +81,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     from epizoo.datasets.base import DatasetRequest
     from epizoo.genome import open_sequence_source
     from epizoo.plugins import get_dataset
-    from epizoo.store.build import build_store, check_output
+    from epizoo.store.build import build_store, check_output, prepare_pairs
 
     spec = get_dataset(dataset_name)
     request = DatasetRequest(
@@ -120,11 +90,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     )
     check_output(Path(out), force)  # fail before the (slow) load
     source = open_sequence_source(genome=genome, regions=list(regions) or None)
-    loaded = spec.load(request)
-    source = source if source is not None else loaded.sequence
-    if negatives:
-        loaded = _with_negatives(loaded, negatives, seed, source)
-    _require_negatives(loaded, spec.name, generated=bool(negatives))
+    loaded, source = prepare_pairs(spec, request, source, negatives=negatives, seed=seed)  # refuses a store of one class
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,

@@ -275,6 +275,53 @@ def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dat
     }
 
 
+def _with_negatives(loaded: LoadedDataset, ratio: int, seed: int, source) -> LoadedDataset:
+    """Add ``ratio`` distance-matched generated negatives per positive to the loaded pairs."""
+    from epizoo.datasets.negatives import add_negatives
+
+    available = (lambda kind, contig, start, end: source.available(contig, start, end)) if source is not None else None
+    pairs = normalise_pair_table(loaded.pairs, what="pair table")  # complete columns before sampling
+    loaded.pairs, negatives_report = add_negatives(pairs, ratio, seed, available=available)
+    loaded.report.update({f"negatives_{key}": value for key, value in negatives_report.items()})
+    return loaded
+
+
+def _require_negatives(loaded: LoadedDataset, dataset: str, generated: bool = False) -> None:
+    """Refuse a store of one class (positives only, negatives only): every model trained on it would learn nothing."""
+    loaded.pairs = normalise_pair_table(loaded.pairs, what=f"{dataset} pair table")  # checks labels first
+    if not (loaded.pairs["label"] == 1).any():
+        raise InputFileError(
+            f"the {dataset} pairs have no positives (every label is 0), so there is nothing to learn; check the "
+            "label column (in a BEDPE file without a header, column 11)"
+        )
+    if not generated and not (loaded.pairs["label"] == 0).any():
+        raise InputFileError(
+            f"the {dataset} pairs have no negatives (every label is 1); add --negatives K to generate "
+            "K distance-matched negatives per positive"
+        )
+
+
+def prepare_pairs(spec, request, source=None, *, negatives: int = 0, seed: int = 0, for_prediction: bool = False):
+    """``epizoo build-store``'s reading step: ``(loaded, source)``, the dataset's pairs (with ``negatives``
+    generated negatives per positive) and the sequence source (``source``, else the dataset's own).
+
+    A store of one class (every label 1, or every label 0) is refused: nothing could be learnt from it.
+    ``for_prediction=True`` lifts that refusal, for a store that is only scored (``epizoo predict
+    --bedpe``, whose BEDPE may have no label column); build-store never sets it.
+    """
+    loaded = spec.load(request)
+    source = source if source is not None else loaded.sequence
+    if for_prediction:
+        if negatives:
+            raise InputFileError("generated negatives are for training stores; a store to predict on takes none")
+        loaded.pairs = normalise_pair_table(loaded.pairs, what=f"{spec.name} pair table")
+        return loaded, source
+    if negatives:
+        loaded = _with_negatives(loaded, negatives, seed, source)
+    _require_negatives(loaded, spec.name, generated=bool(negatives))
+    return loaded, source
+
+
 def build_store(
     loaded: LoadedDataset,
     out: str | os.PathLike,
