@@ -16,7 +16,19 @@ import xarray as xr
 
 from epizoo.errors import StoreError
 
-FORMAT_VERSION = "1.1"  # 1.1: pair_name, epizoo_manifest.json
+FORMAT_VERSION = "1.2"  # 1.1: pair_name, epizoo_manifest.json; 1.2: layers (signals, genome)
+
+# A store holds one or more layers; each variable belongs to one. `pairs` is the pair tables and their
+# elements, `sequence` their stored DNA windows, `signals` per-pair epigenomic features, `genome` the
+# genome-scale layer (reference sequence, tracks, contact maps). The root attribute `epizoo_layers` lists
+# a store's layers; stores written before format 1.2 hold `pairs` and `sequence`.
+LAYERS = {
+    "pairs": "Enhancer-promoter pairs with their elements, labels, distances and groups.",
+    "sequence": "Each element's DNA window, with flanks for shifted augmentation.",
+    "signals": "Epigenomic signal features per pair: marks x regions (enhancer, promoter, window between).",
+    "genome": "Genome-scale layer: reference sequence per contig, signal tracks and contact maps.",
+}
+DEFAULT_LAYERS = ("pairs", "sequence")
 
 DIMENSIONS = {
     "pairs": "Enhancer-promoter pairs, one per row of the input tables that survived the build.",
@@ -39,6 +51,7 @@ class VariableSpec:
     doc: str
     itemsize: int | None = None  # exact itemsize in bytes where it matters (int8 sequences)
     since: str = "1.0"  # store format that added it; one added later may be absent (older stores)
+    layer: str = "pairs"  # the store layer (LAYERS) it belongs to; checked only in stores that hold that layer
 
     def check(self, ds: xr.Dataset) -> str | None:
         """Return a problem description, or None when the variable matches its spec."""
@@ -60,8 +73,15 @@ class VariableSpec:
 SPECS: dict[str, VariableSpec] = {}
 
 
-def _spec(name, dims, kind, doc, itemsize=None, since="1.0"):
-    SPECS[name] = VariableSpec(name, tuple(dims), kind, doc, itemsize, since)
+def _spec(name, dims, kind, doc, itemsize=None, since="1.0", layer="pairs"):
+    SPECS[name] = VariableSpec(name, tuple(dims), kind, doc, itemsize, since, layer)
+
+
+def store_layers(ds_or_attrs) -> tuple[str, ...]:
+    """The layers a store holds, from its ``epizoo_layers`` attribute (older stores: pairs and sequence)."""
+    attrs = getattr(ds_or_attrs, "attrs", ds_or_attrs)
+    text = str(attrs.get("epizoo_layers", "") or "")
+    return tuple(part for part in text.split(",") if part) or DEFAULT_LAYERS
 
 
 
@@ -81,7 +101,7 @@ for _kind, _centre in (("enhancer", "the element centre"), ("promoter", "the TSS
     _spec(f"{_kind}_end", [f"{_kind}s"], "i", f"End of the {_kind} interval, 0-based exclusive.")
     _spec(f"{_kind}_name", [f"{_kind}s"], "U", f"Name of the {_kind} in its source (e.g. a cCRE accession or gene/transcript id); empty when the source has none.")
     _spec(f"{_kind}_window_start", [f"{_kind}s"], "i", f"Genomic position of the first stored base of `{_kind}_sequence`: a window centred on {_centre}, minus the flank.")
-    _spec(f"{_kind}_sequence", [f"{_kind}s", f"{_kind}_bases"], "i", f"Stored {_kind} window as int8 codes A,C,G,T,N = 0..4; N where the window runs off a contig or no sequence is known.", itemsize=1)
+    _spec(f"{_kind}_sequence", [f"{_kind}s", f"{_kind}_bases"], "i", f"Stored {_kind} window as int8 codes A,C,G,T,N = 0..4; N where the window runs off a contig or no sequence is known.", itemsize=1, layer="sequence")
 _spec("promoter_strand", ["promoters"], "U", "Strand of the promoter's gene, `+`, `-` or `.` when unknown.")
 
 # pairs -------------------------------------------------------------------------------------
@@ -114,15 +134,24 @@ ATTRIBUTES = {
     "created": "UTC time the build finished (ISO 8601).",
     "build_report": "JSON: counts of pairs read, kept and dropped per reason.",
 }
+# Attributes added after format 1.0: checked only when present.
+OPTIONAL_ATTRIBUTES = {
+    "epizoo_layers": "Comma-separated layers the store holds (see Layers); absent: `pairs,sequence` (format < 1.2).",
+}
 
 
 def validate(ds: xr.Dataset) -> xr.Dataset:
     """Check every registered variable and attribute; raise :class:`StoreError` on the first problem."""
     version = str(ds.attrs.get("epizoo_format_version", ""))
-    # a variable added after format 1.0 may be absent (stores built before it); present, it must match
-    problems = [
+    # a variable added after format 1.0 may be absent (stores built before it); present, it must match.
+    # Only the layers the store holds are checked.
+    layers = store_layers(ds)
+    unknown = [layer for layer in layers if layer not in LAYERS]
+    problems = [f"unknown layer {unknown[0]!r} in epizoo_layers"] if unknown else []
+    problems += [
         p for spec in SPECS.values()
-        if not (spec.since != "1.0" and spec.name not in ds.variables) and (p := spec.check(ds)) is not None
+        if spec.layer in layers
+        and not (spec.since != "1.0" and spec.name not in ds.variables) and (p := spec.check(ds)) is not None
     ]
     missing_attrs = [a for a in ATTRIBUTES if a not in ds.attrs]
     if missing_attrs:
@@ -149,14 +178,16 @@ def variables_markdown() -> str:
         "|---|---|",
     ]
     lines += [f"| `{name}` | {doc} |" for name, doc in DIMENSIONS.items()]
-    lines += ["", "## Variables", "", "| variable | dims | dtype kind | meaning |", "|---|---|---|---|"]
+    lines += ["", "## Layers", "", "| layer | holds |", "|---|---|"]
+    lines += [f"| `{name}` | {doc} |" for name, doc in LAYERS.items()]
+    lines += ["", "## Variables", "", "| variable | layer | dims | dtype kind | meaning |", "|---|---|---|---|---|"]
     kinds = {"i": "integer", "b": "bool", "U": "string", "f": "float"}
     for spec in SPECS.values():
         kind = kinds.get(spec.kind, spec.kind) + (f" ({spec.itemsize * 8}-bit)" if spec.itemsize else "")
         added = f" (Format {spec.since} and later; may be absent from older stores.)" if spec.since != "1.0" else ""
-        lines.append(f"| `{spec.name}` | {', '.join(f'`{d}`' for d in spec.dims)} | {kind} | {spec.doc}{added} |")
+        lines.append(f"| `{spec.name}` | {spec.layer} | {', '.join(f'`{d}`' for d in spec.dims)} | {kind} | {spec.doc}{added} |")
     lines += ["", "## Root attributes (provenance)", "", "| attribute | meaning |", "|---|---|"]
-    lines += [f"| `{name}` | {doc} |" for name, doc in ATTRIBUTES.items()]
+    lines += [f"| `{name}` | {doc} |" for name, doc in {**ATTRIBUTES, **OPTIONAL_ATTRIBUTES}.items()]
     return "\n".join(lines) + "\n"
 
 
