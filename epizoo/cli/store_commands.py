@@ -54,8 +54,29 @@ def _report_table(report):
     return table
 
 
+def genome_layer_options(command):
+    """The genome layer's options of build-store (epizoo.store.genome_layer; docs/store.md, "Genome layer")."""
+    from epizoo.store.genome_layer import DEFAULT_BIN_SIZE, DEFAULT_MAX_DISTANCE, DEFAULT_TRACK_RESOLUTION
+
+    options = [
+        click.option("--tracks", type=click.Path(dir_okay=False), default=None, help="tracks.yaml: cell line -> mark -> bigWig."),
+        click.option("--contacts", type=click.Path(dir_okay=False), default=None, help="contacts.yaml: cell line -> .cool/.mcool URI."),
+        click.option("--bin-size", type=click.IntRange(min=1), default=DEFAULT_BIN_SIZE, show_default=True, help="Contact map bin (bp)."),
+        click.option("--max-distance", type=click.IntRange(min=1), default=DEFAULT_MAX_DISTANCE, show_default=True,
+                     help="Contacts stored up to this distance (bp)."),
+        click.option("--track-resolution", type=click.IntRange(min=1), default=DEFAULT_TRACK_RESOLUTION, show_default=True,
+                     help="Track bin (bp)."),
+        click.option("--balance/--no-balance", default=True, show_default=True, help="Balanced or raw contact counts."),
+        click.option("--genome-contigs", "contigs", multiple=True, metavar="A,B", help="Genome layer contigs (default: all)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @click.command("build-store")
-@click.option("--dataset", "dataset_name", required=True, help="Registered dataset (see `epizoo datasets`).")
+@click.option("--dataset", "dataset_name", default=None,
+              help="Registered dataset (see `epizoo datasets`); without it, --genome builds a genome-layer store.")
 @click.option("--variant", default=None, help="Dataset variant; default: the dataset's default.")
 @click.option("--cell-lines", "cell_lines", multiple=True, metavar="A,B", help="Keep only these cell lines, comma-separated.")
 @click.option("--cell-line", "old_cell_line", multiple=True, hidden=True, help="Deprecated: --cell-lines A,B.")
@@ -72,9 +93,15 @@ def _report_table(report):
 @click.option("--force", is_flag=True, help="Replace an existing store.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
+@genome_layer_options
 def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, negatives, enhancer_window,
-                        promoter_window, seed, options, out, force, no_progress, as_json):
-    """Build a store from a dataset and a sequence source."""
+                        promoter_window, seed, options, out, force, no_progress, as_json, **layer):
+    """Build a store from a dataset and a sequence source, with the genome layer when asked."""
+    from epizoo.store import genome_layer
+
+    layer = genome_layer.LayerRequest.from_options(genome, **layer)
+    if dataset_name is None:
+        return genome_layer.build_command(layer, out, force, shlex.join(["epizoo", *sys.argv[1:]]), not no_progress, as_json)
     if old_cell_line:
         deprecated("--cell-line X (repeated)", "--cell-lines " + ",".join(old_cell_line))
     cell_lines = names([*cell_lines, *old_cell_line], "--cell-lines")
@@ -94,6 +121,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,
+        add_layers=layer.writer_for(loaded, source, progress=not no_progress),
     )
     if as_json:
         console.print_json(report.to_dict())
@@ -106,7 +134,14 @@ def _inspection(path) -> dict:
 
     from epizoo.store.io import open_store, store_size
 
+    from epizoo.schema import store_layers
+    from epizoo.store import genome_layer
+
     ds = open_store(path)
+    genome = {"genome": genome_layer.inspection(ds, path)} if "genome" in store_layers(ds) else {}
+    if "pairs" not in store_layers(ds):
+        return {"store": str(path), "bytes_on_disk": store_size(path), **genome,
+                "provenance": {k: v for k, v in ds.attrs.items() if k != "build_report"}}
     summary = ds.epizoo.summary()
     labels = ds["pair_label"].values
     size = store_size(path)
@@ -125,6 +160,7 @@ def _inspection(path) -> dict:
         "counts": summary.reset_index().to_dict(orient="records"),
         "provenance": provenance,
         "build_report": json.loads(ds.attrs.get("build_report") or "{}"),
+        **genome,
     }
 
 
@@ -165,8 +201,12 @@ def inspect_command(store, as_json, verify):
     if as_json:
         console.print_json(info)
         return
-    for table in _inspection_tables(info):
+    for table in _inspection_tables(info) if "pairs" in info else ():
         console.stdout.print(table)
+    if "genome" in info:
+        from epizoo.store.genome_layer import inspection_table
+
+        console.stdout.print(inspection_table(info["genome"]))
     if verified is not None:
         console.stdout.print(f"verified: {verified['files']:,} files, {verified['bytes'] / 1e6:,.1f} MB, every checksum matches")
 

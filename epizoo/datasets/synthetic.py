@@ -58,11 +58,11 @@ def options_of(request: DatasetRequest) -> dict[str, float]:
     """Defaults overlaid with the request's options (strings from the CLI become numbers)."""
     merged = dict(DEFAULTS)
     for key, value in request.options.items():
-        if key == "seed":
+        if key == "seed" or key in BOOL_OPTIONS:
             continue
         if key not in DEFAULTS:
             raise SyntheticOptionError(
-                f"unknown synthetic option {key!r}; valid options: {', '.join([*DEFAULTS, 'seed'])}"
+                f"unknown synthetic option {key!r}; valid options: {', '.join([*DEFAULTS, 'seed', *BOOL_OPTIONS])}"
             )
         kind, noun = (float, "a number") if key in FLOAT_OPTIONS else (int, "an integer")
         try:
@@ -301,10 +301,147 @@ def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
         "label_noise": opts["label_noise"],
         "oracle_auroc": round(oracle_auroc(table, compatible), 4),
     }
-    return LoadedDataset(pairs, "synthetic", variant="", sequence=_as_sequence(genome, seed_of(request)), report=report)
+    loaded = LoadedDataset(pairs, "synthetic", variant="", sequence=_as_sequence(genome, seed_of(request)), report=report)
+    if genome_option(request):  # the genome layer's sites are planted into the genome the pairs are cut from
+        loaded.genome_layer = SyntheticGenomeLayer(genome, elements, cell_line_names(request, opts["cell_lines"]), seed_of(request))
+        loaded.sequence = loaded.genome_layer.sequence
+    return loaded
 
 
 def _as_sequence(genome: dict[str, np.ndarray], seed: int):
     from epizoo.genome import ArrayGenome
 
     return ArrayGenome(genome, name=f"synthetic-seed{seed}")
+
+
+# ---- the genome layer (``--option genome=true``) ----------------------------------------------------
+# The rule (docs/datasets.md, "The genome layer"): CTCF-like sites with an orientation sit between the
+# elements; some are bound in every cell line, the others in one cell line only. A CTCF-like track peaks
+# at the bound sites, an ATAC-like track at the elements active in the cell line and (lower) at the bound
+# sites, both over smooth noise. Contact maps are Poisson counts around a power-law decay with distance,
+# raised at pairs of bound sites in convergent orientation (forward, then reverse) by a factor that
+# decays with their distance; so the tracks predict where one cell line's map differs from another's.
+
+from epizoo.store.genome_layer import LayerSource  # noqa: E402  (the layer's source interface)
+
+BOOL_OPTIONS = ("genome",)
+CTCF_MOTIF = "TGGCCACCAGGGGGCGCTA"  # a CTCF-like 19-mer (forward strand)
+SITE_SPACING = 40_000  # one CTCF-like site per 40 kb on average
+SHARED_SITES = 0.6  # bound in every cell line; the others in one cell line only
+CONTACT_DEPTH = 400.0  # expected count of two neighbouring 10-kb bins
+DECAY_EXPONENT = 1.0  # expected contacts ~ (distance in bins + 1) ** -DECAY_EXPONENT
+LOOP_GAIN, LOOP_SCALE = 4.0, 400_000  # a convergent pair multiplies its bin by 1 + 4 exp(-d / 400 kb)
+NOISE_STEP, TILE = 25, 1 << 16  # track noise is constant over 25 bp (pile-up smoothness); seeded per 64-kb tile
+TRACK_PEAKS = {  # mark: (peaks at, width sd in bp, height scale)
+    "CTCF": [("sites", 60, 1.0)],
+    "ATAC": [("elements", 150, 1.0), ("sites", 150, 0.4)],
+}
+
+
+def genome_option(request: DatasetRequest) -> bool:
+    """``--option genome=true``: also build the genome layer (accepts true/false, yes/no, 1/0)."""
+    value = str(request.options.get("genome", "false")).strip().lower()
+    if value not in {"true", "false", "yes", "no", "1", "0"}:
+        raise SyntheticOptionError(f"synthetic option genome={value!r} must be true or false")
+    return value in {"true", "yes", "1"}
+
+
+class SyntheticGenomeLayer(LayerSource):
+    """The synthetic genome layer, generated on demand from the pair genome and its elements."""
+
+    matrix = "raw"
+
+    def __init__(self, genome: dict[str, np.ndarray], elements: pd.DataFrame, cells: list[str], seed: int):
+        from epizoo.genome import ArrayGenome
+
+        self.seed, self.cells = seed, list(cells)
+        rng = np.random.default_rng([seed, 10])
+        self.genome = {name: codes.copy() for name, codes in genome.items()}
+        self.sites = self._sites(rng, elements)
+        self._plant_sites()
+        self.elements = elements.assign(**{f"open_{c}": rng.random(len(elements)) < ACTIVITY for c in self.cells})
+        self.sequence = ArrayGenome(self.genome, name=f"synthetic-genome-seed{seed}")
+        self.contigs = {name: len(codes) for name, codes in self.genome.items()}
+        self.tracks = [(cell, mark) for cell in self.cells for mark in TRACK_PEAKS]
+        self.contact_cells = list(self.cells)
+        self._heights = {"sites": self.sites["height"].to_numpy(), "elements": rng.uniform(10, 30, len(elements))}
+        self._bands: dict = {}
+
+    def _sites(self, rng, elements: pd.DataFrame) -> pd.DataFrame:
+        """Sites midway between neighbouring elements, each with a strand and the cell lines that bind it."""
+        tables = []
+        for contig, group in elements.sort_values("start").groupby("contig", sort=False):
+            gaps = np.flatnonzero(group["start"].to_numpy()[1:] - group["end"].to_numpy()[:-1] > 100)
+            middles = (group["end"].to_numpy()[gaps] + group["start"].to_numpy()[gaps + 1]) // 2
+            n = min(len(middles), max(2, len(self.genome[contig]) // SITE_SPACING))
+            tables.append(pd.DataFrame({"contig": contig, "position": np.sort(rng.choice(middles, n, replace=False))}))
+        sites = pd.concat(tables, ignore_index=True)
+        sites["strand"] = rng.choice(["+", "-"], len(sites))
+        sites["height"] = rng.uniform(30, 60, len(sites))
+        shared = rng.random(len(sites)) < SHARED_SITES
+        owner = rng.integers(0, len(self.cells), len(sites))
+        for i, cell in enumerate(self.cells):
+            sites[f"bound_{cell}"] = shared | (owner == i)
+        return sites
+
+    def _plant_sites(self) -> None:
+        forward = sequence.encode(CTCF_MOTIF)
+        reverse = (3 - forward[::-1]).astype(np.int8)
+        half = len(CTCF_MOTIF) // 2
+        for contig, position, strand in self.sites[["contig", "position", "strand"]].itertuples(index=False):
+            self.genome[contig][position - half : position - half + len(forward)] = forward if strand == "+" else reverse
+
+    # tracks --------------------------------------------------------------------------------------
+    def _noise(self, cell: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
+        keys = (self.cells.index(cell), list(TRACK_PEAKS).index(mark), list(self.contigs).index(contig))
+        tiles = []
+        for tile in range(start // TILE, -(-end // TILE)):
+            rng = np.random.default_rng([self.seed, 11, *keys, tile])
+            tiles.append(np.repeat(rng.lognormal(0.0, 0.4, TILE // NOISE_STEP).astype(np.float32), NOISE_STEP))
+        first = (start // TILE) * TILE
+        return np.concatenate(tiles)[start - first : end - first]
+
+    def track_values(self, cell, mark, contig, start, end):
+        values = self._noise(cell, mark, contig, start, end)
+        for table_name, sd, scale in TRACK_PEAKS[mark]:
+            table = self.sites if table_name == "sites" else self.elements
+            centres = table["position" if table_name == "sites" else "centre"].to_numpy()
+            keep = (table["contig"] == contig).to_numpy() & table[f"{'bound' if table_name == 'sites' else 'open'}_{cell}"].to_numpy()
+            keep &= (centres > start - 5 * sd) & (centres < end + 5 * sd)
+            for centre, height in zip(centres[keep], self._heights[table_name][keep] * scale):
+                lo, hi = max(start, int(centre) - 5 * sd), min(end, int(centre) + 5 * sd)
+                x = np.arange(lo, hi) - centre
+                values[lo - start : hi - start] += (height * np.exp(-0.5 * (x / sd) ** 2)).astype(np.float32)
+        return values
+
+    # contacts ------------------------------------------------------------------------------------
+    def expected_band(self, cell: str, contig: str, bin_size: int, diagonals: int) -> np.ndarray:
+        """Expected counts ``[i, d]`` of bins i and i + d: the decay, raised at convergent bound site pairs."""
+        n_bins = -(-self.contigs[contig] // bin_size)
+        distance = np.arange(diagonals, dtype=np.float64)
+        scale = CONTACT_DEPTH * (bin_size / 10_000) ** 2
+        band = np.tile(scale * (distance + 1.0) ** -DECAY_EXPONENT, (n_bins, 1))
+        sites = self.sites[(self.sites["contig"] == contig) & self.sites[f"bound_{cell}"]]
+        forward = sites.loc[sites["strand"] == "+", "position"].to_numpy()
+        reverse = sites.loc[sites["strand"] == "-", "position"].to_numpy()
+        left, right = np.meshgrid(forward, reverse, indexing="ij")
+        pairs = (right > left) & ((right // bin_size - left // bin_size) < diagonals)
+        i, d = left[pairs] // bin_size, right[pairs] // bin_size - left[pairs] // bin_size
+        gain = LOOP_GAIN * np.exp(-(right[pairs] - left[pairs]) / LOOP_SCALE)
+        np.add.at(band, (i, d), band[i, d] * gain)
+        return band
+
+    def contact_band(self, cell, contig, lo, hi, settings):
+        key = (cell, contig, settings.bin_size, settings.diagonals)
+        if key not in self._bands:
+            expected = self.expected_band(cell, contig, settings.bin_size, settings.diagonals)
+            rng = np.random.default_rng([self.seed, 13, self.cells.index(cell), list(self.contigs).index(contig), settings.bin_size])
+            self._bands = {key: rng.poisson(expected).astype(np.float32)}  # one map held at a time
+        return self._bands[key][lo:hi].copy()
+
+    def provenance(self) -> dict:
+        rule = {"file": f"synthetic rule, seed {self.seed}", "sha256": ""}
+        return {
+            "tracks": [{"cell_line": c, "mark": m, **rule} for c, m in self.tracks],
+            "contacts": [{"cell_line": c, **rule} for c in self.contact_cells],
+        }

@@ -86,6 +86,41 @@ class EpizooAccessor:
         rows, _ = _as_indices(index, self._ds.sizes[f"{self._kind(kind)}s"], f"{kind} index")
         return list(decode(self.codes(kind, rows, length=length, shift=shift)))
 
+    # ---- genome layer (epizoo.store.genome_layer) ----------------------------------------------
+
+    @property
+    def _genome(self):
+        if getattr(self, "_genome_layer", None) is None:
+            from epizoo.store.genome_layer import GenomeLayer
+
+            self._genome_layer = GenomeLayer(self._ds)
+        return self._genome_layer
+
+    def sequence(self, contig: str, start: int, end: int) -> np.ndarray:
+        """int8 codes of ``contig:[start, end)`` from the genome layer; N beyond the contig."""
+        return self._genome.sequence(contig, start, end)
+
+    def track(self, cell_line: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
+        """float32 signal per base of ``contig:[start, end)``; NaN where unmeasured or off the contig."""
+        return self._genome.track(cell_line, mark, contig, start, end)
+
+    def contacts(self, cell_line: str, contig: str, start: int, end: int) -> np.ndarray:
+        """float32 ``(n, n)`` contact map of the bins covering ``[start, end)``; NaN beyond the stored band."""
+        return self._genome.contacts(cell_line, contig, start, end)
+
+    def genome_contigs(self) -> dict[str, int]:
+        return self._genome.contigs()
+
+    def track_names(self) -> list[tuple[str, str]]:
+        return list(self._genome.tracks)
+
+    def contact_cell_lines(self) -> list[str]:
+        return list(self._genome.contact_cells)
+
+    @property
+    def contact_bin_size(self) -> int:
+        return self._genome.bin_size
+
     # ---- pairs ---------------------------------------------------------------------------------
 
     def pairs(self, cell_line: str | None = None, contig: str | None = None, label: int | None = None) -> xr.Dataset:

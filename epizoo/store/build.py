@@ -335,8 +335,13 @@ def build_store(
     command: str = "",
     dataset: str = "",
     progress: bool = True,
+    add_layers=None,
 ) -> BuildReport:
-    """Join ``loaded.pairs`` with sequence and write a validated store at ``out``."""
+    """Join ``loaded.pairs`` with sequence and write a validated store at ``out``.
+
+    ``add_layers(wip)``, when given, writes further layers (e.g. the genome layer) into the staged
+    folder after the pairs and before the manifest, so they are checked and staged with them.
+    """
     from epizoo import console
 
     began = time.perf_counter()
@@ -382,6 +387,8 @@ def build_store(
             _write_tables(wip, data, attrs)
             for kind in KINDS:
                 _write_sequences(wip, source, kind, elements[kind], data[f"{kind}_window_start"][1], lengths[kind], bar, task)
+        if add_layers is not None:
+            add_layers(wip)
         _finalise(wip, report, began)
         _move_into_place(wip, out, force)
     except OSError as exc:  # a full disk, a folder made read-only meanwhile, an unreadable source ...

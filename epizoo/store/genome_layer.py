@@ -1,0 +1,704 @@
+"""The genome layer: reference sequence per contig, signal tracks and contact maps in the store.
+
+Layout (``docs/store.md``, "Genome layer"; every variable is registered in :mod:`epizoo.schema`):
+
+* ``genome_sequence`` (``genome_bases``): every contig's int8 codes, concatenated. One variable
+  whatever the number of contigs, so the schema names it once; ``genome_contig_offset`` gives each
+  contig's first position. Each contig starts on a chunk boundary (the gap is N), so a contig is
+  whole chunks and the build can write (and a reader fetch) contig by contig.
+* ``track_value`` (``tracks``, ``track_bins``): the mean of each track over bins of
+  ``track_resolution`` bp, in the dtype chosen by measurement (``docs/performance.md``), on the same
+  per-contig, chunk-aligned plan (``genome_contig_track_offset``); NaN where nothing was measured.
+* ``contact_value`` (``contact_cell_lines``, ``contact_bins``, ``contact_diagonals``): a band of
+  diagonals, ``[c, i, d] = contact(i, i + d)``, up to ``max_distance``; a window's map is a
+  contiguous slice of rows (``genome_contig_contact_offset``).
+
+Sources are a :class:`LayerSource`: :class:`FileLayerSource` reads a FASTA (pyfaidx, through
+:mod:`epizoo.genome`), bigWigs (pyBigWig) and ``.cool``/``.mcool`` files (cooler); the synthetic
+dataset brings its own (``epizoo.datasets.synthetic.SyntheticGenomeLayer``). The writer does not
+know which.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from epizoo import contigs as contig_names
+from epizoo.errors import InputFileError, StoreError, UnknownNameError
+from epizoo.sequence import N_CODE
+
+LAYER = "genome"
+DEFAULT_BIN_SIZE = 10_000
+DEFAULT_MAX_DISTANCE = 2_000_000
+# Chosen by measurement (docs/performance.md, "Genome layer"): 10-bp bins in float16 hold a 2-Mb window's
+# per-base values to within a fraction of a percent of the 1-bp signal at a tenth of its size.
+DEFAULT_TRACK_RESOLUTION = 10
+TRACK_DTYPE = np.float16
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+SEQUENCE_CHUNK = 1 << 20  # bases per chunk of genome_sequence
+TRACK_CHUNK_BP = 1 << 20  # genome span of one track chunk, whatever the resolution
+CONTACT_CHUNK = 256  # contact bins per chunk: a 2-Mb window at 10 kb (200 bins) is one or two chunks
+TRACK_CODEC = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}
+CONTACT_CODEC = {"cname": "zstd", "clevel": 3, "shuffle": "shuffle"}
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """Resolution of what the layer stores; checked once, before anything is read."""
+
+    bin_size: int = DEFAULT_BIN_SIZE
+    max_distance: int = DEFAULT_MAX_DISTANCE
+    track_resolution: int = DEFAULT_TRACK_RESOLUTION
+    balance: bool = True
+
+    def __post_init__(self):
+        for name in ("bin_size", "max_distance", "track_resolution"):
+            if int(getattr(self, name)) <= 0:
+                raise InputFileError(f"--{name.replace('_', '-')} must be a positive number of bp")
+        if self.max_distance % self.bin_size:
+            raise InputFileError(
+                f"--max-distance {self.max_distance:,} is not a multiple of --bin-size {self.bin_size:,}; "
+                f"choose e.g. {self.max_distance // self.bin_size * self.bin_size or self.bin_size:,}"
+            )
+
+    @property
+    def diagonals(self) -> int:
+        return self.max_distance // self.bin_size + 1
+
+    @property
+    def track_chunk(self) -> int:
+        return -(-TRACK_CHUNK_BP // self.track_resolution)
+
+
+# ---- sources --------------------------------------------------------------------------------------
+
+
+class LayerSource:
+    """What the writer asks of a source; subclasses fill ``sequence``, ``contigs``, ``tracks``, ``contact_cells``."""
+
+    sequence = None  # an epizoo.genome SequenceSource (whole genome)
+    contigs: dict[str, int] = {}
+    tracks: list[tuple[str, str]] = []
+    contact_cells: list[str] = []
+    matrix: str = "balanced"
+
+    def check(self, settings: LayerSettings) -> None:
+        """Refuse settings the inputs cannot serve (raise one clear line); called before writing."""
+
+    def track_values(self, cell: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
+        """float32 per base of ``[start, end)`` (inside the contig); NaN where unmeasured."""
+        raise NotImplementedError
+
+    def contact_band(self, cell: str, contig: str, lo: int, hi: int, settings: LayerSettings) -> np.ndarray:
+        """float32 ``(hi - lo, diagonals)``: ``[i, d]`` = contact(lo + i, lo + i + d); NaN past the contig."""
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        """Source names and checksums per track and map."""
+        return {}
+
+
+def _missing_contigs_line(what: str, wanted: list[str], have: list[str], rename_hint: str) -> str | None:
+    """One line when ``have`` lacks some of ``wanted``: a naming mismatch (``1`` vs ``chr1``) or plain absence."""
+    missing = [c for c in wanted if c not in have]
+    if not missing:
+        return None
+    flipped = [(c, have[i]) for c in missing if (i := contig_names.find(c, have)) is not None]
+    if flipped:
+        ours, theirs = flipped[0]
+        return (
+            f"{what} names its contigs differently from the genome ({theirs!r} where the genome has {ours!r}); "
+            f"{rename_hint}, or pass a genome named the same way"
+        )
+    shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+    return f"{what} has no data for contig(s) {shown}; add them, or restrict the layer with --genome-contigs"
+
+
+class FileLayerSource(LayerSource):
+    """A FASTA (an :class:`epizoo.genome.FastaGenome` or any whole-genome source), bigWigs and coolers."""
+
+    def __init__(self, sequence, tracks: dict[str, dict[str, Path]] | None = None, contacts: dict[str, str] | None = None,
+                 contigs: list[str] | None = None):
+        self.sequence = sequence
+        known = sequence.contigs()
+        chosen = known if not contigs else [known[contig_names.resolve(c, known, where=sequence.name)] for c in contigs]
+        self.contigs = {name: int(sequence.contig_length(name)) for name in chosen}
+        self.track_files = {(cell, mark): Path(path) for cell, marks in (tracks or {}).items() for mark, path in marks.items()}
+        self.tracks = list(self.track_files)
+        self.contact_uris = dict(contacts or {})
+        self.contact_cells = list(self.contact_uris)
+        self._bigwigs: dict = {}
+        self._coolers: dict = {}
+        self.matrix = "balanced"
+
+    # bigWig ------------------------------------------------------------------------------------
+    def _bigwig(self, key):
+        if key not in self._bigwigs:
+            import pyBigWig
+
+            path = self.track_files[key]
+            try:
+                handle = pyBigWig.open(str(path))
+            except RuntimeError:
+                handle = None
+            if handle is None or not handle.isBigWig():
+                raise InputFileError(f"track {key[0]}/{key[1]}: {path} is not a bigWig file")
+            self._bigwigs[key] = handle
+        return self._bigwigs[key]
+
+    def _check_track(self, key) -> None:
+        bw, path = self._bigwig(key), self.track_files[key]
+        what = f"track {key[0]}/{key[1]} ({path.name})"
+        problem = _missing_contigs_line(
+            what, list(self.contigs), list(bw.chroms()),
+            "rename them (e.g. bigWigToBedGraph, add or strip `chr`, bedGraphToBigWig)",
+        )
+        if problem:
+            raise InputFileError(problem)
+        if not bw.header().get("nBasesCovered"):
+            raise InputFileError(f"{what} holds no values (every base is NaN); check the file")
+
+    def track_values(self, cell, mark, contig, start, end):
+        bw = self._bigwig((cell, mark))
+        out = np.full(end - start, np.nan, dtype=np.float32)
+        hi = min(end, int(bw.chroms(contig) or 0))
+        if hi > start:
+            out[: hi - start] = bw.values(contig, start, hi, numpy=True)
+        return out
+
+    # cooler ------------------------------------------------------------------------------------
+    def _cooler(self, cell: str, settings: LayerSettings):
+        if cell not in self._coolers:
+            self._coolers[cell] = open_cooler(self.contact_uris[cell], settings.bin_size, what=f"contact map {cell}")
+        return self._coolers[cell]
+
+    def check(self, settings: LayerSettings) -> None:
+        self.matrix = "balanced" if settings.balance else "raw"
+        for key in self.tracks:
+            self._check_track(key)
+        for cell in self.contact_cells:
+            clr = self._cooler(cell, settings)
+            if settings.bin_size % clr.binsize:
+                raise InputFileError(
+                    f"--bin-size {settings.bin_size:,} is not a multiple of the resolution of contact map {cell} "
+                    f"({clr.binsize:,} bp in {self.contact_uris[cell]}); choose a multiple of {clr.binsize:,}"
+                )
+            problem = _missing_contigs_line(
+                f"contact map {cell} ({Path(clr.filename).name})", list(self.contigs), list(clr.chromnames),
+                "rename them with cooler.rename_chroms",
+            )
+            if problem:
+                raise InputFileError(problem)
+            if settings.balance and "weight" not in clr.bins().columns:
+                raise InputFileError(
+                    f"contact map {cell} ({self.contact_uris[cell]}) is not balanced (no `weight` column); run "
+                    "`cooler balance` on it, or pass --no-balance for raw counts"
+                )
+
+    def contact_band(self, cell, contig, lo, hi, settings):
+        clr = self._cooler(cell, settings)
+        factor = settings.bin_size // clr.binsize
+        first, n_fine = clr.offset(contig), clr.extent(contig)[1] - clr.offset(contig)
+        width = hi - lo + settings.diagonals - 1
+        rows = (first + lo * factor, first + min(hi * factor, n_fine))
+        cols = (first + lo * factor, first + min((lo + width) * factor, n_fine))
+        fine = clr.matrix(balance=settings.balance)[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
+        return band_of(coarsen(fine, factor, hi - lo, width), settings.diagonals)
+
+    def provenance(self) -> dict:
+        from epizoo.genome import file_sha256
+
+        tracks = [
+            {"cell_line": c, "mark": m, "file": p.name, "sha256": file_sha256(p)} for (c, m), p in self.track_files.items()
+        ]
+        maps = []
+        for cell, uri in self.contact_uris.items():
+            path = Path(uri.split("::")[0])
+            maps.append({"cell_line": cell, "file": path.name + uri[len(uri.split("::")[0]):], "sha256": file_sha256(path)})
+        return {"tracks": tracks, "contacts": maps}
+
+
+def open_cooler(uri: str, bin_size: int, what: str = "contact map"):
+    """The cooler at ``uri`` (``file.cool``, ``file.mcool::/resolutions/N``, or ``file.mcool``: the
+    resolution equal to ``bin_size``), or one line listing the resolutions an .mcool has."""
+    import cooler
+
+    path, _, group = uri.partition("::")
+    if not Path(path).is_file():
+        raise InputFileError(f"{what}: {path} does not exist")
+    try:
+        present = cooler.fileops.list_coolers(path)
+    except (OSError, ValueError, KeyError):
+        raise InputFileError(f"{what}: {path} is not a .cool or .mcool file") from None
+    if not present:
+        raise InputFileError(f"{what}: {path} holds no cooler")
+    resolutions = sorted(int(p.rsplit("/", 1)[-1]) for p in present if p.startswith("/resolutions/"))
+    if not group:
+        group = "/" if "/" in present else f"/resolutions/{bin_size}"
+    group = "/" + group.strip("/") if group.strip("/") else "/"
+    if group not in present:
+        listed = ", ".join(f"{r:,}" for r in resolutions) or ", ".join(present)
+        raise InputFileError(
+            f"{what}: {path} has no {group} (its resolutions: {listed}); name one with "
+            f"`{Path(path).name}::/resolutions/N` or choose --bin-size among them"
+        )
+    return cooler.Cooler(f"{path}::{group}")
+
+
+def coarsen(fine: np.ndarray, factor: int, rows: int, cols: int) -> np.ndarray:
+    """Sum ``factor`` x ``factor`` blocks of ``fine`` into a ``(rows, cols)`` matrix; NaN where no
+    fine pixel was measured (all NaN) or the block lies past the contig."""
+    out = np.full((rows * factor, cols * factor), np.nan, dtype=np.float32)
+    out[: fine.shape[0], : fine.shape[1]] = fine
+    if factor == 1:
+        return out[:rows, :cols]
+    blocks = out.reshape(rows, factor, cols, factor)
+    measured = (~np.isnan(blocks)).any(axis=(1, 3))
+    return np.where(measured, np.nansum(blocks, axis=(1, 3)), np.nan).astype(np.float32)
+
+
+def band_of(matrix: np.ndarray, diagonals: int) -> np.ndarray:
+    """``[i, d] = matrix[i, i + d]`` for the ``matrix.shape[0]`` rows; NaN where ``i + d`` is past its columns."""
+    rows, cols = matrix.shape
+    index = np.arange(rows)[:, None] + np.arange(diagonals)[None, :]
+    inside = index < cols
+    band = np.full((rows, diagonals), np.nan, dtype=np.float32)
+    band[inside] = matrix[np.nonzero(inside)[0], index[inside]]
+    return band
+
+
+def bin_means(values: np.ndarray, resolution: int) -> np.ndarray:
+    """Mean of the measured (non-NaN) values in each ``resolution``-bp bin; NaN for bins with none."""
+    if resolution == 1:
+        return values
+    n_bins = -(-len(values) // resolution)
+    padded = np.full(n_bins * resolution, np.nan, dtype=np.float32)
+    padded[: len(values)] = values
+    padded = padded.reshape(n_bins, resolution)
+    counts = (~np.isnan(padded)).sum(axis=1)
+    sums = np.nansum(padded, axis=1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
+
+
+# ---- the plan: where each contig lives on each axis -------------------------------------------------
+
+
+def _offsets(units: list[int], chunk: int) -> np.ndarray:
+    """First position of each contig on an axis where every contig starts on a chunk boundary."""
+    spans = [-(-n // chunk) * chunk for n in units]
+    return np.concatenate([[0], np.cumsum(spans)]).astype(np.int64)
+
+
+@dataclass
+class Plan:
+    names: list[str]
+    lengths: list[int]
+    settings: LayerSettings
+    base: np.ndarray = field(init=False)
+    track: np.ndarray = field(init=False)
+    contact: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        s = self.settings
+        self.base = _offsets(self.lengths, SEQUENCE_CHUNK)
+        self.track = _offsets([-(-n // s.track_resolution) for n in self.lengths], s.track_chunk)
+        self.contact = _offsets([-(-n // s.bin_size) for n in self.lengths], CONTACT_CHUNK)
+
+
+# ---- writing ----------------------------------------------------------------------------------------
+
+
+def _blosc(options: dict):
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(**options)
+
+
+def _write_lookups(wip: Path, plan: Plan, source: LayerSource, settings: LayerSettings, create: bool, root_attrs: dict) -> None:
+    import xarray as xr
+
+    from epizoo.store.build import _text
+
+    data = {
+        "genome_contig_id": (["genome_contigs"], _text(plan.names)),
+        "genome_contig_length": (["genome_contigs"], np.asarray(plan.lengths, dtype=np.int64)),
+        "genome_contig_offset": (["genome_contigs"], plan.base[:-1]),
+        "genome_contig_track_offset": (["genome_contigs"], plan.track[:-1]),
+        "genome_contig_contact_offset": (["genome_contigs"], plan.contact[:-1]),
+        "track_cell_line": (["tracks"], _text(c for c, _ in source.tracks)),
+        "track_mark": (["tracks"], _text(m for _, m in source.tracks)),
+        "contact_cell_line_id": (["contact_cell_lines"], _text(source.contact_cells)),
+    }
+    import zarr
+
+    # appending to a store rewrites its root attributes: carry the pair build's over
+    attrs = root_attrs if create else dict(zarr.open_group(wip, mode="r", zarr_format=3).attrs)
+    ds = xr.Dataset({k: (d, v) for k, (d, v) in data.items()}, attrs=attrs)
+    ds.to_zarr(wip, mode="w" if create else "a", zarr_format=3, consolidated=False)
+
+
+def _create_arrays(wip: Path, plan: Plan, source: LayerSource, settings: LayerSettings, provenance: dict):
+    import zarr
+
+    from epizoo.store.build import SEQUENCE_CODEC
+
+    group = zarr.open_group(wip, mode="r+", zarr_format=3)
+    sequence = group.create_array(
+        "genome_sequence", shape=(int(plan.base[-1]),), chunks=(SEQUENCE_CHUNK,), dtype="int8",
+        compressors=[_blosc(SEQUENCE_CODEC)], dimension_names=["genome_bases"], fill_value=N_CODE,
+        attributes={"source": source.sequence.name, "sha256": source.sequence.sha256()},
+    )
+    tracks = group.create_array(
+        "track_value", shape=(len(source.tracks), int(plan.track[-1])), chunks=(1, settings.track_chunk),
+        dtype=TRACK_DTYPE, compressors=[_blosc(TRACK_CODEC)], dimension_names=["tracks", "track_bins"],
+        fill_value=np.nan, attributes={"resolution": settings.track_resolution, "statistic": "mean of measured bases",
+                                       "sources": json.dumps(provenance.get("tracks", []))},
+    )
+    contacts = group.create_array(
+        "contact_value", shape=(len(source.contact_cells), int(plan.contact[-1]), settings.diagonals),
+        chunks=(1, CONTACT_CHUNK, settings.diagonals), dtype="float32", compressors=[_blosc(CONTACT_CODEC)],
+        dimension_names=["contact_cell_lines", "contact_bins", "contact_diagonals"], fill_value=np.nan,
+        attributes={"bin_size": settings.bin_size, "max_distance": settings.max_distance, "matrix": source.matrix,
+                    "sources": json.dumps(provenance.get("contacts", []))},
+    )
+    return sequence, tracks, contacts
+
+
+def _write_tracks(array, plan: Plan, source: LayerSource, settings: LayerSettings, bar, task) -> None:
+    """Each track, contig and chunk in turn; a track with no measured base anywhere is refused."""
+    step = settings.track_chunk * settings.track_resolution
+    for row, (cell, mark) in enumerate(source.tracks):
+        measured, peak = 0, 0.0
+        for name, length, offset in zip(plan.names, plan.lengths, plan.track[:-1]):
+            for lo in range(0, length, step):
+                values = bin_means(source.track_values(cell, mark, name, lo, min(lo + step, length)), settings.track_resolution)
+                finite = values[~np.isnan(values)]
+                measured += finite.size
+                peak = max(peak, float(np.abs(finite).max(initial=0.0)))
+                if peak > FLOAT16_MAX:
+                    raise InputFileError(
+                        f"track {cell}/{mark} reaches {peak:,.0f} on {name}, beyond the {FLOAT16_MAX:,.0f} the store's "
+                        "float16 holds; scale the signal (e.g. fold change or CPM) before building"
+                    )
+                start = int(offset) + lo // settings.track_resolution
+                array[row, start : start + len(values)] = values.astype(TRACK_DTYPE)
+            bar.advance(task, 1)
+        if measured == 0:
+            raise InputFileError(f"track {cell}/{mark} has no values on the layer's contigs (every base is NaN); check the file")
+
+
+def _write_contacts(array, plan: Plan, source: LayerSource, settings: LayerSettings, bar, task) -> None:
+    for row, cell in enumerate(source.contact_cells):
+        for name, length, offset in zip(plan.names, plan.lengths, plan.contact[:-1]):
+            n_bins = -(-length // settings.bin_size)
+            for lo in range(0, n_bins, CONTACT_CHUNK):
+                hi = min(lo + CONTACT_CHUNK, n_bins)
+                band = source.contact_band(cell, name, lo, hi, settings)
+                # pairs past the contig's last bin are not contacts
+                band[np.arange(lo, hi)[:, None] + np.arange(settings.diagonals)[None, :] >= n_bins] = np.nan
+                array[row, int(offset) + lo : int(offset) + hi, :] = band
+            bar.advance(task, 1)
+
+
+def write_genome_layer(wip: Path, source: LayerSource, settings: LayerSettings, *, create: bool = False,
+                       root_attrs: dict | None = None, progress: bool = True) -> None:
+    """Write the layer into the staged store ``wip`` (``create``: a new store holding only this layer)."""
+    import zarr
+
+    from epizoo import console
+    from epizoo.schema import store_layers
+
+    source.check(settings)
+    plan = Plan(list(source.contigs), list(source.contigs.values()), settings)
+    provenance = source.provenance()
+    _write_lookups(wip, plan, source, settings, create, root_attrs or {})
+    sequence, tracks, contacts = _create_arrays(wip, plan, source, settings, provenance)
+    total = len(plan.names) * (1 + len(source.tracks) + len(source.contact_cells))
+    with console.progress(progress) as bar:
+        task = bar.add_task("writing the genome layer", total=total, status="")
+        for name, length, offset in zip(plan.names, plan.lengths, plan.base[:-1]):
+            for lo in range(0, length, SEQUENCE_CHUNK):
+                hi = min(lo + SEQUENCE_CHUNK, length)
+                sequence[int(offset) + lo : int(offset) + hi] = source.sequence.fetch(name, lo, hi)
+            bar.advance(task, 1)
+        _write_tracks(tracks, plan, source, settings, bar, task)
+        _write_contacts(contacts, plan, source, settings, bar, task)
+    group = zarr.open_group(wip, mode="r+", zarr_format=3)
+    layers = [] if create else list(store_layers(dict(group.attrs)))
+    group.attrs["epizoo_layers"] = ",".join([*layers, LAYER] if LAYER not in layers else layers)
+
+
+# ---- building ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class LayerRequest:
+    """The genome layer a ``build-store`` asked for: files named on the command line, and settings."""
+
+    genome: str | None = None
+    tracks: dict[str, dict[str, Path]] = field(default_factory=dict)
+    contacts: dict[str, str] = field(default_factory=dict)
+    settings: LayerSettings = field(default_factory=LayerSettings)
+    contigs: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_options(cls, genome=None, tracks=None, contacts=None, bin_size=DEFAULT_BIN_SIZE, max_distance=DEFAULT_MAX_DISTANCE,
+                     track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=()) -> "LayerRequest":
+        """Read and check the YAML files now, before any slow work."""
+        from epizoo.tracks import read_tracks_yaml
+
+        return cls(
+            genome=genome,
+            tracks=read_tracks_yaml(tracks) if tracks else {},
+            contacts=read_contacts_yaml(contacts) if contacts else {},
+            settings=LayerSettings(int(bin_size), int(max_distance), int(track_resolution), bool(balance)),
+            contigs=[c for part in contigs for c in str(part).split(",") if c],
+        )
+
+    @property
+    def from_files(self) -> bool:
+        return bool(self.tracks or self.contacts)
+
+    def source(self, sequence) -> FileLayerSource:
+        if sequence is None or not getattr(sequence, "strict", False) or not hasattr(sequence, "contig_length"):
+            raise InputFileError("the genome layer needs a whole-genome FASTA: pass --genome FASTA (not --regions)")
+        return FileLayerSource(sequence, self.tracks, self.contacts, self.contigs or None)
+
+    def writer_for(self, loaded, sequence, progress: bool = True):
+        """The hook ``build_store`` calls on its staged folder, or None when no layer is wanted.
+
+        A dataset may bring its own layer (``loaded.genome_layer``, the synthetic one); files named on
+        the command line then conflict with it.
+        """
+        brought = getattr(loaded, "genome_layer", None)
+        if brought is not None and self.from_files:
+            raise InputFileError("this dataset brings its own genome layer; drop --tracks and --contacts")
+        if brought is None and not self.from_files:
+            return None
+        source = brought if brought is not None else self.source(sequence)
+        source.check(self.settings)  # refuse bad input before the pairs are written
+        return lambda wip: write_genome_layer(Path(wip), source, self.settings, progress=progress)
+
+
+def read_contacts_yaml(path: str | os.PathLike) -> dict[str, str]:
+    """``{cell_line: cooler URI}`` from a contacts YAML file (``K562: k562.mcool::/resolutions/10000``)."""
+    from epizoo.tracks import read_yaml_mapping, resolve_file
+
+    path = Path(path)
+    maps = {}
+    for cell, uri in read_yaml_mapping(path, "contacts").items():
+        file, sep, group = str(uri).partition("::") if isinstance(uri, str) else (uri, "", "")
+        maps[str(cell)] = f"{resolve_file(path, file, str(cell))}{sep}{group}"
+    return maps
+
+
+@dataclass
+class GenomeReport:
+    """What a genome-layer-only build wrote (the shape ``build._finalise`` records)."""
+
+    out: str
+    contigs: int
+    bases: int
+    tracks: int
+    contact_maps: int
+    bytes_on_disk: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: bool = False, command: str = "",
+                       progress: bool = True) -> GenomeReport:
+    """A store holding only the genome layer (``epizoo_layers = "genome"``), staged like every build."""
+    from epizoo import __version__, schema
+    from epizoo.genome import open_sequence_source
+    from epizoo.store.build import _finalise, _move_into_place, _os_error_line, check_output
+    from epizoo.store.staging import clean_stale
+
+    began = time.perf_counter()
+    out = Path(out)
+    check_output(out, force)
+    if not request.genome:
+        raise InputFileError("a genome-layer store needs --genome FASTA (or pass --dataset to build pairs)")
+    source = request.source(open_sequence_source(genome=request.genome))
+    source.check(request.settings)
+    attrs = {
+        "epizoo_format_version": schema.FORMAT_VERSION, "epizoo_version": __version__, "epizoo_layers": LAYER,
+        "dataset": "", "variant": "", "genome_build": "", "sequence_source": source.sequence.name,
+        "sequence_sha256": source.sequence.sha256(), "command": command or "python: epizoo.store.genome_layer.build_genome_store",
+    }
+    report = GenomeReport(str(out), len(source.contigs), sum(source.contigs.values()), len(source.tracks), len(source.contact_cells))
+    clean_stale(out)
+    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
+    try:
+        write_genome_layer(wip, source, request.settings, create=True, root_attrs=attrs, progress=progress)
+        _finalise(wip, report, began)
+        _move_into_place(wip, out, force)
+    except OSError as exc:
+        shutil.rmtree(wip, ignore_errors=True)
+        raise StoreError(_os_error_line(out, exc)) from None
+    except BaseException:
+        shutil.rmtree(wip, ignore_errors=True)
+        raise
+    return report
+
+
+# ---- reading ----------------------------------------------------------------------------------------
+
+
+class GenomeLayer:
+    """Reads windows of a store's genome layer (behind ``ds.epizoo.sequence/track/contacts``).
+
+    Lookups are read once; windows are read from the Zarr arrays straight (no dask graph per window)
+    when the Dataset came from a store on disk, else through xarray.
+    """
+
+    def __init__(self, ds):
+        from epizoo.schema import store_layers
+
+        if LAYER not in store_layers(ds) or "genome_contig_id" not in ds.variables:
+            raise StoreError("this store has no genome layer; build one with `epizoo build-store --genome FA --tracks ... --contacts ...`")
+        self._ds = ds
+        self.names = [str(v) for v in ds["genome_contig_id"].values]
+        self.lengths = ds["genome_contig_length"].values.astype(np.int64)
+        self.base = ds["genome_contig_offset"].values.astype(np.int64)
+        self.track_offset = ds["genome_contig_track_offset"].values.astype(np.int64)
+        self.contact_offset = ds["genome_contig_contact_offset"].values.astype(np.int64)
+        self.tracks = list(zip((str(v) for v in ds["track_cell_line"].values), (str(v) for v in ds["track_mark"].values)))
+        self.contact_cells = [str(v) for v in ds["contact_cell_line_id"].values]
+        self.resolution = int(ds["track_value"].attrs["resolution"])
+        self.bin_size = int(ds["contact_value"].attrs["bin_size"])
+        self.max_distance = int(ds["contact_value"].attrs["max_distance"])
+        self._arrays = self._zarr_arrays()
+
+    def _zarr_arrays(self) -> dict:
+        source = self._ds.encoding.get("source")
+        if not source or not Path(source).is_dir():
+            return {}
+        import zarr
+
+        group = zarr.open_group(source, mode="r", zarr_format=3)
+        return {name: group[name] for name in ("genome_sequence", "track_value", "contact_value")}
+
+    def _read(self, name: str, key: tuple) -> np.ndarray:
+        if name in self._arrays:
+            return np.asarray(self._arrays[name][key])
+        return np.asarray(self._ds[name].data[key])
+
+    def _contig(self, contig: str) -> int:
+        return contig_names.resolve(contig, self.names, where="this store's genome layer")
+
+    def contigs(self) -> dict[str, int]:
+        return dict(zip(self.names, (int(n) for n in self.lengths)))
+
+    def sequence(self, contig: str, start: int, end: int) -> np.ndarray:
+        k = self._contig(contig)
+        start, end = int(start), int(end)
+        out = np.full(max(end - start, 0), N_CODE, dtype=np.int8)
+        lo, hi = max(start, 0), min(end, int(self.lengths[k]))
+        if hi > lo:
+            out[lo - start : hi - start] = self._read("genome_sequence", (slice(self.base[k] + lo, self.base[k] + hi),))
+        return out
+
+    def _track_row(self, cell: str, mark: str) -> int:
+        if (cell, mark) not in self.tracks:
+            known = ", ".join(f"{c}/{m}" for c, m in self.tracks) or "none"
+            raise UnknownNameError(f"no track {cell}/{mark} in this store; it has {known}")
+        return self.tracks.index((cell, mark))
+
+    def track(self, cell: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
+        """float32 per base: each base gets its bin's value (NaN off the contig or where unmeasured)."""
+        row, k, r = self._track_row(cell, mark), self._contig(contig), self.resolution
+        start, end = int(start), int(end)
+        out = np.full(max(end - start, 0), np.nan, dtype=np.float32)
+        lo, hi = max(start, 0), min(end, int(self.lengths[k]))
+        if hi <= lo:
+            return out
+        first, last = lo // r, -(-hi // r)
+        bins = self._read("track_value", (row, slice(self.track_offset[k] + first, self.track_offset[k] + last)))
+        per_base = np.repeat(bins.astype(np.float32), r)
+        out[lo - start : hi - start] = per_base[lo - first * r : hi - first * r]
+        return out
+
+    def contacts(self, cell: str, contig: str, start: int, end: int) -> np.ndarray:
+        """The symmetric ``(n, n)`` map of the bins covering ``[start, end)``; NaN beyond the band or the contig."""
+        if cell not in self.contact_cells:
+            raise UnknownNameError(f"no contact map for {cell!r} in this store; it has {', '.join(self.contact_cells) or 'none'}")
+        row, k, size = self.contact_cells.index(cell), self._contig(contig), self.bin_size
+        first, n = int(start) // size, max(-(-int(end) // size) - int(start) // size, 0)
+        n_bins = -(-int(self.lengths[k]) // size)
+        out = np.full((n, n), np.nan, dtype=np.float32)
+        lo, hi = max(first, 0), min(first + n, n_bins)
+        if hi <= lo:
+            return out
+        diagonals = min(self.max_distance // size + 1, n)
+        offset = int(self.contact_offset[k])
+        band = self._read("contact_value", (row, slice(offset + lo, offset + hi), slice(0, diagonals)))
+        i, d = np.nonzero(np.ones(band.shape, dtype=bool))
+        col = i + lo - first + d
+        inside = col < n
+        r, c, v = (i + lo - first)[inside], col[inside], band[i[inside], d[inside]]
+        out[r, c] = v
+        out[c, r] = v
+        return out
+
+
+# ---- inspection -------------------------------------------------------------------------------------
+
+
+def inspection(ds, path) -> dict:
+    """What ``epizoo inspect`` shows of the layer: contigs, tracks, maps, settings and bytes on disk."""
+    layer = GenomeLayer(ds)
+    sizes = {name: sum(f.stat().st_size for f in (Path(path) / name).rglob("*") if f.is_file())
+             for name in ("genome_sequence", "track_value", "contact_value")}
+    return {
+        "contigs": layer.contigs(),
+        "tracks": [f"{c}/{m}" for c, m in layer.tracks],
+        "contact_maps": layer.contact_cells,
+        "track_resolution": layer.resolution,
+        "contact_bin_size": layer.bin_size,
+        "contact_max_distance": layer.max_distance,
+        "contact_matrix": str(ds["contact_value"].attrs.get("matrix", "")),
+        "bytes_on_disk": sizes,
+    }
+
+
+def inspection_table(info: dict):
+    from rich.table import Table
+
+    table = Table(show_header=False, title="genome layer")
+    contigs = info["contigs"]
+    table.add_row("contigs", f"{len(contigs):,} ({sum(contigs.values()):,} bp): " + ", ".join(list(contigs)[:8])
+                  + (", ..." if len(contigs) > 8 else ""))
+    table.add_row("tracks", (", ".join(info["tracks"]) or "none") + f" ({info['track_resolution']} bp bins)")
+    table.add_row("contact maps", (", ".join(info["contact_maps"]) or "none") + f" ({info['contact_matrix']}, "
+                  f"{info['contact_bin_size']:,} bp bins up to {info['contact_max_distance']:,} bp)")
+    for name, size in info["bytes_on_disk"].items():
+        table.add_row(f"size: {name}", f"{size / 1e6:,.1f} MB")
+    return table
+
+
+def build_command(request: LayerRequest, out, force: bool, command: str, progress: bool, as_json: bool) -> None:
+    """``epizoo build-store`` without ``--dataset``: a genome-layer store, and its report on stdout."""
+    from rich.table import Table
+
+    from epizoo import console
+
+    report = build_genome_store(request, out, force=force, command=command, progress=progress)
+    if as_json:
+        console.print_json(report.to_dict())
+        return
+    table = Table(title=f"built {report.out}", show_header=False)
+    for key, value in report.to_dict().items():
+        if key != "out":
+            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int) else str(value))
+    console.stdout.print(table)
