@@ -231,6 +231,48 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
 
 
 # ---- scoring ----------------------------------------------------------------------------------
+def model_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
+    """The enhancer and promoter window lengths (bp) a checkpoint's model reads: the checkpoint's own,
+    else its hyperparameters', else the spec's."""
+    hparams = description.get("hparams") or {}
+    return {
+        kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
+        for kind in ("enhancer", "promoter")
+    }
+
+
+def _torch_probabilities(model: Any, encode: Any, enhancer: Any, promoter: Any, use_bf16: bool) -> Any:
+    """Sigmoid of the model's logits for one batch of int8 code tensors (already on the model's device)."""
+    import torch
+
+    with torch.autocast(enhancer.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        logits = model(encode(enhancer), encode(promoter)).float().reshape(-1)
+    return torch.sigmoid(logits)
+
+
+def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str = "cpu", precision: str = "auto") -> Any:
+    """A function ``(enhancer_codes, promoter_codes, distance) -> probabilities`` (numpy in and out) that
+    scores windows already cut to :func:`model_windows` as :func:`predict_pairs` does."""
+    if spec.kind == "sklearn":
+        return lambda enhancer, promoter, distance: np.asarray(model.predict_proba(spec.features(enhancer, promoter, distance))[:, 1])
+    import torch
+
+    from epizoo.plugins import get_encoder
+    from epizoo.training.trainer import resolve_device, resolve_precision
+
+    target = resolve_device(device)
+    use_bf16 = resolve_precision(precision, target) == "bf16"
+    encode = get_encoder(description.get("input_encoding") or spec.input_encoding).function
+    model = model.to(target).eval()
+
+    def score(enhancer: np.ndarray, promoter: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            pair = [torch.from_numpy(np.ascontiguousarray(codes)).to(target) for codes in (enhancer, promoter)]
+            return _torch_probabilities(model, encode, *pair, use_bf16).cpu().numpy()
+
+    return score
+
+
 def predict_pairs(
     model: Any,
     spec: Any,
@@ -268,9 +310,7 @@ def predict_pairs(
     with torch.no_grad():
         for batch in make_loader(dataset, 0, target):
             batch = to_device(batch, target)
-            with torch.autocast(target.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(encode(batch["enhancer"]), encode(batch["promoter"])).float().reshape(-1)
-            out_scores.append(torch.sigmoid(logits).cpu().numpy())
+            out_scores.append(_torch_probabilities(model, encode, batch["enhancer"], batch["promoter"], use_bf16).cpu().numpy())
             out_labels.append(batch["label"].cpu().numpy())
             out_pairs.append(batch["pair"].cpu().numpy())
     found_pairs, labels, scores = (np.concatenate(x) for x in (out_pairs, out_labels, out_scores))
@@ -473,11 +513,7 @@ def write_bedpe_predictions(
     source = open_sequence_source(genome=genome, regions=list(regions or ()) or None)
     target = str(resolve_device(device))
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
-    hparams = description.get("hparams") or {}
-    windows = {
-        kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
-        for kind in ("enhancer", "promoter")
-    }
+    windows = model_windows(spec, description)
     dataset = get_dataset("bedpe")
     loaded, source = prepare_pairs(dataset, DatasetRequest(path=str(bedpe)), source, for_prediction=True)
     rows = loaded.pairs  # one row per BEDPE pair, in the file's order
