@@ -364,6 +364,25 @@ def test_bad_input_a_nan_only_track(files, tmp_path):
     assert "every base is NaN" in _bad(files, tmp_path, setup)
 
 
+def test_bad_input_a_track_beyond_float16(files, tmp_path):
+    loud = {c: v * 1e5 for c, v in files["values"]["ctcf"].items()}
+    assert "beyond the 65,504 the store's float16 holds" in _bad(files, tmp_path, _one_track(loud))
+
+
+def test_bad_input_an_unbalanced_cooler_without_no_balance(files, tmp_path):
+    import cooler
+
+    def setup(root, bad):
+        rng = np.random.default_rng(4)
+        bins = _bins(BIN, rng).drop(columns="weight")
+        cooler.create_cooler(str(bad / "raw.cool"), bins, _pixels(bins, rng, 3))
+        (bad / "c.yaml").write_text("GM: raw.cool\n")
+        return None, bad / "c.yaml"
+
+    line = _bad(files, tmp_path, setup)
+    assert "is not balanced" in line and "--no-balance" in line
+
+
 def test_bad_input_a_bin_size_the_cooler_cannot_serve(files, tmp_path):
     line = _bad(files, tmp_path, _one_map("maps.mcool::/resolutions/10000"))
     assert "--bin-size 5,000 is not a multiple" in line and "10,000" in line

@@ -84,10 +84,10 @@ class LayerSource:
     """What the writer asks of a source; subclasses fill ``sequence``, ``contigs``, ``tracks``, ``contact_cells``."""
 
     sequence = None  # an epizoo.genome SequenceSource (whole genome)
-    contigs: dict[str, int] = {}
-    tracks: list[tuple[str, str]] = []
-    contact_cells: list[str] = []
-    matrix: str = "balanced"
+    contigs: dict[str, int]  # name -> length, in the order the layer stores them
+    tracks: list[tuple[str, str]]  # (cell line, mark)
+    contact_cells: list[str]
+    matrix: str = "balanced"  # or "raw"
 
     def check(self, settings: LayerSettings) -> None:
         """Refuse settings the inputs cannot serve (raise one clear line); called before writing."""
@@ -322,7 +322,7 @@ def _blosc(options: dict):
     return BloscCodec(**options)
 
 
-def _write_lookups(wip: Path, plan: Plan, source: LayerSource, settings: LayerSettings, create: bool, root_attrs: dict) -> None:
+def _write_lookups(wip: Path, plan: Plan, source: LayerSource, create: bool, root_attrs: dict) -> None:
     import xarray as xr
 
     from epizoo.store.build import _text
@@ -419,7 +419,7 @@ def write_genome_layer(wip: Path, source: LayerSource, settings: LayerSettings, 
     source.check(settings)
     plan = Plan(list(source.contigs), list(source.contigs.values()), settings)
     provenance = source.provenance()
-    _write_lookups(wip, plan, source, settings, create, root_attrs or {})
+    _write_lookups(wip, plan, source, create, root_attrs or {})
     sequence, tracks, contacts = _create_arrays(wip, plan, source, settings, provenance)
     total = len(plan.names) * (1 + len(source.tracks) + len(source.contact_cells))
     with console.progress(progress) as bar:
