@@ -151,11 +151,11 @@ def test_candidate_pairs_equal_a_brute_force_count(inputs):
     assert MIN in distances and MAX not in distances  # the minimum is included, the maximum excluded
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [pytest.param(name, marks=pytest.mark.slow) if name == "epivan" else name for name in MODELS])
 def test_scan_scores_equal_predict_on_the_same_pairs(inputs, checkpoints, tmp_path, model):
     """Every pair in range, once, sorted; each score the one `epizoo predict --bedpe` gives the scan's own output."""
     out = tmp_path / "scan.bedpe.gz"
-    done = scan(inputs, checkpoints[model], out, batch_size=16)
+    done = scan(inputs, checkpoints[model], out, batch_size=64)
     table = read_scan(out)
     expected = brute_force(inputs["enhancer_rows"], [(c, t, t + 1) for c, t, _ in inputs["tss"]])
     assert done["pairs"] == len(table) == len(expected) and done["model"] == model and done["contigs"] == 3
@@ -195,8 +195,8 @@ def test_output_is_sorted_bgzipped_and_tabix_indexed(inputs, checkpoints, tmp_pa
 def test_plain_output_reading_per_batch_gives_the_same_rows(inputs, checkpoints, tmp_path):
     """A name without .gz is plain text; a zero memory budget reads windows per batch: same rows."""
     held, streamed = tmp_path / "held.bedpe.gz", tmp_path / "streamed.bedpe"
-    scan(inputs, checkpoints["simcnn"], held, batch_size=5)
-    scan(inputs, checkpoints["simcnn"], streamed, batch_size=5, memory_budget=0)
+    scan(inputs, checkpoints["simcnn"], held, batch_size=32)
+    scan(inputs, checkpoints["simcnn"], streamed, batch_size=32, memory_budget=0)
     assert not Path(f"{streamed}.tbi").exists()
     with gzip.open(held, "rt") as handle:
         assert handle.read() == streamed.read_text()

@@ -61,7 +61,7 @@ def scan_command(**kw: Any) -> None:
     )
     console.stderr.print(
         f"scored {done['pairs']:,} pairs ({done['enhancers']:,} enhancers, {done['promoters']:,} promoters, {done['contigs']} contigs) "
-        f"with {done['model']} in {done['seconds']:.1f} s ({done['pairs_per_second']:,.0f} pairs/s): {done['out']}",
+        f"with {done['model']} in {done['seconds']:.1f} s ({done['pairs_per_second']:,.0f} pairs/s while scoring): {done['out']}",
         markup=False, highlight=False,
     )
 
