@@ -127,8 +127,46 @@ def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, 
     return probabilities
 
 
+def contact_map_inputs(spec: Any, hparams: dict[str, Any], batch: int, seed: int = 0):
+    """Seeded input of a contact-map model, (batch, 5 + tracks, window_length) float32: the one-hot of
+    random codes, then each track as random exponential values through ``transform_track``."""
+    import numpy as np
+
+    from epizoo.training.contact import one_hot, transform_track
+
+    length = int(hparams["window_length"])
+    rng = np.random.default_rng(seed)
+    codes = random_codes(batch, length, seed)
+    tracks = transform_track(rng.exponential(1.0, size=(batch, len(spec.tracks), length)))
+    return np.stack([np.concatenate([one_hot(row), track]) for row, track in zip(codes, tracks)]).astype(np.float32)
+
+
+def smoke_contact_map(spec: Any, batch: int = 2, seed: int = 0, store: Any = None, **overrides: Any):
+    """One forward and backward pass of a contact-map model at its tiny settings; returns the maps.
+
+    ``store`` is accepted for symmetry with the pair smoke check and not read (the input is random)."""
+    import torch
+
+    hparams = spec.hparams(tiny=True, **overrides)
+    torch.manual_seed(seed)
+    model = spec.factory(**hparams)
+    model.train()
+    maps, logits = model(torch.from_numpy(contact_map_inputs(spec, hparams, batch, seed)))
+    n = maps.shape[-1]
+    assert tuple(maps.shape) == (batch, n, n), f"{spec.name}: map shape {tuple(maps.shape)}, expected ({batch}, N, N)"
+    assert logits is None or (logits.ndim == 2 and logits.shape[0] == batch), f"{spec.name}: aux logits shape {tuple(logits.shape)}"
+    assert torch.isfinite(maps).all(), f"{spec.name}: non-finite maps"
+    loss = maps.square().mean() + (logits.logsumexp(1).mean() if logits is not None else 0)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads), f"{spec.name}: missing or non-finite gradients"
+    return maps.detach()
+
+
 def model_smoke(spec: Any, **options: Any):
-    """Run the smoke check that fits the kind of ``spec``."""
+    """Run the smoke check that fits the kind (and task) of ``spec``."""
+    if getattr(spec, "task", "pair") == "contact-map":
+        return smoke_contact_map(spec, **options)
     if spec.kind == "sklearn":
         return smoke_sklearn(spec, **options)
     return smoke_torch(spec, **options)
@@ -154,6 +192,7 @@ EXPECTED_OUTPUT_FORMAT = 1
 EXPECTED_RTOL = 1e-4  # float32 through a few dozen layers, on another CPU or BLAS build
 EXPECTED_ATOL = 1e-5
 EXPECTED_TORCH_BATCH = 3
+EXPECTED_CONTACT_BATCH = 2  # contact-map models: the input is regenerated from the seed, pinned by its sha256
 EXPECTED_SKLEARN_PAIRS = 64  # enough for a gradient-boosting tree to split (min_samples_leaf 20)
 EXPECTED_SKLEARN_LENGTHS = {"enhancer_length": 120, "promoter_length": 80}  # the features take any length
 
@@ -201,7 +240,16 @@ def expected_output_case(spec: Any, seed: int = 0, kmer_conv_path: str = "plain"
     from epizoo.sequence import decode
 
     case: dict[str, Any] = {"format": EXPECTED_OUTPUT_FORMAT, "model": spec.name, "kind": spec.kind, "seed": seed}
-    if spec.kind == "sklearn":
+    if getattr(spec, "task", "pair") == "contact-map":
+        import hashlib
+
+        import torch
+
+        hparams = spec.hparams(tiny=True)
+        inputs = contact_map_inputs(spec, hparams, EXPECTED_CONTACT_BATCH, seed)
+        case.update(task=spec.task, hparams=hparams, versions={**_versions(), "torch": torch.__version__})
+        case["input"] = {"batch": EXPECTED_CONTACT_BATCH, "sha256": hashlib.sha256(inputs.tobytes()).hexdigest()}
+    elif spec.kind == "sklearn":
         import sklearn
 
         hparams = spec.hparams(tiny=True, **EXPECTED_SKLEARN_LENGTHS)
@@ -229,6 +277,8 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
 
     from epizoo.sequence import encode
 
+    if case.get("task") == "contact-map":
+        return _contact_map_output(spec, case)
     data = case["input"]
     enhancer = np.stack([encode(row) for row in data["enhancer"]])
     promoter = np.stack([encode(row) for row in data["promoter"]])
@@ -253,6 +303,27 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
     with torch.no_grad():
         logits = model(encode_input(torch.from_numpy(enhancer)), encode_input(torch.from_numpy(promoter)))
     return logits.detach().double().cpu().numpy()
+
+
+def _contact_map_output(spec: Any, case: dict[str, Any]):
+    """A contact-map model's eval-mode maps and aux logits on the case's seeded input, concatenated per window."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    inputs = contact_map_inputs(spec, case["hparams"], case["input"]["batch"], case["seed"])
+    assert hashlib.sha256(inputs.tobytes()).hexdigest() == case["input"]["sha256"], (
+        f"{spec.name}: the seeded input differs from the fixture's (numpy's random streams changed?)"
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(case["seed"])
+        model = spec.factory(**case["hparams"])
+    model.eval()
+    with torch.no_grad():
+        maps, logits = model(torch.from_numpy(inputs))
+    parts = [maps.flatten(1)] + ([logits] if logits is not None else [])
+    return torch.cat(parts, dim=1).double().numpy().astype(np.float64)
 
 
 def kmer_conv_paths(spec: Any, case: dict[str, Any]) -> list[str | None]:

@@ -62,6 +62,9 @@ class ModelCard:
     notes: str = ""
 
 
+TASKS = ("pair", "contact-map")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
@@ -82,10 +85,19 @@ class ModelSpec:
     published_parameters: int | None = None  # trainable parameters at default settings, for the test
     uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors if available
     features: Callable[..., Any] | None = None  # sklearn kind only
+    # What the model predicts: 'pair' (a score per enhancer-promoter pair, the contract above) or
+    # 'contact-map' (forward(x (B, C, L) float) -> (map (B, N, N), aux logits or None); x is one-hot
+    # A,C,G,T,N then the ``tracks`` read from the store's genome layer; see docs/plugins.md).
+    task: str = "pair"
+    tracks: tuple[str, ...] = ()  # contact-map models: the track marks they read, in channel order
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"model {self.name!r}: task must be one of {', '.join(TASKS)}, not {self.task!r}")
 
     def hparams(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> dict[str, Any]:
         """Default (or tiny, or demo) hyperparameters with ``overrides`` applied."""
-        merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length}
+        merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length} if self.task == "pair" else {}
         merged.update(self.default_hparams)
         if tiny:
             merged.update(self.tiny_hparams)

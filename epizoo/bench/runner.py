@@ -151,6 +151,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     if config.max_pairs is not None and config.max_pairs < 4:
         raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
     config.models = list(get_models()) if config.models in (["all"], "all") else [get_model(m).name for m in config.models]
+    config.models, contact_map_models = _pair_models(config.models)
     if not config.models:
         raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
     device = resolve_device(config.device)  # a bad --device fails before anything is written
@@ -160,6 +161,9 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     verify_before_reading_all(config.store)  # a same-size garbage chunk passes open's size check
     config.store_identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
     progress = progress or make_progress(config.progress, config.train_options())
+    if contact_map_models:
+        progress.log(f"skipped {', '.join(contact_map_models)}: contact-map models train on a genome layer, not on pairs "
+                     "(epizoo train-contacts STORE --model NAME)")
     tasks, skipped, leakage = plan(ds, config, warn=progress.log)
     run = RunDirectory(config.out)
     _check_out(run.root)
@@ -182,6 +186,19 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
         run.close()
         if cluster is not None:
             cluster.close()
+
+
+def _pair_models(names: list[str]) -> tuple[list[str], list[str]]:
+    """(pair models, contact-map models) of ``names``; asking for contact-map models only is one line."""
+    from epizoo.plugins import get_model
+
+    contact = [name for name in names if get_model(name).task == "contact-map"]
+    if contact and len(contact) == len(names):
+        raise EpizooError(
+            f"{', '.join(contact)}: contact-map models do not score pairs; train them on a store's genome layer with "
+            f"`epizoo train-contacts STORE --model {contact[0]}`"
+        )
+    return [name for name in names if name not in contact], contact
 
 
 def _say_which_embedding(config: BenchConfig, progress) -> None:

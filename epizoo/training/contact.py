@@ -1,0 +1,445 @@
+"""Training contact-map models (``task="contact-map"``, e.g. ChromNet) on a store's genome layer.
+
+A *window* is ``window_length`` bp of one contig for one cell type, every ``step`` bp. Its input is
+``(5 + tracks, L)``: the one-hot sequence (A,C,G,T,N) and each of the model's tracks through
+:func:`transform_track`; its target is the window's contact map resized to ``n_bins`` square
+(:func:`map_target`). The genome comes from ``ds.epizoo`` of a store with a genome layer (or any
+object with the same methods: ``sequence``, ``track``, ``contacts``, ``genome_contigs``,
+``track_names``, ``contact_cell_lines``, ``contact_bin_size``).
+
+The recipe is ChromNet's (upstream train_model.py):
+
+* loss = MSE(map, target) on windows whose cell type has a contact map + cross-entropy(cell-type
+  logits, cell type) on real cell types. A *noise copy* ``<cell>_noise`` re-uses ``<cell>``'s
+  training windows at a random shift (up to one step), adds Gaussian noise (sigma 0.1) to each
+  transformed track and multiplies its target by the Pearson correlation of the clean and the noisy
+  tracks; it gets the MSE (when ``<cell>`` has maps) and no classification.
+* Adam (the spec's learning rate), linear warm-up then cosine annealing stepped per epoch (upstream:
+  10 and 80 epochs; like upstream's scheduler the first warm-up epoch runs at lr 0), gradient
+  clipping at norm 1, the spec's batch size, and the epoch with the lowest validation MSE kept
+  (early stopping after ``patience`` epochs without improvement).
+* splits by chromosome: upstream's chr1-16 / chr17-19 / chr20-22 on a human-like genome; on a
+  small genome (:func:`chromosome_split`) the last contig in natural order is the test side, the one
+  before it validation, the rest training.
+
+The test windows are scored with :mod:`epizoo.contact_metrics`, beside the distance-decay baseline
+fitted on the training targets.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from epizoo.contact_metrics import DistanceDecay, diagonal_pearson, pearson, score_maps
+from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
+
+UPSTREAM_WINDOW = 2_097_152
+UPSTREAM_STEP = 500_000  # 50 bins of 10 kb
+UPSTREAM_SPLIT = {
+    "train": [f"chr{i}" for i in range(1, 17)],
+    "valid": [f"chr{i}" for i in range(17, 20)],
+    "test": [f"chr{i}" for i in range(20, 23)],
+}
+NOISE_SUFFIX = "_noise"
+NOISE_SIGMA = 0.1
+UPSTREAM_WARMUP = 10
+UPSTREAM_SEED = 2077
+SIDES = ("train", "valid", "test")
+
+
+# ---- inputs and targets -------------------------------------------------------------------------
+def transform_track(values) -> np.ndarray:
+    """A track as ChromNet (and C.Origami) reads it: NaN -> 0, values <= 0 -> 1e-10, then log(x + 1)."""
+    values = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0)
+    values[values <= 0] = 1e-10
+    return np.log1p(values)
+
+
+def one_hot(codes) -> np.ndarray:
+    """int8 codes A,C,G,T,N = 0..4 as (5, L) float32, N its own channel (any other code counts as N)."""
+    codes = np.asarray(codes).astype(np.int64)
+    codes = np.where((codes >= 0) & (codes <= 4), codes, 4)
+    out = np.zeros((5, codes.size), dtype=np.float32)
+    out[codes, np.arange(codes.size)] = 1.0
+    return out
+
+
+def resize_map(matrix, n_bins: int) -> np.ndarray:
+    """A square map resized to ``n_bins`` square with antialiased bilinear interpolation (NaN -> 0).
+
+    Upstream uses skimage ``resize(..., anti_aliasing=True, preserve_range=True)``: a Gaussian
+    pre-filter then bilinear. torch's antialiased bilinear widens its triangle kernel instead when
+    shrinking, and is plain bilinear when enlarging (210 -> 256 bins at the default size), where
+    skimage applies no filter either; so the two agree closely, not exactly."""
+    tensor = torch.from_numpy(np.nan_to_num(np.asarray(matrix, dtype=np.float32)))[None, None]
+    if tensor.shape[-1] == n_bins:
+        return tensor[0, 0].numpy().copy()
+    resized = F.interpolate(tensor, size=(n_bins, n_bins), mode="bilinear", align_corners=False, antialias=True)
+    return resized[0, 0].numpy()
+
+
+def map_target(contacts, n_bins: int) -> np.ndarray:
+    """The training target: the window's contacts resized to ``n_bins`` square, then log(x + 1)."""
+    return np.log1p(np.clip(resize_map(contacts, n_bins), 0, None)).astype(np.float32)
+
+
+def noisy_copy(tracks: np.ndarray, target: np.ndarray, rng: np.random.Generator, sigma: float = NOISE_SIGMA):
+    """Gaussian noise on each transformed track; the target scaled by corr(clean, noisy tracks)."""
+    noisy = (tracks + rng.standard_normal(tracks.shape) * sigma).astype(np.float32)
+    correlation = pearson(tracks, noisy)
+    return noisy, (target * (correlation if math.isfinite(correlation) else 0.0)).astype(np.float32)
+
+
+# ---- windows and splits -------------------------------------------------------------------------
+def _natural_key(name: str) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+    """Contigs per side. Given ``split`` is checked against the genome; else upstream's, when the genome
+    has chr1-chr22; else (a small genome) last contig test, the one before validation, the rest train."""
+    present = list(contigs)
+    if split is not None:
+        sides = {side: list(split.get(side, [])) for side in SIDES}
+        missing = sorted({c for names in sides.values() for c in names} - set(present))
+        if missing:
+            raise UnknownNameError(f"split names contigs the genome lacks: {', '.join(missing)} (it has {', '.join(present)})")
+    elif all(c in present for names in UPSTREAM_SPLIT.values() for c in names):
+        sides = {side: list(names) for side, names in UPSTREAM_SPLIT.items()}
+    else:
+        ordered = sorted(present, key=_natural_key)
+        if len(ordered) < 3:
+            raise EmptyResultError(f"a chromosome split needs 3 contigs (train, validation, test); the genome has {len(ordered)}")
+        sides = {"train": ordered[:-2], "valid": [ordered[-2]], "test": [ordered[-1]]}
+    for side in ("train", "test"):
+        if not sides[side]:
+            raise EmptyResultError(f"the chromosome split has no {side} contig; name at least one")
+    return sides
+
+
+@dataclass(frozen=True)
+class Window:
+    cell: str  # the cell type: a cell line, or '<cell line>_noise' for its noise copy
+    contig: str
+    start: int
+
+    @property
+    def source(self) -> str:
+        """The cell line whose data the window reads."""
+        return self.cell[: -len(NOISE_SUFFIX)] if self.is_noise else self.cell
+
+    @property
+    def is_noise(self) -> bool:
+        return self.cell.endswith(NOISE_SUFFIX)
+
+
+def window_starts(length: int, window_length: int, step: int) -> range:
+    return range(0, max(0, length - window_length) + 1, step) if length >= window_length else range(0)
+
+
+def make_windows(cells: Sequence[str], contigs: Sequence[str], lengths: dict[str, int], window_length: int, step: int) -> list[Window]:
+    return [Window(cell, contig, start) for cell in cells for contig in contigs for start in window_starts(lengths[contig], window_length, step)]
+
+
+# ---- the genome ---------------------------------------------------------------------------------
+def as_genome(store: Any) -> Any:
+    """The genome behind ``store``: a path (opened as a store), an opened store (its ``.epizoo``), or
+    an object with the genome methods itself."""
+    if isinstance(store, (str, Path)):
+        from epizoo import open_store
+
+        store = open_store(store)
+    genome = getattr(store, "epizoo", store)
+    if not callable(getattr(genome, "contacts", None)) or not callable(getattr(genome, "genome_contigs", None)):
+        raise EpizooError("this store has no genome layer (sequence, tracks, contact maps); build one with build-store --genome")
+    return genome
+
+
+def track_marks(genome: Any, tracks: Sequence[str], cells: Sequence[str]) -> dict[str, list[str]]:
+    """For each cell line, its stored mark names for the model's ``tracks`` (matched case-insensitively)."""
+    stored: dict[str, dict[str, str]] = {}
+    for cell, mark in genome.track_names():
+        stored.setdefault(str(cell), {})[str(mark).lower()] = str(mark)
+    marks = {}
+    for cell in cells:
+        have = stored.get(cell, {})
+        missing = [t for t in tracks if t.lower() not in have]
+        if missing:
+            raise EpizooError(
+                f"cell line {cell} has no {', '.join(missing)} track, which the model reads; "
+                f"it has {', '.join(sorted(have.values())) or 'none'}"
+            )
+        marks[cell] = [have[t.lower()] for t in tracks]
+    return marks
+
+
+class ContactWindows(torch.utils.data.Dataset):
+    """Windows as (input (C, L), target (N, N), label, has_map, classify) tensors."""
+
+    def __init__(self, genome: Any, windows: list[Window], marks: dict[str, list[str]], window_length: int, n_bins: int,
+                 labels: dict[str, int], map_cells: set[str], contacts_from: str | None = None, step: int = 0, seed: int = 0):
+        self.genome, self.windows, self.marks = genome, windows, marks
+        self.window_length, self.n_bins, self.labels, self.map_cells = window_length, n_bins, labels, map_cells
+        self.contacts_from, self.step = contacts_from, step
+        self.lengths = {name: int(length) for name, length in genome.genome_contigs().items()}
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def _start(self, window: Window) -> int:
+        if not window.is_noise or self.step <= 1:
+            return window.start
+        room = self.lengths[window.contig] - self.window_length - window.start
+        return window.start + int(self.rng.integers(0, max(1, min(self.step, room + 1))))
+
+    def target(self, window: Window, start: int) -> np.ndarray:
+        cell = self.contacts_from or window.source
+        if cell not in self.map_cells:
+            return np.zeros((self.n_bins, self.n_bins), dtype=np.float32)
+        return map_target(self.genome.contacts(cell, window.contig, start, start + self.window_length), self.n_bins)
+
+    def __getitem__(self, index: int):
+        window = self.windows[index]
+        start = self._start(window)
+        end = start + self.window_length
+        sequence = one_hot(self.genome.sequence(window.contig, start, end))
+        tracks = np.stack([transform_track(self.genome.track(window.source, mark, window.contig, start, end)) for mark in self.marks[window.source]]) \
+            if self.marks[window.source] else np.zeros((0, self.window_length), dtype=np.float32)
+        target = self.target(window, start)
+        if window.is_noise:
+            tracks, target = noisy_copy(tracks, target, self.rng)
+        has_map = window.source in self.map_cells
+        if self.contacts_from:  # upstream's hard-coded mask: only that cell line and its noise copy
+            has_map = window.source == self.contacts_from
+        x = torch.from_numpy(np.concatenate([sequence, tracks]))
+        label = self.labels.get(window.cell, -100)
+        return x, torch.from_numpy(target), torch.tensor(label), torch.tensor(has_map), torch.tensor(not window.is_noise)
+
+
+# ---- the recipe ---------------------------------------------------------------------------------
+def contact_loss(maps, logits, targets, labels, has_map, classify) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, map MSE, classification CE) with upstream's masks: no MSE without a map, no class for a noise copy."""
+    zero = maps.sum() * 0.0
+    mse = F.mse_loss(maps[has_map], targets[has_map]) if bool(has_map.any()) else zero
+    classify = classify & (labels >= 0)
+    ce = F.cross_entropy(logits[classify], labels[classify]) if logits is not None and bool(classify.any()) else zero
+    return mse + ce, mse, ce
+
+
+def warmup_cosine(epoch: int, warmup: int, total: int) -> float:
+    """The learning-rate factor of epoch ``epoch`` (0-based): linear from 0 over ``warmup`` epochs (as
+    pl_bolts' LinearWarmupCosineAnnealingLR with its start lr 0), then cosine down to 0 at ``total``."""
+    if epoch < warmup:
+        return epoch / max(1, warmup - 1) if warmup > 1 else 0.0
+    if total <= warmup:
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup) / (total - warmup)))
+
+
+@dataclass
+class ContactOptions:
+    """What a user may change; None keeps the recipe (upstream's) or a size-derived default."""
+
+    tiny: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)  # overrides of the model's (tiny) hparams
+    epochs: int | None = None
+    warmup_epochs: int | None = None  # None: upstream's 10 when training 80 epochs, else one eighth
+    patience: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    step: int | None = None  # bp between windows; None: upstream's 500 kb at 2 Mb, else a quarter window
+    split: dict[str, list[str]] | None = None  # side -> contigs; None: chromosome_split's default
+    cell_lines: list[str] | None = None  # None: every cell line with the model's tracks
+    noise_copies: list[str] | None = None  # None: the first cell line with contact maps; []: none
+    contacts_from: str | None = None  # upstream's IMR90 quirk: every target from this cell line
+    max_windows: int | None = None  # cap the windows per side (seeded draw), for short runs
+    seed: int = UPSTREAM_SEED
+    device: str = "auto"
+    threads: int | None = None
+    budget_seconds: float | None = None  # stop after the epoch that passes this
+
+
+@dataclass
+class ContactResult:
+    metrics: dict[str, float]  # the test windows, model
+    baseline: dict[str, float]  # the test windows, distance-decay baseline
+    diagonal: dict[str, list[float]]  # per-diagonal correlation curves, model and baseline
+    history: list[dict[str, Any]]
+    state_dict: dict[str, torch.Tensor]
+    summary: dict[str, Any]
+
+
+def _cells(genome: Any, options: ContactOptions, tracks: Sequence[str]) -> tuple[list[str], set[str], list[str]]:
+    """(real cell types, cell lines with maps, noise copies)."""
+    with_tracks = sorted({str(cell) for cell, _ in genome.track_names()})
+    cells = list(options.cell_lines) if options.cell_lines else with_tracks
+    map_cells = {str(cell) for cell in genome.contact_cell_lines()}
+    unknown = [c for c in [*cells, *(options.noise_copies or []), *([options.contacts_from] if options.contacts_from else [])]
+               if c not in set(with_tracks) | map_cells]
+    if unknown:
+        raise UnknownNameError(f"unknown cell line {unknown[0]!r}; the store has {', '.join(sorted(set(with_tracks) | map_cells))}")
+    if options.contacts_from and options.contacts_from not in map_cells:
+        raise EpizooError(f"contacts_from {options.contacts_from}: that cell line has no contact map")
+    if not map_cells & set(cells) and not options.contacts_from:
+        raise EmptyResultError(f"none of the cell lines {', '.join(cells)} has a contact map to train on")
+    noise = options.noise_copies if options.noise_copies is not None else sorted(map_cells & set(cells))[:1]
+    return cells, map_cells, [f"{cell}{NOISE_SUFFIX}" for cell in noise]
+
+
+def _draw(windows: list[Window], limit: int | None, rng: np.random.Generator) -> list[Window]:
+    if limit is None or len(windows) <= limit:
+        return windows
+    return [windows[i] for i in sorted(rng.choice(len(windows), size=limit, replace=False))]
+
+
+def _predict(model, dataset: ContactWindows, batch_size: int, device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted maps, targets, has_map) of every window, in eval mode."""
+    model.eval()
+    maps, targets, masks = [], [], []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    with torch.no_grad():
+        for x, target, _label, has_map, _classify in loader:
+            predicted, _ = model(x.to(device))
+            maps.append(predicted.float().cpu().numpy())
+            targets.append(target.numpy())
+            masks.append(has_map.numpy())
+    return np.concatenate(maps), np.concatenate(targets), np.concatenate(masks)
+
+
+def _train_epoch(model, loader, optimizer, device) -> dict[str, float]:
+    model.train()
+    totals = {"loss": 0.0, "mse": 0.0, "ce": 0.0}
+    batches = 0
+    for x, target, label, has_map, classify in loader:
+        maps, logits = model(x.to(device))
+        loss, mse, ce = contact_loss(maps, logits, target.to(device), label.to(device), has_map.to(device), classify.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        for key, value in (("loss", loss), ("mse", mse), ("ce", ce)):
+            totals[key] += float(value.detach())
+        batches += 1
+    return {f"train_{key}": value / max(1, batches) for key, value in totals.items()}
+
+
+def _valid_mse(model, dataset: ContactWindows | None, batch_size: int, device) -> float:
+    if dataset is None or not len(dataset):
+        return math.nan
+    maps, targets, has_map = _predict(model, dataset, batch_size, device)
+    return float(np.mean((maps[has_map] - targets[has_map]) ** 2)) if has_map.any() else math.nan
+
+
+def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = None,
+                        on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContactResult:
+    """Train a contact-map model on a store's genome layer with its recipe; score the test contigs.
+
+    Returns the test metrics of the model and of the distance-decay baseline, the per-diagonal
+    curves, the per-epoch history and the kept (best validation MSE) weights."""
+    from epizoo.training.trainer import resolve_device
+
+    options = options or ContactOptions()
+    if getattr(spec, "task", "pair") != "contact-map":
+        raise EpizooError(f"model {spec.name} predicts pairs, not contact maps; train it with epizoo bench")
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    genome = as_genome(store)
+    rng = np.random.default_rng(options.seed)
+    torch.manual_seed(options.seed)
+
+    cells, map_cells, noise = _cells(genome, options, spec.tracks)
+    marks = track_marks(genome, spec.tracks, sorted({*cells, *(n[: -len(NOISE_SUFFIX)] for n in noise)}))
+    hparams = spec.hparams(tiny=options.tiny, **options.hparams, n_tracks=len(spec.tracks), n_cell_types=max(1, len(cells)))
+    window_length, n_bins = int(hparams["window_length"]), int(hparams["n_bins"])
+    step = options.step or (UPSTREAM_STEP if window_length == UPSTREAM_WINDOW else max(1, window_length // 4))
+    lengths = {str(name): int(length) for name, length in genome.genome_contigs().items()}
+    sides = chromosome_split(list(lengths), options.split)
+    labels = {cell: index for index, cell in enumerate(cells)}
+    mapped = [c for c in cells if (options.contacts_from or c) in map_cells]
+    windows = {
+        "train": _draw(make_windows([*cells, *noise], sides["train"], lengths, window_length, step), options.max_windows, rng),
+        "valid": _draw(make_windows(mapped, sides["valid"], lengths, window_length, step), options.max_windows, rng),
+        "test": _draw(make_windows(mapped, sides["test"], lengths, window_length, step), options.max_windows, rng),
+    }
+    for side in ("train", "test"):
+        if not windows[side]:
+            raise EmptyResultError(
+                f"no {side} window: the {side} contigs ({', '.join(sides[side])}) are shorter than the model's "
+                f"{window_length:,} bp window"
+            )
+    dataset = {side: ContactWindows(genome, ws, marks, window_length, n_bins, labels, map_cells, options.contacts_from,
+                                    step if side == "train" else 0, seed=options.seed + i)
+               for i, (side, ws) in enumerate(windows.items())}
+
+    model = spec.factory(**hparams).to(device)
+    recipe = spec.recipe
+    epochs = options.epochs or recipe.epochs
+    warmup = options.warmup_epochs if options.warmup_epochs is not None else min(UPSTREAM_WARMUP, epochs // 8)
+    patience = options.patience or recipe.early_stopping_patience or epochs
+    batch_size = options.batch_size or recipe.batch_size
+    optimizer = torch.optim.Adam(model.parameters(), lr=options.learning_rate or recipe.learning_rate, weight_decay=recipe.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: warmup_cosine(epoch, warmup, epochs))
+    generator = torch.Generator().manual_seed(options.seed)
+    loader = torch.utils.data.DataLoader(dataset["train"], batch_size=batch_size, shuffle=True, generator=generator)
+
+    history, best, best_state, stale, began, stopped_by = [], math.inf, None, 0, time.monotonic(), "epochs"
+    for epoch in range(epochs):
+        lr = optimizer.param_groups[0]["lr"]
+        record = {"epoch": epoch + 1, "lr": lr, **_train_epoch(model, loader, optimizer, device)}
+        scheduler.step()
+        record["valid_mse"] = _valid_mse(model, dataset["valid"], batch_size, device)
+        record["seconds"] = time.monotonic() - began
+        history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        score = record["valid_mse"] if math.isfinite(record["valid_mse"]) else record["train_mse"]
+        if score < best or best_state is None:
+            best, best_state, stale = score, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+        if stale >= patience:
+            stopped_by = "early stopping"
+            break
+        if options.budget_seconds is not None and record["seconds"] > options.budget_seconds:
+            stopped_by = "budget"
+            break
+    model.load_state_dict(best_state)
+
+    return _score(model, dataset, batch_size, device, history, {
+        "model": spec.name, "hparams": hparams, "cell_types": cells, "noise_copies": noise, "map_cell_lines": sorted(map_cells),
+        "split": sides, "step": step, "windows": {side: len(ws) for side, ws in windows.items()},
+        "epochs_run": len(history), "warmup_epochs": warmup, "stopped_by": stopped_by, "best_valid_mse": best,
+        "bin_size": getattr(genome, "contact_bin_size", None), "options": {k: v for k, v in asdict(options).items() if k != "hparams"},
+    })
+
+
+def _score(model, dataset: dict[str, ContactWindows], batch_size: int, device, history, summary) -> ContactResult:
+    """Test metrics of the kept model and of the distance-decay baseline fitted on the training targets."""
+    predicted, observed, has_map = _predict(model, dataset["test"], batch_size, device)
+    predicted, observed = predicted[has_map], observed[has_map]
+    train = dataset["train"]
+    with_maps = [w for w in train.windows if not w.is_noise and (train.contacts_from or w.source) in train.map_cells]
+    train_targets = np.stack([train.target(w, w.start) for w in with_maps])
+    decay = DistanceDecay().fit(train_targets)
+    baseline_maps = decay.predict(len(observed))
+    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
+    return ContactResult(
+        metrics=score_maps(predicted, observed),
+        baseline=score_maps(baseline_maps, observed),
+        diagonal={"model": diagonal_pearson(predicted, observed).tolist(), "baseline": diagonal_pearson(baseline_maps, observed).tolist()},
+        history=history,
+        state_dict=state,
+        summary=summary,
+    )
