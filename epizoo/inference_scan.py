@@ -39,6 +39,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from epizoo import coords
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError, SequenceError
 
 DEFAULT_MIN_DISTANCE = 10_000
@@ -61,8 +62,6 @@ class Elements:
 
     @property
     def anchor(self) -> np.ndarray:
-        from epizoo import coords
-
         return coords.centre(self.start, self.end)
 
     def __len__(self) -> int:
@@ -280,8 +279,6 @@ class _Windows:
     else read again for each batch (only the batch's distinct elements)."""
 
     def __init__(self, source: Any, contig: str, elements: Elements, length: int, budget: float):
-        from epizoo import coords
-
         self.source, self.contig, self.length = source, contig, length
         self.starts = coords.window_start(elements.start, elements.end, length)
         self.codes = source.fetch_many(contig, self.starts, length) if len(elements) * length <= budget else None

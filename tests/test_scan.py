@@ -237,6 +237,18 @@ def test_cli_end_to_end(inputs, checkpoints, tmp_path):
     assert "# command: epizoo scan --checkpoint" in text and "--tss gene" in text
     genes = read_gtf_tss(inputs["gtf"], per="gene")
     assert len(read_scan(out)) == len(brute_force(inputs["enhancer_rows"], list(zip(genes.contig, genes.start, genes.end))))
+    # --run RUN --model M picks the run's checkpoint, as predict does (one cell line and one fold: no need to name them)
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(checkpoints["simcnn"], run / "checkpoints" / "simcnn" / "SYN-A" / "chr1")
+    (run / "config.json").write_text("{}")
+    again = tmp_path / "again.bedpe.gz"
+    result = invoke("scan", "--run", str(run), "--model", "SIMCNN", "--genome", str(inputs["genome"]), "--enhancers", str(inputs["enhancers"]),
+                    "--promoters", str(inputs["gtf"]), "--tss", "gene", "--min-distance", str(MIN), "--max-distance", str(MAX),
+                    "--no-progress", "-o", str(again))
+    assert result.exit_code == 0, result.output
+    assert read_scan(again).equals(read_scan(out))
 
 
 def test_bad_inputs_are_one_line_and_write_nothing(inputs, checkpoints, tmp_path):

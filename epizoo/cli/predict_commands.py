@@ -42,22 +42,14 @@ def predict_command(**kw: Any) -> None:
         raise EpizooError("give either --genome (a whole-genome FASTA) or --regions (pre-extracted), not both")
     if kw["bedpe"] and kw["pairs"] != "all":
         raise EpizooError("--pairs test picks a fold's pairs of the run's store; with --bedpe every pair is scored")
-    if kw["checkpoint"] and kw["run_dir"]:
-        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
-    if not kw["checkpoint"] and not kw["run_dir"]:
-        raise EpizooError("say which model to use: --checkpoint CKPT, or --run RUN --model M --fold F")
-    if kw["checkpoint"] and any(kw[name] for name in ("model", "cell_line", "fold")):
-        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
-    if kw["run_dir"] and not kw["model"]:
-        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
+    checkpoint = chosen_checkpoint(kw)
     from epizoo import console
-    from epizoo.inference import run_checkpoint, write_bedpe_predictions, write_predictions
+    from epizoo.inference import write_bedpe_predictions, write_predictions
 
     if kw["threads"]:
         import torch
 
         torch.set_num_threads(kw["threads"])
-    checkpoint = kw["checkpoint"] or run_checkpoint(kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
     command = command_line(click.get_current_context())
     if kw["bedpe"]:
         done = write_bedpe_predictions(
@@ -70,6 +62,23 @@ def predict_command(**kw: Any) -> None:
             batch_size=kw["batch_size"], precision=kw["precision"], command=command,
         )
     console.stderr.print(f"scored {done['pairs']} pairs with {done['model']}: {done['out']}", markup=False, highlight=False)
+
+
+def chosen_checkpoint(kw: dict[str, Any]) -> Any:
+    """The checkpoint folder that ``--checkpoint``, or ``--run --model [--cell-line] [--fold]``, names."""
+    if kw["checkpoint"] and kw["run_dir"]:
+        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
+    if not kw["checkpoint"] and not kw["run_dir"]:
+        raise EpizooError("say which model to use: --checkpoint CKPT, or --run RUN --model M --fold F")
+    if kw["checkpoint"] and any(kw[name] for name in ("model", "cell_line", "fold")):
+        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
+    if kw["run_dir"] and not kw["model"]:
+        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
+    if kw["checkpoint"]:
+        return kw["checkpoint"]
+    from epizoo.inference import run_checkpoint
+
+    return run_checkpoint(kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
 
 
 def add_commands(cli: click.Group) -> None:

@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from epizoo.cli.options import command_line, out_option
-from epizoo.errors import EpizooError
 
 DEFAULT_MIN_DISTANCE = 10_000  # the same as epizoo.inference_scan's, which imports numpy
 DEFAULT_MAX_DISTANCE = 2_000_000
@@ -39,19 +38,11 @@ DEFAULT_MAX_DISTANCE = 2_000_000
 @out_option(type=click.Path(), help="The BEDPE to write; a name ending in .gz is bgzip-compressed and tabix-indexed.")
 def scan_command(**kw: Any) -> None:
     """Score every enhancer-promoter pair on one contig within a distance range with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
-    if kw["checkpoint"] and kw["run_dir"]:
-        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
-    if not kw["checkpoint"] and not kw["run_dir"]:
-        raise EpizooError("say which model to use: --checkpoint CKPT, or --run RUN --model M --fold F")
-    if kw["checkpoint"] and any(kw[name] for name in ("model", "cell_line", "fold")):
-        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
-    if kw["run_dir"] and not kw["model"]:
-        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
     from epizoo import console
-    from epizoo.inference import run_checkpoint
+    from epizoo.cli.predict_commands import chosen_checkpoint
     from epizoo.inference_scan import scan
 
-    checkpoint = kw["checkpoint"] or run_checkpoint(kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
+    checkpoint = chosen_checkpoint(kw)
     budget = None if kw["memory_budget"] is None else kw["memory_budget"] * 2**20
     done = scan(
         checkpoint, kw["genome"], kw["enhancers"], kw["promoters"], kw["out"], min_distance=kw["min_distance"],
