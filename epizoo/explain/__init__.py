@@ -1,0 +1,278 @@
+"""Interpretation as EPI-DynFusion's authors did it (§6), with the field's libraries.
+
+:func:`explain` runs the steps, each in its own module:
+
+1. :mod:`~epizoo.explain.select`: the pairs the model predicts positive with probability above a
+   threshold (all of a store's pairs, or one side of a bench run's fold), capped deterministically;
+2. :mod:`~epizoo.explain.ism`: per-base importance, by a sliding N mask (ISM; scored in batches by
+   tangermeme) or by gradient x input (captum);
+3. :mod:`~epizoo.explain.segments`: high-importance segments, clustered on 3-mer frequencies (Ward);
+4. :mod:`~epizoo.explain.motifs`: a PWM per cluster from its aligned segments, matched to JASPAR
+   (pyjaspar) by TOMTOM (memelite);
+5. :mod:`~epizoo.explain.outputs`: bedGraph tracks, a cluster table, logos (logomaker), one pair's
+   plot and a JSON summary, in a folder renamed into place at the end.
+
+docs/explain.md describes the rules and where they depart from the paper.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epizoo.errors import EpizooError
+
+__all__ = ["ExplainSettings", "explain"]
+
+MIN_SITES = 3  # a cluster needs this many segments for a motif
+
+
+@dataclass
+class ExplainSettings:
+    """The knobs of :func:`explain`; the CLI's options of the same names."""
+
+    method: str = "ism"  # ism or gradient
+    min_probability: float = 0.95
+    max_pairs: int = 200
+    mask_width: int = 6
+    mask_step: int = 3
+    segment_width: int = 20
+    segments_per_element: int = 3
+    min_importance: float = 0.2  # a segment's peak: at least this fraction of the pair's largest importance
+    clusters: int = 8  # per element kind
+    top_motifs: int = 4  # per element kind: logos drawn for the largest clusters
+    motif_width: int = 10
+    jaspar_release: str = "JASPAR2024"
+    jaspar_tax_group: str = "vertebrates"
+    motifs: str | None = None  # a MEME file of extra target motifs
+    batch_size: int = 256
+
+    def check(self) -> None:
+        """One clear line for a setting out of range."""
+        if self.method not in ("ism", "gradient"):
+            raise EpizooError(f"--method {self.method!r}: use ism or gradient")
+        if not 0 <= self.min_probability < 1:
+            raise EpizooError(f"--min-probability {self.min_probability:g} must be from 0 to below 1")
+        if not 0 <= self.min_importance <= 1:
+            raise EpizooError(f"--min-importance {self.min_importance:g} must be a fraction from 0 to 1")
+        for name in ("max_pairs", "mask_width", "mask_step", "segment_width", "segments_per_element", "clusters", "motif_width", "batch_size"):
+            if getattr(self, name) < 1:
+                raise EpizooError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.motif_width > self.segment_width:
+            raise EpizooError(f"--motif-width {self.motif_width} must not exceed --segment-width {self.segment_width}")
+
+
+def _checkpoint_of(checkpoint, run, model, cell_line, fold):
+    from epizoo.inference import run_checkpoint
+
+    if checkpoint and run:
+        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
+    if not checkpoint and not run:
+        raise EpizooError("say which model to explain: --checkpoint CKPT, or --run RUN --model M --fold F")
+    if run and not model:
+        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
+    return checkpoint or run_checkpoint(run, model, cell_line, fold)
+
+
+def _lengths(spec: Any, description: dict[str, Any]) -> dict[str, int]:
+    hparams = description.get("hparams") or {}
+    return {kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
+            for kind in ("enhancer", "promoter")}
+
+
+def explain(
+    store: str,
+    out: str | Path,
+    *,
+    checkpoint: str | Path | None = None,
+    run: str | Path | None = None,
+    model: str | None = None,
+    cell_line: str | None = None,
+    fold: str | None = None,
+    side: str | None = None,
+    settings: ExplainSettings | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    progress: bool = False,
+    command: str = "",
+) -> dict[str, Any]:
+    """Explain a model's confident positive pairs of ``store`` and write the results into folder ``out``.
+
+    The model: ``checkpoint`` (a checkpoint folder), or ``run`` with ``model`` (and ``cell_line`` /
+    ``fold`` when the run has several). ``side``: ``all`` pairs of the store (the default with a
+    checkpoint) or the ``test`` (default with a run), ``train`` or ``valid`` side of the fold.
+    Returns the JSON summary written as ``summary.json``.
+    """
+    from epizoo import __version__, console
+    from epizoo.explain import ism, outputs, select
+    from epizoo.inference import load_checkpoint_model
+    from epizoo.plugins import get_encoder
+    from epizoo.training.trainer import resolve_device
+
+    settings = settings or ExplainSettings()
+    settings.check()
+    out = Path(out)
+    outputs.check_out(out, force)  # before the (slow) work
+    side = side or ("test" if run else "all")
+    folder = _checkpoint_of(checkpoint, run, model, cell_line, fold)
+    target = str(resolve_device(device))
+    network, spec, description = load_checkpoint_model(folder, device=target)
+    if spec.kind != "torch":
+        raise EpizooError(f"{spec.name} is a {spec.kind} model; explain needs a torch model that reads the sequence")
+    lengths = _lengths(spec, description)
+    if settings.mask_width > min(lengths.values()):
+        raise EpizooError(f"--mask-width {settings.mask_width} is longer than the model's windows ({lengths['enhancer']}, {lengths['promoter']} bp)")
+    targets = _targets(settings)  # a bad --motifs or --jaspar-release fails before the slow part
+    chosen = select.choose_pairs(network, spec, description, store, lengths, run=run, side=side,
+                                 min_probability=settings.min_probability, max_pairs=settings.max_pairs,
+                                 device=target, batch_size=settings.batch_size)
+    encoding = description.get("input_encoding") or spec.input_encoding
+    attribute = ism.explainer(network, get_encoder(encoding).function, encoding, settings.method, settings.mask_width,
+                              settings.mask_step, settings.batch_size, target)
+    importances, began = [], time.perf_counter()
+    with console.progress(progress) as bar:
+        task = bar.add_task(f"{settings.method} {spec.name}", total=chosen.pairs.size, status="")
+        for i in range(chosen.pairs.size):
+            importances.append(attribute(chosen.codes["enhancer"][i], chosen.codes["promoter"][i]))
+            bar.advance(task)
+    seconds = time.perf_counter() - began
+    found = _motifs(chosen, importances, settings, targets)
+    with outputs.staged_folder(out, force) as scratch:
+        summary = _write(scratch, chosen, importances, found, settings, spec, description, folder, store, side, target)
+        summary.update(epizoo_version=__version__, command=command, seconds_importance=round(seconds, 3),
+                       seconds_per_pair=round(seconds / chosen.pairs.size, 4))
+        outputs.write_json(scratch / "summary.json", summary)
+    return summary
+
+
+def _targets(settings: ExplainSettings) -> list:
+    from epizoo.explain import motifs
+
+    targets = motifs.jaspar_targets(settings.jaspar_release, tax_group=settings.jaspar_tax_group or None)
+    if settings.motifs:
+        targets += motifs.meme_targets(settings.motifs)
+    return targets
+
+
+@dataclass
+class Cluster:
+    name: str  # E1, E2 ... / P1 ...: by size within its element kind
+    kind: str
+    segments: list
+    pwm: np.ndarray | None
+    match: Any
+
+
+def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> list[Cluster]:
+    """Segments of every pair, their clusters per element kind, a PWM per cluster and its best match."""
+    from epizoo.explain import motifs, segments
+
+    every = []
+    for i, importance in enumerate(importances):
+        codes = {kind: chosen.codes[kind][i] for kind in ("enhancer", "promoter")}
+        every += segments.pair_segments(int(chosen.pairs[i]), codes, importance.tracks, settings.segment_width,
+                                        settings.min_importance, settings.segments_per_element)
+    clusters = []
+    for kind in ("enhancer", "promoter"):
+        groups = segments.cluster([s for s in every if s.kind == kind], settings.clusters)
+        for rank, group in enumerate(groups, 1):
+            pwm = motifs.align_pwm([s.codes for s in group], settings.motif_width)[0] if len(group) >= MIN_SITES else None
+            clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, None))
+    with_pwm = [c for c in clusters if c.pwm is not None]
+    for cluster, match in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets)):
+        cluster.match = match
+    return clusters
+
+
+def _cluster_table(clusters: list[Cluster], logos: dict[str, str]):
+    import pandas as pd
+
+    from epizoo.explain.motifs import consensus
+
+    totals = {kind: sum(len(c.segments) for c in clusters if c.kind == kind) for kind in ("enhancer", "promoter")}
+    rows = []
+    for c in clusters:
+        m = c.match
+        rows.append({
+            "cluster": c.name, "element": c.kind, "n_segments": len(c.segments),
+            "share": round(len(c.segments) / max(totals[c.kind], 1), 4),
+            "mean_peak_importance": float(np.mean([s.score for s in c.segments])),
+            "consensus": consensus(c.pwm) if c.pwm is not None else "",
+            "match_source": m.target.source if m else "", "match_id": m.target.id if m else "",
+            "match_name": m.target.name if m else "", "match_strand": m.strand if m else "",
+            "p_value": m.p_value if m else np.nan, "q_value": m.q_value if m else np.nan,
+            "logo": logos.get(c.name, ""),
+        })
+    return pd.DataFrame(rows, columns=["cluster", "element", "n_segments", "share", "mean_peak_importance", "consensus",
+                                       "match_source", "match_id", "match_name", "match_strand", "p_value", "q_value", "logo"])
+
+
+def _pair_table(chosen, importances):
+    import pandas as pd
+
+    columns = {"pair": chosen.pairs, "label": chosen.labels.astype(int), "probability": chosen.probabilities}
+    for kind in ("enhancer", "promoter"):
+        length = len(chosen.codes[kind][0])
+        columns[f"{kind}_contig"] = chosen.contigs[kind]
+        columns[f"{kind}_start"] = chosen.starts[kind]
+        columns[f"{kind}_end"] = chosen.starts[kind] + length
+        columns[f"{kind}_max_importance"] = [float(imp.tracks[kind].max()) for imp in importances]
+    return pd.DataFrame(columns)
+
+
+def _write(folder: Path, chosen, importances, clusters, settings, spec, description, checkpoint, store, side, device) -> dict[str, Any]:
+    from epizoo.explain import outputs
+    from epizoo.explain.motifs import consensus
+
+    tracks = outputs.write_tracks(folder, chosen, importances, settings.method)
+    logos = {}
+    (folder / "motifs").mkdir()
+    for kind in ("enhancer", "promoter"):
+        top = [c for c in clusters if c.kind == kind and c.pwm is not None][: settings.top_motifs]
+        for c in top:
+            name = f"motifs/{c.name}.png"
+            match = c.match
+            match_pwm = None
+            if match is not None:
+                match_pwm = match.target.pwm[::-1, ::-1] if match.strand == "-" else match.target.pwm
+            outputs.motif_png(folder / name, f"{c.name}: {len(c.segments)} {kind} segments, {consensus(c.pwm)}", c.pwm,
+                              f"best match {match.target.id} {match.target.name} (q = {match.q_value:.2g})" if match else None,
+                              match_pwm)
+            logos[c.name] = name
+    _cluster_table(clusters, logos).to_csv(folder / "clusters.tsv", sep="\t", index=False, float_format="%.4g")
+    _pair_table(chosen, importances).to_csv(folder / "pairs.tsv", sep="\t", index=False, float_format="%.6g")
+    from memelite.io import write_meme
+
+    with_pwm = {f"{c.name} {consensus(c.pwm)}": c.pwm for c in clusters if c.pwm is not None}
+    if with_pwm:
+        write_meme(str(folder / "motifs.meme"), with_pwm)
+    best = int(np.argmax(chosen.probabilities))
+    one = {kind: int(chosen.starts[kind][best]) for kind in ("enhancer", "promoter")}
+    where = {kind: str(chosen.contigs[kind][best]) for kind in ("enhancer", "promoter")}
+    outputs.pair_png(folder / "pair.png", f"pair {chosen.pairs[best]} (p = {chosen.probabilities[best]:.3f}), {spec.name}",
+                     importances[best], one, where, settings.method)
+    return {
+        "model": spec.name, "checkpoint": str(checkpoint), "fold": description.get("fold"), "store": str(store),
+        "side": side, "device": device, "pairs_scored": chosen.candidates, "pairs_above_threshold": chosen.above,
+        "pairs_used": int(chosen.pairs.size), "segments": sum(len(c.segments) for c in clusters),
+        "clusters": len(clusters), "motifs": len(with_pwm), "pair_plotted": int(chosen.pairs[best]),
+        "settings": asdict(settings), "files": ["summary.json", "clusters.tsv", "pairs.tsv", "pair.png", *tracks,
+                                                *sorted(logos.values()), *(["motifs.meme"] if with_pwm else [])],
+    }
+
+
+class _CallableModule(types.ModuleType):
+    """``epizoo.explain(...)`` calls :func:`explain` even after this package is imported, when the
+    name ``epizoo.explain`` becomes the package rather than the lazily exported function."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,121 @@
+"""Which pairs to explain: a store's pairs (all, or one side of a bench run's fold) that the model
+predicts positive with a probability above a threshold, capped deterministically; and their windows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from epizoo.errors import EmptyResultError, EpizooError, InputFileError
+
+SIDES = ("all", "test", "train", "valid")
+
+
+@dataclass
+class Chosen:
+    """The explained pairs (store order) with labels, probabilities, window codes and placements."""
+
+    pairs: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    codes: dict[str, np.ndarray]  # kind -> (pairs, model window) int8
+    elements: dict[str, np.ndarray]  # kind -> element row of each pair
+    contigs: dict[str, np.ndarray]  # kind -> contig name of each pair's element
+    starts: dict[str, np.ndarray]  # kind -> genomic start of the model window
+    candidates: int  # pairs scored
+    above: int  # of which above the threshold
+
+
+def fold_side_pairs(run: str | Path, store: str, description: dict[str, Any], side: str) -> np.ndarray:
+    """One side (test, train or valid) of the checkpoint's fold, planned again from the run's
+    configuration on ``store``, as :func:`epizoo.inference.fold_test_pairs` plans the test side."""
+    from epizoo import open_store
+    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.plan import plan
+    from epizoo.inference import fold_test_pairs
+
+    if side == "test":
+        return fold_test_pairs(run, store, description)
+    path = Path(run) / "config.json"
+    try:
+        saved = json.loads(path.read_text())["config"]
+        config = BenchConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(BenchConfig)}})
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
+    fold_test_pairs(run, store, description)  # the same store and fold checks, with their one-line errors
+    fold = description["fold"]
+    config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
+    tasks, _, _ = plan(open_store(store), config, warn=lambda message: None)
+    task = next(t for t in tasks if t.fold == fold["name"] and t.cell_line == fold.get("cell_line")
+                and t.train_cell_line == fold.get("train_cell_line"))
+    if side == "valid":
+        return task.valid
+    return np.setdiff1d(task.train, task.valid)
+
+
+def _cap(pairs: np.ndarray, max_pairs: int) -> np.ndarray:
+    """At most ``max_pairs``, evenly spaced in store order (so spread over contigs), no seed needed."""
+    if pairs.size <= max_pairs:
+        return pairs
+    return pairs[np.unique(np.linspace(0, pairs.size - 1, max_pairs).round().astype(np.int64))]
+
+
+def read_windows(store: str, pairs: np.ndarray, lengths: dict[str, int]) -> dict[str, np.ndarray]:
+    """The model windows (int8 codes) of ``pairs`` (sorted), as the bench's loader cuts them."""
+    from epizoo.training.loader import PairBatches, plain_items
+
+    dataset = PairBatches(store, plain_items(pairs), 256, lengths["enhancer"], lengths["promoter"], in_memory=False)
+    batches = list(dataset)
+    order = np.argsort(np.concatenate([b["pair"].numpy() for b in batches]), kind="stable")
+    return {kind: np.concatenate([b[kind].numpy() for b in batches])[order] for kind in ("enhancer", "promoter")}
+
+
+def placements(ds: Any, pairs: np.ndarray, lengths: dict[str, int]) -> tuple[dict, dict, dict]:
+    """Per kind: element rows, contig names and genomic starts of the model windows of ``pairs``."""
+    from epizoo import coords
+
+    contig_names = np.asarray(ds["contig_id"].values, dtype=object)
+    flank = int(ds.attrs["flank"])
+    rows, contigs, starts = {}, {}, {}
+    for kind, length in lengths.items():
+        rows[kind] = np.asarray(ds[f"pair_{kind}"].values)[pairs].astype(np.int64)
+        contigs[kind] = contig_names[np.asarray(ds[f"{kind}_contig"].values)[rows[kind]]]
+        offset = coords.cut_offset(int(ds.attrs[f"{kind}_window"]), flank, length)
+        starts[kind] = np.asarray(ds[f"{kind}_window_start"].values)[rows[kind]].astype(np.int64) + offset
+    return rows, contigs, starts
+
+
+def choose_pairs(model: Any, spec: Any, description: dict[str, Any], store: str, lengths: dict[str, int], *,
+                 run: str | Path | None, side: str, min_probability: float, max_pairs: int, device: str,
+                 batch_size: int) -> Chosen:
+    """Score the candidate pairs and keep those above ``min_probability`` (at most ``max_pairs``)."""
+    from epizoo import open_store
+    from epizoo.inference import predict_pairs
+    from epizoo.store.integrity import verify_before_reading_all
+
+    if side not in SIDES:
+        raise EpizooError(f"--side {side!r}: use one of {', '.join(SIDES)}")
+    if side != "all" and run is None:
+        raise EpizooError(f"--side {side} picks a fold's pairs of a bench run: give --run RUN --model M --fold F")
+    ds = open_store(store)
+    verify_before_reading_all(store)
+    candidates = np.arange(ds.sizes["pairs"], dtype=np.int64) if side == "all" else fold_side_pairs(run, store, description, side)
+    where = f"the {side} side of fold {(description.get('fold') or {}).get('name', '?')}" if side != "all" else store
+    if candidates.size == 0:
+        raise EmptyResultError(f"{where} has no pairs to explain")
+    pairs, labels, scores = predict_pairs(model, spec, description, store, candidates, device, batch_size)
+    above = np.flatnonzero(scores > min_probability)
+    if above.size == 0:
+        raise EmptyResultError(
+            f"no pair of {where} is predicted positive with probability > {min_probability:g} (the highest is "
+            f"{scores.max():.3f} of {scores.size} pairs); lower --min-probability"
+        )
+    keep = _cap(above, max_pairs)
+    chosen = pairs[keep]
+    rows, contigs, starts = placements(ds, chosen, lengths)
+    return Chosen(chosen, labels[keep], scores[keep], read_windows(store, chosen, lengths), rows, contigs, starts,
+                  int(pairs.size), int(above.size))

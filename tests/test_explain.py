@@ -1,0 +1,208 @@
+"""``epizoo explain``: on a synthetic store whose grammar is known, the motifs it finds are the planted
+words; ISM is what a brute-force loop gives; gradient mode runs; bad input is one clear line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+import epizoo
+from epizoo.cli import cli
+from epizoo.datasets.synthetic import planted_motifs
+from epizoo.explain import ism, select
+from epizoo.explain.motifs import onehot_pwm
+from epizoo.inference import load_checkpoint_model, run_checkpoint
+from epizoo.plugins import get_encoder
+
+SEED, CLASSES = 0, 2  # two word pairs: a grammar epizoo-cnn learns from 3,000 pairs in a few epochs
+FAST = ["--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("explain") / "grammar.zarr"
+    epizoo.simulate_store(path, n_pairs=3000, n_contigs=3, cell_lines=1, seed=SEED, n_classes=CLASSES)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> str:
+    """Another store of the same grammar (the planted words depend on the seed only), quick to score in full."""
+    path = tmp_path_factory.mktemp("explain-small") / "small.zarr"
+    epizoo.simulate_store(path, n_pairs=150, n_contigs=2, cell_lines=1, seed=SEED, n_classes=CLASSES)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def run(store, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("explain-run") / "run"
+    result = invoke("bench", store, "--models", "epizoo-cnn", "--folds", "chrX", "--demo", "--epochs", "4", "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> tuple[Path, dict[str, list[str]]]:
+    """A MEME file of one-hot PWMs of the planted words, and the words per element kind."""
+    enhancer, promoter = planted_motifs(SEED, CLASSES, 10)
+    path = tmp_path_factory.mktemp("planted") / "planted.meme"
+    from memelite.io import write_meme
+
+    write_meme(str(path), {f"{kind}-{i} {word}": onehot_pwm(word) for kind, words in (("enhancer", enhancer), ("promoter", promoter))
+                           for i, word in enumerate(words)})
+    return path, {"enhancer": enhancer, "promoter": promoter}
+
+
+@pytest.fixture(scope="module")
+def explained(store, run, planted, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("explained") / "explain"
+    result = invoke("explain", store, "--run", str(run), "--model", "epizoo-cnn", "--fold", "chrX", "--side", "train",
+                    "--max-pairs", "16", "--top-motifs", "1", "--motifs", str(planted[0]), "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_failure(result, *words: str) -> None:
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.slow
+def test_top_clusters_are_the_planted_words(explained, planted):
+    from memelite import tomtom
+    from memelite.io import read_meme
+
+    path, words = planted
+    clusters = pd.read_csv(explained / "clusters.tsv", sep="\t", keep_default_na=False)
+    found = read_meme(str(explained / "motifs.meme"))
+    targets = read_meme(str(path))
+    names = [name.split()[1] for name in targets]
+    for kind in ("enhancer", "promoter"):
+        top = clusters[(clusters["element"] == kind) & (clusters["consensus"] != "")].head(4)  # the largest four
+        assert len(top) >= len(words[kind]) and top.iloc[0]["logo"] == f"motifs/{top.iloc[0]['cluster']}.png"
+        pwms = [found[f"{c} {s}"] for c, s in zip(top["cluster"], top["consensus"])]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # few targets: the threshold below is strict for it
+            p_values = tomtom(pwms, list(targets.values()), n_jobs=1)[0]
+        best = [names[i] for i in p_values.argmin(axis=1)]
+        assert best[0] in words[kind] and p_values[0].min() < 1e-3, (best, p_values.min(axis=1))
+        for word in words[kind]:  # every planted word is a top motif
+            hits = [p_values[i].min() for i, name in enumerate(best) if name == word]
+            assert hits and min(hits) < 1e-3, (word, best, p_values.min(axis=1))
+        # explain's own report, with the planted words beside JASPAR, agrees
+        assert top.iloc[0]["match_source"] == "planted.meme" and top.iloc[0]["match_name"] in words[kind]
+
+
+@pytest.mark.slow
+def test_outputs_are_written(explained, store):
+    summary = json.loads((explained / "summary.json").read_text())
+    assert summary["model"] == "epizoo-cnn" and summary["side"] == "train" and summary["pairs_used"] == 16
+    assert summary["settings"]["mask_width"] == 6 and summary["settings"]["mask_step"] == 3 and summary["seconds_per_pair"] > 0
+    for name in summary["files"]:
+        assert (explained / name).is_file(), name
+    assert (explained / "pair.png").read_bytes()[:4] == b"\x89PNG"
+    pairs = pd.read_csv(explained / "pairs.tsv", sep="\t")
+    assert (pairs["probability"] > 0.95).all() and len(pairs) == 16
+    ds = epizoo.open_store(store)
+    track = pd.read_csv(explained / "tracks" / "enhancer.bedGraph", sep="\t", skiprows=1, header=None, names=["chrom", "start", "end", "value"])
+    for contig, rows in track.groupby("chrom"):  # sorted, non-overlapping intervals inside the explained windows
+        assert (rows["start"].to_numpy()[1:] >= rows["end"].to_numpy()[:-1]).all()
+        windows = pairs[pairs["enhancer_contig"] == contig]
+        assert rows["start"].min() >= windows["enhancer_start"].min() and rows["end"].max() <= windows["enhancer_end"].max()
+    assert set(track["chrom"]) <= set(np.asarray(ds["contig_id"].values, dtype=object)) and track["value"].max() > 0
+    assert not list(explained.parent.glob(".explain.*"))  # the scratch folder was renamed
+
+
+def test_ism_equals_brute_force(run, store):
+    model, spec, description = load_checkpoint_model(run_checkpoint(run, "epizoo-cnn"))
+    encode = get_encoder("onehot").function
+    codes = select.read_windows(store, np.array([5]), {"enhancer": 400, "promoter": 400})
+    e, p = codes["enhancer"][0], codes["promoter"][0]
+    found = ism.explainer(model, encode, "onehot", "ism", 6, 3, 37, "cpu")(e, p)  # batches that split the variants
+
+    def probabilities(enhancers, promoters):  # straight through the model, one row per variant
+        with torch.no_grad():
+            logits = model(encode(torch.from_numpy(enhancers)), encode(torch.from_numpy(promoters))).reshape(-1)
+        return 1 / (1 + np.exp(-logits.double().numpy()))
+
+    base = probabilities(e[None], p[None])[0]
+    assert found.probability == pytest.approx(base, abs=1e-6)
+    for kind, codes_of in (("enhancer", e), ("promoter", p)):
+        starts = found.starts[kind]
+        assert starts[0] == 0 and starts[-1] == 394 and np.all(np.diff(starts)[:-1] == 3)
+        masked = np.repeat(codes_of[None], len(starts), axis=0)
+        for row, start in enumerate(starts):
+            masked[row, start : start + 6] = 4
+        other = np.repeat((p if kind == "enhancer" else e)[None], len(starts), axis=0)
+        expected = base - (probabilities(masked, other) if kind == "enhancer" else probabilities(other, masked))
+        np.testing.assert_allclose(found.drops[kind], expected, atol=1e-6)
+        # the per-base track is the mean drop of the windows covering a base: base 4 lies in windows 0 and 3
+        assert found.tracks[kind][4] == pytest.approx(found.drops[kind][:2].mean())
+
+
+def test_gradient_mode_runs(run, small, tmp_path):
+    out = tmp_path / "gradient"
+    summary = epizoo.explain(small, out, checkpoint=run_checkpoint(run, "epizoo-cnn"),
+                             settings=epizoo.explain.ExplainSettings(method="gradient", max_pairs=6, top_motifs=1))
+    assert summary["settings"]["method"] == "gradient" and summary["side"] == "all" and summary["pairs_used"] == 6
+    assert "gradient x input" in (out / "tracks" / "promoter.bedGraph").read_text().splitlines()[0]
+    assert (out / "clusters.tsv").is_file()
+
+
+def test_gradient_through_an_embedding():
+    """A k-mer model's integer input: gradient x activation of its embedding, spread over the 6 bases of a k-mer."""
+    from epizoo.plugins import get_model
+
+    spec = get_model("epivan")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = spec.factory(**{**spec.tiny_hparams, "enhancer_length": 120, "promoter_length": 100}).eval()
+    rng = np.random.default_rng(0)
+    e, p = rng.integers(0, 4, 120).astype(np.int8), rng.integers(0, 4, 100).astype(np.int8)
+    found = ism.explainer(model, get_encoder("kmer6").function, "kmer6", "gradient", 6, 3, 64, "cpu")(e, p)
+    assert found.tracks["enhancer"].shape == (120,) and found.tracks["promoter"].shape == (100,)
+    assert np.isfinite(found.tracks["enhancer"]).all() and np.abs(found.tracks["enhancer"]).max() > 0
+
+
+def test_no_confident_pair_is_one_line(run, small, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = tmp_path / "doubtful"
+    shutil.copytree(run_checkpoint(run, "epizoo-cnn"), folder)
+    weights = load_file(folder / "weights.safetensors")
+    weights["head.3.bias"] = torch.full_like(weights["head.3.bias"], -50.0)  # every pair scored near 0
+    save_file(weights, folder / "weights.safetensors")
+    out = tmp_path / "out"
+    result = invoke("explain", small, "--checkpoint", str(folder), "-o", str(out), *FAST)
+    one_line_failure(result, "no pair of", "probability > 0.95", "lower --min-probability")
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
+def test_wrong_checkpoint_and_existing_output_are_one_line(run, small, tmp_path):
+    store = small
+    one_line_failure(invoke("explain", store, "--checkpoint", str(tmp_path / "nowhere"), "-o", str(tmp_path / "a"), *FAST),
+                     "does not exist")
+    one_line_failure(invoke("explain", store, "--checkpoint", str(run), "-o", str(tmp_path / "b"), *FAST), "checkpoint")
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("keep")
+    one_line_failure(invoke("explain", store, "--run", str(run), "--model", "epizoo-cnn", "-o", str(taken), *FAST),
+                     "already exists", "--force")
+    assert [p.name for p in taken.iterdir()] == ["mine.txt"]
+    one_line_failure(invoke("explain", store, "--checkpoint", str(run_checkpoint(run, "epizoo-cnn")), "--side", "test", "-o", str(tmp_path / "c"), *FAST),
+                     "--side test picks a fold's pairs of a bench run")
