@@ -77,6 +77,7 @@ def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
         "aliases": list(spec.aliases),
         "kind": spec.kind,
         "input_encoding": spec.input_encoding,
+        "inputs": list(_reads(spec)),
         "enhancer_length": spec.enhancer_length,
         "promoter_length": spec.promoter_length,
         "published_parameters": spec.published_parameters,
@@ -133,6 +134,23 @@ def _deviations(card: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
+def _reads(spec: Any) -> tuple[str, ...]:
+    return tuple(getattr(spec, "inputs", ("sequence",)))
+
+
+def _input(spec: Any) -> str:
+    """What the model reads: its sequence encoding (or 'features'), and 'signals' if it reads them."""
+    sequence = spec.input_encoding or "features"
+    return " + ".join(sequence if part == "sequence" else part for part in _reads(spec)) or sequence
+
+
+def _lengths(spec: Any, template: str) -> str:
+    """The window lengths, or '—' for a model of signals that reads no sequence."""
+    if "signals" in _reads(spec) and "sequence" not in _reads(spec):
+        return "—"
+    return template.format(spec.enhancer_length, spec.promoter_length)
+
+
 SUMMARY_COLUMNS = ("name", "aliases", "kind", "input", "lengths (enh/prom)", "parameters", "recipe")
 
 
@@ -155,8 +173,8 @@ def render_models_markdown(models: dict[str, Any]) -> str:
             f"[{spec.name}](#{_anchor(spec.name)})",
             ", ".join(spec.aliases),
             spec.kind,
-            spec.input_encoding or "features",
-            f"{spec.enhancer_length}/{spec.promoter_length}",
+            _input(spec),
+            _lengths(spec, "{}/{}"),
             _parameters(spec),
             recipe_summary(spec.recipe, spec.kind),
         )
@@ -179,8 +197,8 @@ def _card_section(spec: Any) -> list[str]:
         ("citation", card.citation),
         ("licence", card.licence),
         ("upstream", _upstream(card)),
-        ("input", f"{spec.input_encoding or 'features'} ({spec.kind})"),
-        ("lengths", f"enhancer {spec.enhancer_length} bp, promoter {spec.promoter_length} bp"),
+        ("input", f"{_input(spec)} ({spec.kind})"),
+        ("lengths", _lengths(spec, "enhancer {} bp, promoter {} bp")),
         ("parameters", _parameters(spec)),
         ("recipe", recipe_summary(spec.recipe, spec.kind)),
         ("recipe notes", spec.recipe.notes),
