@@ -376,7 +376,9 @@ def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) ->
     except (OSError, ValueError, KeyError, TypeError):
         raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
     ds = open_store(store)
-    identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
+    from epizoo.bench.runner import store_identity
+
+    identity = store_identity(ds)
     if config.store_identity and config.store_identity != identity:
         raise InputFileError(f"{store} is not the store run {run} was made on (another creation time or sequence); give the run's store")
     fold = description.get("fold") or {}

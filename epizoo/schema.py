@@ -138,6 +138,16 @@ _spec("track_value", ["tracks", "track_bins"], "f", "Mean signal of the measured
 _spec("contact_cell_line_id", ["contact_cell_lines"], "U", "Cell line of the contact map.", **_G)
 _spec("contact_value", ["contact_cell_lines", "contact_bins", "contact_diagonals"], "f", "Contact band: `[c, i, d]` = contact(bin i, bin i + d) of cell line c, NaN past a contig or where the map masks a bin; attrs `bin_size`, `max_distance`, `matrix` (`balanced` or `raw`), `sources` (JSON: file and sha256 per map).", itemsize=4, **_G)
 
+# signals ------------------------------------------------------------------------------------
+_spec("signal_mark_id", ["signal_marks"], "U", "Mark name of each signal feature, e.g. `H3K27ac`.", since="1.2", layer="signals")
+_spec("signal_region_id", ["signal_regions"], "U", "Region name: `enhancer`, `promoter` or `window` (the bases between the two elements).", since="1.2", layer="signals")
+_spec(
+    "pair_signal", ["pairs", "signal_marks", "signal_regions"], "f",
+    "Mean signal per bp of each mark over each region of the pair (summed signal / region length, as TargetFinder; "
+    "an empty window between overlapping elements is 0). NaN where the pair has no measurement: never filled with zeros.",
+    since="1.2", layer="signals",
+)
+
 # root attributes (provenance) ---------------------------------------------------------------
 ATTRIBUTES = {
     "epizoo_format_version": "Store format version; a reader refuses a major version it does not know.",
@@ -161,6 +171,8 @@ PAIR_ATTRIBUTES = ("enhancer_window", "promoter_window", "flank", "shift_step", 
 # Attributes added after format 1.0: checked only when present.
 OPTIONAL_ATTRIBUTES = {
     "epizoo_layers": "Comma-separated layers the store holds (see Layers); absent: `pairs,sequence` (format < 1.2).",
+    "signal_source": "What the signal features came from (catalog tables, a feature table or bigWig tracks).",
+    "signal_sha256": "sha256 of the signal source file(s).",
 }
 
 

@@ -16,6 +16,19 @@ Two kinds of model exist:
 
 Every hparams dict may hold ``enhancer_length`` and ``promoter_length``; the loader cuts windows
 of these lengths (centred) out of the stored windows.
+
+``inputs`` says what a pair model reads. The default, ``("sequence",)``, is the contract above.
+A model of epigenomic signals declares ``("signals",)``: torch ``forward(signals=, distance=)``
+with ``signals`` of shape ``(batch, marks, regions)`` (mean signal per bp over the enhancer, the
+promoter and the window between them), scikit-learn ``features(signals, distance)``; one of both
+declares ``("sequence", "signals")`` and takes ``forward(enhancer, promoter, signals=, distance=)``.
+A model of the pair fields alone (the distance baseline) declares ``()``: it runs on any store, and
+a scikit-learn one gets zero-width code arrays.
+Signals models see only pairs that have signal values. A torch model may define
+``training_loss(inputs, labels, cell_line)`` to replace the trainer's BCE (multi-task losses,
+noise copies); ``inputs`` is the dict of its forward's arguments by name. Hyperparameters named
+``signal_marks``, ``signal_regions`` or ``n_cell_lines`` are filled from the store
+(:mod:`epizoo.model_inputs`).
 """
 
 from __future__ import annotations
@@ -90,10 +103,15 @@ class ModelSpec:
     # A,C,G,T,N then the ``tracks`` read from the store's genome layer; see docs/plugins.md).
     task: str = "pair"
     tracks: tuple[str, ...] = ()  # contact-map models: the track marks they read, in channel order
+    # What a pair model reads from the store: 'sequence' windows and/or per-pair epigenomic 'signals'
+    # (epizoo.model_inputs says how each becomes the model's arguments).
+    inputs: tuple[str, ...] = ("sequence",)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
             raise ValueError(f"model {self.name!r}: task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if any(i not in ("sequence", "signals") for i in self.inputs):
+            raise ValueError(f"model {self.name!r}: inputs must be 'sequence' and/or 'signals' (or none), not {self.inputs!r}")
 
     def hparams(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> dict[str, Any]:
         """Default (or tiny, or demo) hyperparameters with ``overrides`` applied."""

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from epizoo.training.trainer import TrainOptions
 
 CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
+# Splits that choose their own train and test cell lines (split options train= and test=): each
+# test cell line is a report column "TRAIN+LINES -> TEST", and metrics are also pooled over folds.
+MULTI_CELL_SPLITS = ("transepi",)
 # Splits that share elements between sides by design (pair-level random; cross-cell-line without
 # strict, where one element is measured in several cell lines): their leakage report is recorded
 # and a warning printed instead of refusing the fold. Every other split is checked strictly.

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from epizoo import contigs
-from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, BenchConfig, Task
+from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, BenchConfig, Task
 from epizoo.errors import EmptyResultError, EpizooError
 
 
@@ -36,6 +36,9 @@ def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, 
     if reserved:
         raise EpizooError(f"--split-option {', '.join(sorted(reserved))}: choose cell lines with --cell-lines instead")
     lines = _selected_cell_lines(ds, config)
+    if config.split in MULTI_CELL_SPLITS:
+        yield from _multi_cell_calls(ds, config)
+        return
     if config.split in CROSS_SPLITS:
         if len(lines) < 2:
             raise EmptyResultError(f"{config.split} needs at least 2 cell lines; the selection has {', '.join(lines)}")
@@ -49,6 +52,17 @@ def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, 
         if config.split == "loco" and config.folds:
             options["folds"] = list(config.folds)
         yield line, line, options
+
+
+def _multi_cell_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, Any]]]:
+    """One call per test cell line of a split that names its own (``transepi``): its folds train on
+    the ``train=`` cell lines together, so the report column is ``A+B -> TEST``."""
+    from epizoo.plugins import get_split
+
+    probe = get_split(config.split).function(ds, **config.split_options)
+    train_lines = probe[0].info["train_cell_lines"]
+    for test in dict.fromkeys(line for fold in probe for line in fold.info["test_cell_lines"]):
+        yield "+".join(train_lines), test, {**config.split_options, "test": [test]}
 
 
 def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:

@@ -28,8 +28,10 @@ from epizoo.bench.results import (
     load_histories,
     load_run,
     mean_sd,
+    pooled_metrics,
     read_predictions,
 )
+from epizoo.bench.config import MULTI_CELL_SPLITS
 from epizoo.training.checkpoint import atomic_write_text
 
 __all__ = ["Report", "build_report", "column_of", "load_run", "read_predictions", "summarise", "write_report"]
@@ -46,6 +48,7 @@ class Report:
     skipped: pd.DataFrame
     histories: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per task x epoch; empty for older runs
     plots: list[str] = field(default_factory=list)
+    pooled: pd.DataFrame = field(default_factory=pd.DataFrame)  # MULTI_CELL_SPLITS: metrics over all folds' predictions
 
     @property
     def learning(self) -> pd.DataFrame:
@@ -81,7 +84,8 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 def build_report(run: str | Path) -> Report:
     metrics, config, skipped = load_run(run)
     split = config.get("config", {}).get("split", "")
-    return Report(Path(run), split, metrics, summarise(metrics), skipped, load_histories(run, metrics))
+    pooled = pooled_metrics(run, metrics) if split in MULTI_CELL_SPLITS else pd.DataFrame()
+    return Report(Path(run), split, metrics, summarise(metrics), skipped, load_histories(run, metrics), pooled=pooled)
 
 
 # ---- text -------------------------------------------------------------------------------------
@@ -108,6 +112,7 @@ def markdown(report: Report) -> str:
         lines += [f"## {title}", "", "| model | " + " | ".join(report.columns) + " |", "|---" * (len(report.columns) + 1) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, metric)]
         lines.append("")
+    lines += pooled_markdown(report)
     if not report.skipped.empty:
         lines += ["## Skipped folds", "", "| cell line | fold | reason |", "|---|---|---|"]
         lines += [f"| {column_of(r.cell_line, r.train_cell_line)} | {r.fold} | {r.reason} |" for r in report.skipped.itertuples()]
@@ -117,6 +122,25 @@ def markdown(report: Report) -> str:
     if others:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in others] + [""]
     return "\n".join(lines)
+
+
+def pooled_rows(report: Report) -> list[list[str]]:
+    return [
+        [r.model, r.column, f"{r.auroc:.3f}", f"{r.aupr:.3f}", f"{r.positive_rate:.3f}", f"{r.pairs:,}", str(r.n_folds)]
+        for r in report.pooled.itertuples()
+    ]
+
+
+POOLED_HEADER = ["model", "column", "AUROC", "AUPR", "pos. rate", "test pairs", "folds"]
+
+
+def pooled_markdown(report: Report) -> list[str]:
+    if report.pooled.empty:
+        return []
+    lines = ["## Pooled over folds", "", "AUROC and AUPR over every fold's test pairs at once (TransEPI's way of reporting).", ""]
+    lines += ["| " + " | ".join(POOLED_HEADER) + " |", "|---" * len(POOLED_HEADER) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in pooled_rows(report)]
+    return lines + [""]
 
 
 def learning_rows(report: Report) -> list[list[str]]:
@@ -175,6 +199,13 @@ def rich_tables(report: Report) -> list:
         for row in table_rows(report, metric):
             table.add_row(*row)
         tables.append(table)
+    if not report.pooled.empty:
+        table = Table(title="Pooled over folds")
+        for name in POOLED_HEADER:
+            table.add_column(name, justify="left" if name in ("model", "column") else "right")
+        for row in pooled_rows(report):
+            table.add_row(*row)
+        tables.append(table)
     return tables
 
 
@@ -188,6 +219,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "plots": report.plots,
         "learning": _records(report.learning),
         "learning_curves": _records(report.curves),
+        "pooled": _records(report.pooled),
     }
 
 

@@ -221,3 +221,25 @@ def learning_summary(histories: pd.DataFrame) -> pd.DataFrame:
             "judged_folds": len(judged), "memorising_folds": flagged, "memorisation": flagged > 0,
         })
     return pd.DataFrame(rows, columns=columns)
+
+
+# ---- pooled over folds ------------------------------------------------------------------------
+def pooled_metrics(run: str | Path, metrics: pd.DataFrame) -> pd.DataFrame:
+    """AUROC and AUPR of each model and column on all its folds' test predictions at once, as
+    TransEPI reports its cross-cell table (one score over the union of the held-out chromosomes)."""
+    from epizoo.metrics import aupr, auroc
+
+    rows = []
+    keys = metrics[["model", "cell_line", "train_cell_line"]].drop_duplicates()
+    for model, cell_line, train_cell_line in keys.itertuples(index=False):
+        tables = [table for _, table in fold_predictions(Path(run), safe_name(model), group_of(cell_line, train_cell_line))]
+        if not tables:
+            continue
+        pooled = pd.concat(tables, ignore_index=True)
+        labels, scores = pooled["label"].to_numpy(), pooled["score"].to_numpy()
+        rows.append({
+            "model": model, "column": column_of(cell_line, train_cell_line), "n_folds": len(tables), "pairs": len(pooled),
+            "positive_rate": float(labels.mean()), "auroc": auroc(labels, scores), "aupr": aupr(labels, scores),
+        })
+    return pd.DataFrame(rows, columns=["model", "column", "n_folds", "pairs", "positive_rate", "auroc", "aupr"])
+

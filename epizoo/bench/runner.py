@@ -150,7 +150,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
             raise EpizooError(f"{option} names nothing; give names separated by commas, or leave the option out")
     if config.max_pairs is not None and config.max_pairs < 4:
         raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
-    config.models = list(get_models()) if config.models in (["all"], "all") else [get_model(m).name for m in config.models]
+    every_model = config.models in (["all"], "all")
+    config.models = list(get_models()) if every_model else [get_model(m).name for m in config.models]
     config.models, contact_map_models = _pair_models(config.models)
     if not config.models:
         raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
@@ -159,8 +160,11 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     config.store, config.out = str(Path(config.store).resolve()), str(Path(config.out).resolve())
     ds = open_store(config.store)
     verify_before_reading_all(config.store)  # a same-size garbage chunk passes open's size check
-    config.store_identity = f"{ds.attrs.get('created', '')} {ds.attrs.get('sequence_sha256', '')}"
+    config.store_identity = store_identity(ds)
+    config.models, unreadable = _models_for_store(ds, config.store, config.models, every_model)
     progress = progress or make_progress(config.progress, config.train_options())
+    for name, missing in unreadable.items():
+        progress.log(f"skipped {name}: it reads {missing}, which this store does not hold")
     if contact_map_models:
         progress.log(f"skipped {', '.join(contact_map_models)}: contact-map models train on a genome layer, not on pairs "
                      "(epizoo train-contacts STORE --model NAME)")
@@ -186,6 +190,30 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
         run.close()
         if cluster is not None:
             cluster.close()
+
+
+def store_identity(ds) -> str:
+    """What ties a run or a checkpoint to its store: build time and the sources' hashes."""
+    return " ".join(str(ds.attrs.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
+
+
+def _models_for_store(ds, store: str, names: list[str], every_model: bool) -> tuple[list[str], dict[str, str]]:
+    """The models whose inputs the store holds; with ``--models all`` the others are skipped (and
+    listed), a model named outright that cannot read the store is one line."""
+    from epizoo.plugins import get_model
+    from epizoo.schema import store_layers
+
+    layers = set(store_layers(ds))
+    unreadable = {name: ", ".join(sorted(set(get_model(name).inputs) - layers)) for name in names}
+    unreadable = {name: missing for name, missing in unreadable.items() if missing}
+    if unreadable and not every_model:
+        name, missing = next(iter(unreadable.items()))
+        how = "--signals" if "signals" in missing else "--genome or --regions"
+        raise EpizooError(f"{name} reads {missing}, which store {store} does not hold; rebuild it with {how} or choose other --models")
+    kept = [name for name in names if name not in unreadable]
+    if not kept:
+        raise EpizooError(f"no model can read this store (it holds {', '.join(sorted(layers))}); choose models with --models")
+    return kept, unreadable
 
 
 def _pair_models(names: list[str]) -> tuple[list[str], list[str]]:

@@ -44,14 +44,26 @@ def _report_table(report):
         ("pairs kept", f"{report.pairs_kept:,}"),
         *[(f"dropped: {reason}", f"{n:,}") for reason, n in report.dropped.items()],
         *[(f"reader: {reason}", f"{n:,}") for reason, n in report.reader.items()],
+        *_signal_rows(report.signals),
         ("enhancers stored", f"{report.enhancers:,}"),
         ("promoters stored", f"{report.promoters:,}"),
-        ("size on disk", f"{report.bytes_on_disk / 1e6:,.1f} MB ({report.bytes_per_base:.3f} bytes/base)"),
+        ("size on disk", f"{report.bytes_on_disk / 1e6:,.1f} MB" + (f" ({report.bytes_per_base:.3f} bytes/base)" if report.stored_bases else "")),
         ("time", f"{report.seconds:.1f} s ({report.pairs_per_second:,.0f} pairs/s)"),
     ]
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _signal_rows(signals: dict) -> list[tuple[str, str]]:
+    """The build report's signal lines: source, marks, pairs with values and without (per reason)."""
+    if not signals:
+        return []
+    rows = [("signals from", signals["source"]), ("signal marks", ", ".join(signals["marks"])),
+            ("pairs with signals", f"{signals['pairs_with_signals']:,}")]
+    rows += [(f"without signals: {reason}", f"{n:,}") for reason, n in signals["pairs without signals"].items()]
+    rows += [(key, f"{n:,}") for key, n in signals.items() if key.startswith(("kept without", "left out"))]
+    return rows
 
 
 def genome_layer_options(command):
@@ -84,6 +96,9 @@ def genome_layer_options(command):
 @click.option("--genome", type=click.Path(dir_okay=False), default=None, help="Whole-genome FASTA (plain or bgzip).")
 @click.option("--regions", type=click.Path(dir_okay=False), multiple=True,
               help="Pre-extracted sequences: `bedtools getfasta` FASTA or pair-sequence CSV (repeatable).")
+@click.option("--signals", default=None, metavar="NAME|FILE",
+              help="Epigenomic signals per pair: targetfinder-features (catalog), a tracks.yaml (bigWigs) or a feature table.")
+@click.option("--no-sequence", is_flag=True, help="Store no sequence (a store of signals only; needs --signals).")
 @click.option("--negatives", type=click.IntRange(min=0), default=0, help="Generate K distance-matched negatives per positive.")
 @click.option("--enhancer-window", type=click.IntRange(min=1), default=3000, show_default=True)
 @click.option("--promoter-window", type=click.IntRange(min=1), default=2000, show_default=True)
@@ -94,7 +109,7 @@ def genome_layer_options(command):
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @genome_layer_options
-def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, negatives, enhancer_window,
+def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, signals, no_sequence, negatives, enhancer_window,
                         promoter_window, seed, options, out, force, no_progress, as_json, **layer):
     """Build a store from a dataset and a sequence source, with the genome layer when asked."""
     from epizoo.store import genome_layer
@@ -116,12 +131,17 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
         seed=seed, options=_parse_options(options),
     )
     check_output(Path(out), force)  # fail before the (slow) load
+    if no_sequence and (signals is None or genome or regions):
+        from epizoo.errors import InputFileError
+
+        raise InputFileError("--no-sequence builds a store of signals only: give --signals, and no --genome or --regions")
     source = open_sequence_source(genome=genome, regions=list(regions) or None)
     loaded, source = prepare_pairs(spec, request, source, negatives=negatives, seed=seed)  # refuses a store of one class
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,
         add_layers=layer.writer_for(loaded, source, progress=not no_progress),
+        signals=signals, with_sequence=not no_sequence,
     )
     if as_json:
         console.print_json(report.to_dict())

@@ -35,6 +35,8 @@ def register_datasets(register):
             name="targetfinder",
             description="TargetFinder pairs (Whalen et al. 2016): HiCCUPS loops, distance-matched negatives, 6 cell lines.",
             load=_lazy("targetfinder", "load"),
+            variants=("paper", "transepi"),
+            default_variant="paper",
             catalog="targetfinder",
         )
     )

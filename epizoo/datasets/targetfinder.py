@@ -3,6 +3,11 @@
 Each cell line's ``predictions-gbm.csv`` holds ``enhancer_name,promoter_name,label,prediction``;
 names are ``<cell>|<chrom>:<S>-<E>`` (1-based closed, converted by :mod:`epizoo.coords`). The
 ``prediction`` column is the paper's GBM output, not a feature, and is ignored.
+
+Variant ``transepi`` reads the pairs of TransEPI's feature tables of TargetFinder's data (the
+``transepi-features`` catalog, ``targetfinder/<cell>``): the pairs TransEPI's cross-cell comparison
+used. For GM12878 and HeLa-S3 they differ from the paper's tables (TransEPI re-derived them), so
+build with this variant to give every pair its signals.
 """
 
 from __future__ import annotations
@@ -72,9 +77,34 @@ def check_rows(path: Path, raw: pd.DataFrame, enhancer: pd.DataFrame, promoter: 
             raise InputFileError(f"{path}, line {row + 2}: " + message.format(raw[column].iloc[row]))
 
 
+def load_transepi(cells: list[str]) -> pd.DataFrame:
+    """The pairs of TransEPI's feature tables for ``cells`` (their signals join them exactly)."""
+    from epizoo import signals
+
+    cat = catalog.load_catalog(signals.CATALOG)
+    convention = cat.extra.get("name_conventions", {}).get("targetfinder", "bed")
+    tables = []
+    for cell in cells:
+        table = signals.read_feature_table(cat.fetch(f"targetfinder/{cell}"), convention, cell_line=cell)
+        if table.labels is None:
+            raise InputFileError(f"{table.name}: no label column; it cannot give pairs")
+        tables.append(
+            table.keys.assign(
+                enhancer_name=table.keys["enhancer_contig"] + ":" + table.keys["enhancer_start"].astype(str) + "-" + table.keys["enhancer_end"].astype(str),
+                promoter_name=table.keys["promoter_contig"] + ":" + table.keys["promoter_start"].astype(str) + "-" + table.keys["promoter_end"].astype(str),
+                label=table.labels, source=f"targetfinder-transepi/{cell}",
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
 def load(request: DatasetRequest) -> LoadedDataset:
     """Pairs of the requested cell lines (all six by default), from the catalog or ``request.path``."""
     cells = selected_cell_lines(request)
+    if request.variant == "transepi":
+        pairs = normalise_pair_table(load_transepi(cells), "TargetFinder (TransEPI) pairs")
+        report = {"rows_read": len(pairs), "positives": int(pairs["label"].sum())}
+        return LoadedDataset(pairs, "hg19", variant="transepi", report=report)
     if request.path:
         if len(cells) != 1:
             raise UnknownNameError("with a local TargetFinder file, name its cell line with --cell-line")

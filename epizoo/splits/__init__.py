@@ -3,7 +3,7 @@
 A split is ``function(ds, **options) -> list[Fold]``: boolean masks over ``pairs`` computed from
 the small per-pair variables only (never the sequences), so all folds of a large store take
 milliseconds. This module is a default plugin: it registers ``loco``, ``cross-cell-line``,
-``cross-cell-line-strict``, ``source-groups``, ``chromosome`` and ``random``.
+``cross-cell-line-strict``, ``source-groups``, ``chromosome``, ``random`` and ``transepi``.
 
 :func:`check_leakage` proves a fold clean: no element shared between the training side (train +
 valid) and the test side, and no stored window (model window plus flank, which the shift
@@ -30,6 +30,7 @@ from epizoo.splits.folds import (
     loco,
     random,
     source_groups,
+    transepi,
 )
 from epizoo.splits.leakage import LeakageReport, check_folds, check_leakage
 from epizoo.splits.options import _checked, parse_option_value, parse_options
@@ -38,7 +39,7 @@ from epizoo.splits.pairs import SplitOptionError
 __all__ = [
     "Fold", "LeakageReport", "LeakageWarning", "SPLITS", "SplitOptionError", "check_folds", "check_leakage",
     "chromosome", "cross_cell_line", "cross_cell_line_strict", "get_folds", "get_split", "loco",
-    "parse_option_value", "parse_options", "random", "register_splits", "source_groups",
+    "parse_option_value", "parse_options", "random", "register_splits", "source_groups", "transepi",
 ]
 
 
@@ -49,6 +50,7 @@ SPLITS: dict[str, tuple[Callable[..., list[Fold]], str]] = {
     "source-groups": (source_groups, "each source table's own cv groups (BENGI cv-k): one fold per table and group"),
     "chromosome": (chromosome, "named test and validation chromosomes, one fold"),
     "random": (random, "pair-level stratified random split; LEAKS, only to reproduce published numbers"),
+    "transepi": (transepi, "TransEPI's cross-cell protocol: train on some cell lines, test another on held-out chromosome groups"),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from epizoo import contigs
 from epizoo.errors import EmptyResultError, UnknownNameError
 from epizoo.splits.leakage import _ElementWindows
 from epizoo.splits.pairs import (
@@ -351,3 +352,73 @@ def random(
     for mask, chosen in zip(masks, (train_index, valid_index, test_index)):
         mask[chosen] = True
     return [_make_fold(pairs, "random", *masks, leaks_by_design=True, seed=seed)]
+
+
+# TransEPI's five training folds (Chen et al. 2022, models/readme.md): the held-out chromosome groups.
+TRANSEPI_GROUPS = (
+    ("chr1", "chr10", "chr15", "chr21"),
+    ("chr19", "chr3", "chr4", "chr7", "chrX"),
+    ("chr13", "chr17", "chr2", "chr22", "chr9"),
+    ("chr12", "chr14", "chr16", "chr18", "chr20"),
+    ("chr11", "chr5", "chr6", "chr8"),
+)
+
+
+def _chromosome_groups(pairs: _Pairs, groups: Any) -> list[list[int]]:
+    """Groups of contig names (a list of lists, or ``'chr1,chr2;chr3'``) to codes; absent contigs are skipped."""
+    if isinstance(groups, str):
+        groups = [part.split(",") for part in groups.split(";")]
+    resolved, seen = [], {}
+    for number, group in enumerate(groups or (), start=1):
+        names = [group] if isinstance(group, str) else list(group)
+        codes = [c for name in names if (c := contigs.find(str(name).strip(), pairs.contig_names)) is not None]
+        for code in codes:
+            if code in seen:
+                raise SplitOptionError(f"groups: {pairs.contig_names[code]} is in groups {seen[code]} and {number}; name it once")
+            seen[code] = number
+        resolved.append(codes)
+    if not resolved:
+        raise SplitOptionError("groups: give at least one chromosome group, e.g. groups='chr1,chr10;chr2,chr3'")
+    return resolved
+
+
+def transepi(ds: xr.Dataset, *, train: Any = None, test: Any = None, groups: Any = TRANSEPI_GROUPS) -> list[Fold]:
+    """TransEPI's cross-cell protocol: new cell lines and unseen chromosomes at once.
+
+    One fold per chromosome group (TransEPI's five by default) and test cell line: training is the
+    ``train`` cell lines' pairs with neither element on the group's chromosomes; the test side is
+    the ``test`` cell line's pairs with both elements on them. ``train`` defaults to GM12878 and
+    HeLa(-S3), ``test`` to every other cell line. No validation side: the trainer carves one from
+    training (the recipe's ``validation_fraction``).
+    """
+    pairs = _load_pairs(ds)
+    defaults = [c for c, name in enumerate(pairs.cell_line_names) if name.lower() in ("gm12878", "hela", "hela-s3")]
+    train_lines = _resolve_cell_lines(pairs, train, "train") if train is not None else defaults
+    if not train_lines:
+        raise SplitOptionError("transepi: name the training cell lines, e.g. --split-option train=GM12878,HeLa")
+    test_lines = _resolve_cell_lines(pairs, test, "test") if test is not None else [
+        c for c in range(len(pairs.cell_line_names)) if c not in train_lines and (pairs.cell_line == c).any()
+    ]
+    both = set(train_lines) & set(test_lines)
+    if both:
+        raise SplitOptionError(f"transepi: {', '.join(pairs.cell_line_names[c] for c in both)} is both a train and a test cell line")
+    if not test_lines:
+        raise SplitOptionError("transepi: no test cell line; name one, e.g. --split-option test=NHEK")
+    training_pool = np.isin(pairs.cell_line, train_lines)
+    train_names = [pairs.cell_line_names[c] for c in train_lines]
+    result = []
+    for number, group in enumerate(_chromosome_groups(pairs, groups), start=1):
+        held_out = np.isin(pairs.contig, group) | np.isin(pairs.promoter_contig, group)
+        on_group = np.isin(pairs.contig, group) & np.isin(pairs.promoter_contig, group)
+        train_mask = training_pool & ~held_out
+        for test_line in test_lines:
+            test_mask = (pairs.cell_line == test_line) & on_group
+            result.append(
+                _make_fold(
+                    pairs, f"fold{number}", train_mask, np.zeros(pairs.size, dtype=bool), test_mask,
+                    test_contigs=_names(pairs, group), test_cell_lines=[pairs.cell_line_names[test_line]],
+                    train_cell_lines=train_names,
+                    why_test_empty=f"{pairs.cell_line_names[test_line]} has no pair on {', '.join(_names(pairs, group)) or 'these chromosomes'}",
+                )
+            )
+    return result

@@ -84,7 +84,11 @@ def _load_pairs(ds: xr.Dataset, elements: bool = False) -> _Pairs:
         pairs.elements = {
             kind: {f: arrays[f"{kind}_{f}"].astype(np.int64) for f in _ELEMENT_FIELDS} for kind in ("enhancer", "promoter")
         }
-        pairs.bases = {kind: int(ds.sizes[f"{kind}_bases"]) for kind in ("enhancer", "promoter")}
+        # a store without sequence still defines each element's stored window (model window + 2 x flank)
+        pairs.bases = {
+            kind: int(ds.sizes[f"{kind}_bases"]) if f"{kind}_bases" in ds.sizes else int(ds.attrs[f"{kind}_window"]) + 2 * int(ds.attrs["flank"])
+            for kind in ("enhancer", "promoter")
+        }
     return pairs
 
 

@@ -50,6 +50,7 @@ class BuildReport:
     bytes_on_disk: int
     seconds: float
     reader: dict[str, int] = field(default_factory=dict)
+    signals: dict = field(default_factory=dict)  # source, marks, pairs with and without values (per reason)
 
     @property
     def bytes_per_base(self) -> float:
@@ -124,7 +125,7 @@ def _variables(pairs: pd.DataFrame, settings: dict, source) -> tuple[dict, dict[
     cell_lines = sorted(set(pairs["cell_line"]), key=natural_text_key)
     sources = sorted(set(pairs["source"]), key=natural_text_key)
     cv_groups = sorted(set(pairs["cv_group"]) - {""}, key=natural_text_key)
-    lengths = [source.contig_length(name) for name in contig_names]
+    lengths = [source.contig_length(name) if source is not None else None for name in contig_names]
     data = {
         "contig_id": (["contigs"], _text(contig_names)),
         "contig_length": (["contigs"], np.array([-1 if n is None else n for n in lengths], dtype=np.int64)),
@@ -165,11 +166,42 @@ def _variables(pairs: pd.DataFrame, settings: dict, source) -> tuple[dict, dict[
     return data, elements
 
 
+def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unmeasured: bool):
+    """(pairs, Signals or None, report). Pairs without signals are kept (NaN) beside sequence, else left out."""
+    if spec is None:
+        return pairs, None, {}
+    from epizoo import signals
+
+    measured = signals.resolve(spec, pairs, dataset)
+    has = measured.has
+    if not has.any():
+        raise EmptyResultError(f"no pair has signals from {measured.source}; check the cell line names and the pairs' coordinates")
+    report = {
+        "source": measured.source, "marks": list(measured.marks), "pairs_with_signals": int(has.sum()),
+        "pairs without signals": dict(measured.missing),
+        "kept without signals (NaN)" if keep_unmeasured else "left out (no signals)": int((~has).sum()),
+    }
+    if not keep_unmeasured:
+        pairs = pairs[has].reset_index(drop=True)
+        measured.values = measured.values[has]
+    return pairs, measured, report
+
+
+def _signal_variables(measured) -> dict:
+    from epizoo.signals import REGIONS
+
+    return {
+        "signal_mark_id": (["signal_marks"], _text(measured.marks)),
+        "signal_region_id": (["signal_regions"], _text(REGIONS)),
+        "pair_signal": (["pairs", "signal_marks", "signal_regions"], measured.values.astype(np.float32)),
+    }
+
+
 # ---- writing -----------------------------------------------------------------------------------
 
 
 def _chunks_for(dims) -> dict:
-    size = {"pairs": PAIR_CHUNK, "enhancers": ELEMENT_CHUNK, "promoters": ELEMENT_CHUNK}
+    size = {"pairs": PAIR_CHUNK, "enhancers": ELEMENT_CHUNK, "promoters": ELEMENT_CHUNK, "signal_marks": 64, "signal_regions": 8}
     return {"chunks": tuple(size.get(d, 1 << 20) for d in dims)}
 
 
@@ -268,8 +300,8 @@ def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dat
         "dataset": dataset,
         "variant": loaded.variant or "",
         "genome_build": loaded.genome_build or "",
-        "sequence_source": source.name,
-        "sequence_sha256": source.sha256(),
+        "sequence_source": source.name if source is not None else "",
+        "sequence_sha256": source.sha256() if source is not None else "",
         **settings,
         "command": command,
     }
@@ -336,8 +368,14 @@ def build_store(
     dataset: str = "",
     progress: bool = True,
     add_layers=None,
+    signals: str | None = None,
+    with_sequence: bool = True,
 ) -> BuildReport:
-    """Join ``loaded.pairs`` with sequence and write a validated store at ``out``.
+    """Join ``loaded.pairs`` with sequence and/or signals and write a validated store at ``out``.
+
+    ``signals`` is ``--signals``: ``targetfinder-features``, a tracks YAML or a feature table
+    (:func:`epizoo.signals.resolve`). ``with_sequence=False`` (or no sequence source at all, with
+    signals) builds a store of signals only, which leaves out the pairs without signals, counted.
 
     ``add_layers(wip)``, when given, writes further layers (e.g. the genome layer) into the staged
     folder after the pairs and before the manifest, so they are checked and staged with them.
@@ -347,9 +385,11 @@ def build_store(
     began = time.perf_counter()
     out = Path(out)
     check_output(out, force)
-    source = sequence if sequence is not None else loaded.sequence
-    if source is None:
-        raise InputFileError("no sequence source: pass --genome FASTA (whole genome) or --regions FASTA (pre-extracted)")
+    source = (sequence if sequence is not None else loaded.sequence) if with_sequence else None
+    if source is None and signals is None:
+        raise InputFileError(
+            "no sequence source: pass --genome FASTA (whole genome) or --regions FASTA (pre-extracted), or --signals for a store of signals"
+        )
     if min(enhancer_window, promoter_window) <= 0:
         raise InputFileError("--enhancer-window and --promoter-window must be positive")
     settings = {
@@ -362,30 +402,42 @@ def build_store(
     pairs = normalise_pair_table(loaded.pairs, what=f"{dataset or 'dataset'} pair table")
     pairs_read = len(pairs)
     pairs, repeated = collapse_repeated_pairs(pairs)
-    pairs, dropped = _drop_unavailable(pairs, source)
-    dropped = {**repeated, **dropped}
-    if pairs.empty:
-        raise EmptyResultError(
-            f"none of the {pairs_read} pairs has both sequences in {source.name}; check the genome build and contig names"
-        )
+    dropped = dict(repeated)
+    if source is not None:
+        pairs, unavailable = _drop_unavailable(pairs, source)
+        dropped.update(unavailable)
+        if pairs.empty:
+            raise EmptyResultError(
+                f"none of the {pairs_read} pairs has both sequences in {source.name}; check the genome build and contig names"
+            )
+    pairs, measured, signal_report = _with_signals(pairs, signals, dataset, keep_unmeasured=source is not None)
+    if source is None:
+        dropped.update(signal_report.get("pairs without signals", {}))
     lengths = {kind: settings[f"{kind}_window"] + 2 * settings["flank"] for kind in KINDS}
-    _check_windows(pairs, source, settings, lengths)
+    if source is not None:
+        _check_windows(pairs, source, settings, lengths)
     data, elements = _variables(pairs, settings, source)
-    stored_bases = sum(len(elements[k]) * lengths[k] for k in KINDS)
+    if measured is not None:
+        data.update(_signal_variables(measured))
+    stored_bases = sum(len(elements[k]) * lengths[k] for k in KINDS) if source is not None else 0
     report = BuildReport(
         out=str(out), pairs_read=pairs_read, pairs_kept=len(pairs), dropped=dropped,
         enhancers=len(elements["enhancer"]), promoters=len(elements["promoter"]),
-        stored_bases=stored_bases, bytes_on_disk=0, seconds=0.0, reader=dict(loaded.report or {}),
+        stored_bases=stored_bases, bytes_on_disk=0, seconds=0.0, reader=dict(loaded.report or {}), signals=signal_report,
     )
     command = command or _api_command(dataset, settings)
     attrs = _attributes(loaded, source, settings, command, dataset)
+    layers = ["pairs"] + (["sequence"] if source is not None else []) + (["signals"] if measured is not None else [])
+    attrs["epizoo_layers"] = ",".join(layers)
+    if measured is not None:
+        attrs.update(signal_source=measured.source, signal_sha256=measured.sha256)
     clean_stale(out)
     wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
     try:
         with console.progress(progress) as bar:
             task = bar.add_task("writing sequences", total=report.enhancers + report.promoters, status="")
             _write_tables(wip, data, attrs)
-            for kind in KINDS:
+            for kind in KINDS if source is not None else ():
                 _write_sequences(wip, source, kind, elements[kind], data[f"{kind}_window_start"][1], lengths[kind], bar, task)
         if add_layers is not None:
             add_layers(wip)

@@ -61,6 +61,8 @@ from epizoo.errors import EpizooError, StoreError
 BALANCE_MODES = ("augment", "weights", "sampler", "none")
 
 _PAIR_VARIABLES = ("pair_enhancer", "pair_promoter", "pair_label", "pair_distance")
+CELL_LINE_VARIABLE = "pair_cell_line"  # batches carry it when the store has it (models with a cell-line task use it)
+SIGNAL_VARIABLE = "pair_signal"  # (pairs, marks, regions) float32: read only for models whose inputs include signals
 _KINDS = ("enhancer", "promoter")
 
 MEMORY_FRACTION = 0.25
@@ -209,6 +211,9 @@ class _StoreArrays:
     def __init__(self, group: zarr.Group, device: torch.device):
         self.device = device
         self.pair = {name: np.asarray(group[name][...]) for name in _PAIR_VARIABLES}
+        for name in (CELL_LINE_VARIABLE, SIGNAL_VARIABLE):
+            if name in group:
+                self.pair[name] = np.asarray(group[name][...])
         self.codes: dict[str, np.ndarray | torch.Tensor] = {}
         for kind in _KINDS:
             array = group[f"{kind}_sequence"]
@@ -309,6 +314,7 @@ class PairBatches(IterableDataset):
         in_memory: bool | None = None,
         memory_budget: int | None = None,
         device: str | torch.device | None = None,
+        inputs: tuple[str, ...] = ("sequence",),
     ):
         if batch_size < 1:
             raise EpizooError(f"batch size must be at least 1, got {batch_size}")
@@ -326,6 +332,7 @@ class PairBatches(IterableDataset):
         self.in_memory = in_memory
         self.memory_budget = None if memory_budget is None else int(memory_budget)
         self.device = None if device is None else torch.device(device)
+        self.inputs = tuple(inputs)  # what the model reads: 'sequence' windows and/or per-pair 'signals'
         self.epoch = 0
         self._store = None
         self._chunk_caches = None
@@ -336,6 +343,14 @@ class PairBatches(IterableDataset):
     def _check_windows(self) -> None:
         """Fail now, with one line, if a requested window or shift does not fit the store."""
         group = self._group()
+        from epizoo.schema import store_layers
+
+        for needed, layer, how in (("sequence", "sequence", "--genome or --regions"), ("signals", "signals", "--signals")):
+            if needed in self.inputs and layer not in store_layers(group.attrs):
+                raise StoreError(f"the model reads {needed}, which store {self.store_path} does not hold; rebuild it with {how}")
+        if "sequence" not in self.inputs:
+            self._store = None
+            return
         shifts = np.unique(self.items.shifts) if len(self.items) else np.zeros(1, dtype=np.int64)
         for kind, length in (("enhancer", self.enhancer_length), ("promoter", self.promoter_length)):
             window, flank = int(group.attrs[f"{kind}_window"]), int(group.attrs["flank"])
@@ -409,7 +424,8 @@ class PairBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         items = self._epoch_items()
-        where = self.placement()
+        # signals are a few floats per pair: the streaming path's pair caches serve them well
+        where = self.placement() if "sequence" in self.inputs else None
         if where is None:
             for positions in self._positions(items):
                 yield self._read(items, positions)
@@ -462,6 +478,10 @@ class PairBatches(IterableDataset):
                 "pair": pairs,
                 "shift": shifts,
             }
+            if CELL_LINE_VARIABLE in arrays.pair:
+                fields["cell_line"] = arrays.pair[CELL_LINE_VARIABLE][pairs].astype(np.int64)
+            if "signals" in self.inputs:
+                fields["signals"] = arrays.pair[SIGNAL_VARIABLE][pairs].astype(np.float32)
             for kind in lengths:
                 fields[f"{kind}_row"] = arrays.pair[f"pair_{kind}"][pairs].astype(np.int64)
                 fields[f"{kind}_offset"] = base[kind] + shifts
@@ -471,8 +491,9 @@ class PairBatches(IterableDataset):
             for end in np.cumsum([batch.size for batch in chunk]).tolist():
                 part = {name: values[start:end] for name, values in fields.items()}
                 batch = {kind: arrays.cut(kind, part[f"{kind}_row"], part[f"{kind}_offset"], length) for kind, length in lengths.items()}
-                for name in ("label", "distance", "pair", "shift"):
-                    batch[name] = torch.from_numpy(part[name]) if on_host else part[name]
+                for name in ("label", "distance", "pair", "shift", "cell_line", "signals"):
+                    if name in part:
+                        batch[name] = torch.from_numpy(part[name]) if on_host else part[name]
                 yield batch
                 start = end
 
@@ -482,7 +503,10 @@ class PairBatches(IterableDataset):
             # pair variables are a few bytes per pair: keep the chunks one buffer can touch
             pair_cache = self.buffer_blocks + 1
             self._chunk_caches = {name: _ChunkCache(group[name], pair_cache) for name in _PAIR_VARIABLES}
-            for kind in ("enhancer", "promoter"):
+            for name in (CELL_LINE_VARIABLE, *((SIGNAL_VARIABLE,) if "signals" in self.inputs else ())):
+                if name in group:
+                    self._chunk_caches[name] = _ChunkCache(group[name], pair_cache)
+            for kind in ("enhancer", "promoter") if "sequence" in self.inputs else ():
                 self._chunk_caches[kind] = _ChunkCache(group[f"{kind}_sequence"], self.cache_chunks)
         return self._chunk_caches
 
@@ -493,7 +517,12 @@ class PairBatches(IterableDataset):
         group = self._group()
         flank = int(group.attrs["flank"])
         batch = {}
-        for kind, length in (("enhancer", self.enhancer_length), ("promoter", self.promoter_length)):
+        if "signals" in self.inputs:
+            batch["signals"] = torch.from_numpy(caches[SIGNAL_VARIABLE].rows(pairs).astype(np.float32))
+        if CELL_LINE_VARIABLE in caches:
+            batch["cell_line"] = torch.from_numpy(caches[CELL_LINE_VARIABLE].rows(pairs).astype(np.int64))
+        kinds = (("enhancer", self.enhancer_length), ("promoter", self.promoter_length)) if "sequence" in self.inputs else ()
+        for kind, length in kinds:
             window = int(group.attrs[f"{kind}_window"])
             base = coords.cut_offset(window, flank, length, 0)
             stored = caches[kind].rows(rows[f"pair_{kind}"].astype(np.int64))
@@ -526,7 +555,7 @@ def make_loader(dataset: PairBatches, num_workers: int = 0, device: str | torch.
     if device is not None and isinstance(dataset, PairBatches):
         dataset.device = torch.device(device)
     target = torch.device(device if device is not None else (getattr(dataset, "device", None) or "cpu"))
-    where = dataset.placement(target) if isinstance(dataset, PairBatches) else None
+    where = dataset.placement(target) if isinstance(dataset, PairBatches) and "sequence" in dataset.inputs else None
     options = {}
     if where is not None:
         num_workers = 0

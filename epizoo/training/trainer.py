@@ -22,6 +22,7 @@ import zarr
 
 from epizoo.errors import EmptyResultError, EpizooError
 from epizoo.metrics import auroc
+from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, torch_arguments, torch_logits
 from epizoo.training.loader import (
     BALANCE_MODES,
     PairBatches,
@@ -189,8 +190,9 @@ def _lengths(hparams: dict[str, Any]) -> tuple[int, int]:
     return int(hparams["enhancer_length"]), int(hparams["promoter_length"])
 
 
-def _batches(store: str, pairs: np.ndarray, batch_size: int, hparams: dict, options: TrainOptions, device: torch.device):
-    dataset = PairBatches(store, plain_items(pairs), batch_size, *_lengths(hparams), seed=options.seed)
+def _batches(store: str, pairs: np.ndarray, batch_size: int, hparams: dict, options: TrainOptions, device: torch.device,
+             inputs: tuple[str, ...] = ("sequence",)):
+    dataset = PairBatches(store, plain_items(pairs), batch_size, *_lengths(hparams), seed=options.seed, inputs=inputs)
     return make_loader(dataset, options.num_workers, device)
 
 
@@ -220,14 +222,23 @@ class _TorchRun:
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return self.model(self.encode(batch["enhancer"]), self.encode(batch["promoter"])).float().reshape(-1)
+            return torch_logits(self.model, self.spec, batch, self.encode)
+
+    def loss(self, batch: dict[str, torch.Tensor], pos_weight: torch.Tensor | None) -> torch.Tensor:
+        """BCE with logits, or the model's own ``training_loss`` (multi-task losses, noise copies)."""
+        if not hasattr(self.model, "training_loss"):
+            return F.binary_cross_entropy_with_logits(self.logits(batch), batch["label"], pos_weight=pos_weight)
+        args, kwargs = torch_arguments(self.spec, batch, self.encode)
+        named = {**dict(zip(("enhancer", "promoter"), args)), **kwargs}
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self.model.training_loss(named, batch["label"], batch["cell_line"]).float()
 
     @torch.no_grad()
     def predict(self, pairs: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(pairs, labels, probabilities) in pair order."""
         self.model.eval()
         out_pairs, out_labels, out_scores = [], [], []
-        for batch in _batches(self.store, pairs, batch_size, self.hparams, self.options, self.device):
+        for batch in _batches(self.store, pairs, batch_size, self.hparams, self.options, self.device, self.spec.inputs):
             batch = to_device(batch, self.device)
             out_scores.append(torch.sigmoid(self.logits(batch)).cpu().numpy())
             out_labels.append(batch["label"].cpu().numpy())
@@ -285,7 +296,9 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     optimizer = make_optimizer(recipe, run.model.parameters())
     items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
     sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
-    dataset = PairBatches(store, items, recipe.batch_size, *_lengths(hparams), shuffle=True, seed=options.seed, sampler_labels=sampler_labels)
+    dataset = PairBatches(
+        store, items, recipe.batch_size, *_lengths(hparams), shuffle=True, seed=options.seed, sampler_labels=sampler_labels, inputs=spec.inputs
+    )
     # What one epoch trains on: under --balance sampler the class-balanced draw the dataset makes each
     # epoch (the same size every epoch), not the pairs it is drawn from.
     per_epoch = len(items) if sampler_labels is None else len(balanced_items(items.pairs, sampler_labels, np.random.default_rng(0)))
@@ -302,7 +315,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
             if len(batch["label"]) < 2:
                 continue  # BatchNorm cannot train on one pair; a lone last pair is reshuffled into a full batch next epoch
             batch = to_device(batch, device)
-            loss = F.binary_cross_entropy_with_logits(run.logits(batch), batch["label"], pos_weight=pos_weight)
+            loss = run.loss(batch, pos_weight)
             if hasattr(run.model, "regularization_loss"):
                 loss = loss + run.model.regularization_loss()  # the L2 terms of SPEID/SIMCNN's Keras layers
             optimizer.zero_grad(set_to_none=True)
@@ -358,8 +371,8 @@ def _pos_weight(train_labels: np.ndarray, device: torch.device) -> torch.Tensor:
 def _features(spec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pairs, labels, feature matrix), built batch by batch so memory stays bounded."""
     parts, out_pairs, out_labels = [], [], []
-    for batch in _batches(store, pairs, 1024, hparams, options, torch.device("cpu")):
-        parts.append(np.asarray(spec.features(batch["enhancer"].numpy(), batch["promoter"].numpy(), batch["distance"].numpy())))
+    for batch in _batches(store, pairs, 1024, hparams, options, torch.device("cpu"), spec.inputs):
+        parts.append(sklearn_features(spec, {name: tensor.numpy() for name, tensor in batch.items()}))
         out_pairs.append(batch["pair"].numpy())
         out_labels.append(batch["label"].numpy())
     order = np.argsort(np.concatenate(out_pairs), kind="stable")
@@ -407,11 +420,13 @@ def train_fold(
         torch.set_num_threads(options.threads)
     device = resolve_device(options.device)
     recipe = resolve_recipe(spec, options)
-    labels = np.asarray(zarr.open_group(str(store), mode="r")["pair_label"][:]).astype(np.float32)
+    group = zarr.open_group(str(store), mode="r")
+    labels = np.asarray(group["pair_label"][:]).astype(np.float32)
+    sides, unmeasured = _measured_sides(spec, group, sides)
     sides = prepare_sides(sides, labels, recipe, options)
     torch.manual_seed(options.seed)
     np.random.seed(options.seed)
-    hparams = spec.hparams(tiny=options.tiny, demo=options.demo)
+    hparams = fill_store_hparams(spec.hparams(tiny=options.tiny, demo=options.demo), group)
     if spec.uses_pretrained_embedding:
         from epizoo.encoders import dna2vec_vectors
 
@@ -426,5 +441,16 @@ def train_fold(
         n_train_pairs=int(sides.train.size),
         n_valid_pairs=int(sides.valid.size),
         n_test_pairs=int(sides.test.size),
+        inputs=list(spec.inputs),
+        **({"pairs_without_signals": unmeasured} if unmeasured else {}),
     )
     return result
+
+
+def _measured_sides(spec: ModelSpec, group, sides: Sides) -> tuple[Sides, dict[str, int]]:
+    """A signals model trains and scores only pairs with signal values; the others are counted per side."""
+    if "signals" not in spec.inputs:
+        return sides, {}
+    kept = {name: measured_pairs(group, getattr(sides, name)) for name in ("train", "valid", "test")}
+    unmeasured = {name: int(getattr(sides, name).size - kept[name].size) for name in kept}
+    return Sides(kept["train"], kept["valid"], kept["test"]), {k: v for k, v in unmeasured.items() if v}

@@ -76,6 +76,7 @@ DISTANCE_SPEC = ModelSpec(
     aliases=("distance-baseline",),
     kind="sklearn",
     input_encoding="",
+    inputs=(),  # distance only: it runs on stores of sequence, of signals, or both
     factory=distance_model,
     features=distance_features,
     card=ModelCard(

@@ -1,0 +1,72 @@
+"""How a batch of pairs becomes a model's input: the one place the trainer, ``predict`` and ``scan`` share.
+
+A model's ``spec.inputs`` names what it reads (see :mod:`epizoo.zoo`):
+
+* ``("sequence",)``: torch ``model(enhancer, promoter)`` on encoded windows; scikit-learn
+  ``features(enhancer_codes, promoter_codes, distance)``;
+* ``("signals",)``: torch ``model(signals=..., distance=...)``; scikit-learn
+  ``features(signals, distance)``, signals ``(B, marks, regions)`` float32;
+* ``("sequence", "signals")``: torch ``model(enhancer, promoter, signals=..., distance=...)``;
+* ``()``: the pair fields only (the distance baseline); scikit-learn ``features`` gets zero-width
+  code arrays.
+
+Store-derived hyperparameters (``signal_marks``, ``signal_regions``, ``n_cell_lines``) are filled
+from the store when the model's hyperparameters name them, so a checkpoint records them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+SEQUENCE, SIGNALS = "sequence", "signals"
+KNOWN_INPUTS = (SEQUENCE, SIGNALS)
+STORE_HPARAMS = ("signal_marks", "signal_regions", "n_cell_lines")
+
+
+def reads(spec: Any, what: str) -> bool:
+    return what in getattr(spec, "inputs", (SEQUENCE,))
+
+
+def torch_arguments(spec: Any, batch: dict, encode) -> tuple[list, dict]:
+    """(positional, keyword) arguments of a torch model's forward for one batch."""
+    args = [encode(batch["enhancer"]), encode(batch["promoter"])] if reads(spec, SEQUENCE) else []
+    kwargs = {"signals": batch["signals"], "distance": batch["distance"]} if reads(spec, SIGNALS) else {}
+    return args, kwargs
+
+
+def torch_logits(model: Any, spec: Any, batch: dict, encode) -> Any:
+    args, kwargs = torch_arguments(spec, batch, encode)
+    return model(*args, **kwargs).float().reshape(-1)
+
+
+def sklearn_features(spec: Any, batch: dict) -> np.ndarray:
+    """The feature matrix of a scikit-learn model for one batch of numpy arrays."""
+    if reads(spec, SIGNALS):
+        return np.asarray(spec.features(batch["signals"], batch["distance"]))
+    if not reads(spec, SEQUENCE):  # pair fields only: zero-width windows keep one signature
+        none = np.zeros((len(batch["distance"]), 0), dtype=np.int8)
+        return np.asarray(spec.features(none, none, batch["distance"]))
+    return np.asarray(spec.features(batch["enhancer"], batch["promoter"], batch["distance"]))
+
+
+def fill_store_hparams(hparams: dict, group: Any) -> dict:
+    """Set the store-derived hyperparameters the model names (``group``: the store's Zarr group)."""
+    hparams = dict(hparams)
+    if "signal_marks" in hparams and "signal_mark_id" in group:
+        hparams["signal_marks"] = tuple(str(m) for m in group["signal_mark_id"][:])
+    if "signal_regions" in hparams and "signal_region_id" in group:
+        hparams["signal_regions"] = tuple(str(r) for r in group["signal_region_id"][:])
+    if "n_cell_lines" in hparams:
+        hparams["n_cell_lines"] = max(int(group["cell_line_id"].shape[0]), 1)
+    return hparams
+
+
+def measured_pairs(group: Any, pairs: np.ndarray) -> np.ndarray:
+    """The pairs among ``pairs`` that have signal values (a signals model cannot score the others)."""
+    pairs = np.asarray(pairs, dtype=np.int64)
+    if pairs.size == 0:
+        return pairs
+    values = np.asarray(group["pair_signal"].get_orthogonal_selection((pairs, slice(None), slice(None))))
+    return pairs[~np.isnan(values).all(axis=(1, 2))]
