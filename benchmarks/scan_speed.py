@@ -28,6 +28,7 @@ import torch
 import epizoo
 from epizoo.genome import ArrayGenome
 from epizoo.inference import checkpoint_model_fields
+from epizoo.inference_scan import scan_windows
 from epizoo.plugins import get_model
 from epizoo.testing import pair_codes
 from epizoo.training.checkpoint import save_checkpoint
@@ -91,7 +92,7 @@ def main() -> None:
         print(f"# {args.contigs} x {args.contig_mb} Mb; {promoters_per_contig} TSSs per contig; torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
               f"load average {os.getloadavg()[0]:.1f}; batch size {args.batch_size}")
-        print("| model | input | windows (bp) | pairs | pairs/s while scoring | whole call (s) |")
+        print("| model | input | windows read (bp) | pairs | pairs/s while scoring | whole call (s) |")
         print("|---|---|---|---:|---:|---:|")
         for entry in args.models:
             name, _, target = entry.partition("=")
@@ -101,9 +102,10 @@ def main() -> None:
             checkpoint = seeded_checkpoint(folder / f"ckpt-{spec.name}", spec.name, args.seed)
             started = time.monotonic()
             done = epizoo.scan(checkpoint, inputs["genome"], bed, inputs["gtf"], folder / f"{spec.name}.bedpe.gz", batch_size=args.batch_size)
-            hparams = spec.hparams()
+            windows = scan_windows(spec, checkpoint_model_fields(spec, spec.hparams()))
             kind = spec.input_encoding if spec.kind == "torch" else "sklearn"
-            print(f"| {spec.name} | {kind} | {hparams['enhancer_length']}/{hparams['promoter_length']} | {done['pairs']:,} | "
+            read = f"{windows['enhancer']}/{windows['promoter']}" if windows["enhancer"] else "none"
+            print(f"| {spec.name} | {kind} | {read} | {done['pairs']:,} | "
                   f"{done['pairs_per_second']:,.0f} | {time.monotonic() - started:.1f} |", flush=True)
 
 

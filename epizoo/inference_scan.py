@@ -274,6 +274,24 @@ def plan_genome(enhancers: Elements, promoters: Elements, min_distance: int, max
 
 
 # ---- windows and scoring -------------------------------------------------------------------------
+def scan_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
+    """The window lengths a scan reads for the model: its own (:func:`~epizoo.inference.model_windows`),
+    or none for a model of the pair's distance alone (``inputs=()``). A model that is not a pair model,
+    or that reads epigenomic signals (which a FASTA does not hold), is refused in one line."""
+    from epizoo.inference import model_windows
+
+    task, inputs = getattr(spec, "task", "pair"), tuple(getattr(spec, "inputs", ("sequence",)))
+    if task != "pair":
+        raise EpizooError(f"{spec.name} is a {task} model; epizoo scan scores enhancer-promoter pairs: give a pair model's checkpoint")
+    if "signals" in inputs:
+        raise EpizooError(
+            f"{spec.name} reads epigenomic signals, which a FASTA does not hold; scan a sequence model, or score "
+            "pairs of a store with signals with epizoo predict"
+        )
+    windows = model_windows(spec, description)
+    return windows if "sequence" in inputs else {kind: 0 for kind in windows}
+
+
 class _Windows:
     """One contig's element windows: read once into an int8 array when they fit ``budget`` bytes,
     else read again for each batch (only the batch's distinct elements)."""
@@ -356,14 +374,14 @@ _WORKER_MODELS: dict[tuple, tuple[Any, dict[str, int]]] = {}
 
 def _worker_scorer(job: _Job) -> tuple[Any, dict[str, int]]:
     """The job's model, loaded once per worker process."""
-    from epizoo.inference import load_checkpoint_model, model_windows, pair_scorer
+    from epizoo.inference import load_checkpoint_model, pair_scorer
 
     folder = Path(job.checkpoint)  # a checkpoint rewritten since (same path, new files) is loaded again
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in folder.iterdir())) if folder.is_dir() else ()
     key = (job.checkpoint, stamp, job.device, job.precision)
     if key not in _WORKER_MODELS:
         model, spec, description = load_checkpoint_model(job.checkpoint, device=job.device)
-        _WORKER_MODELS[key] = (pair_scorer(model, spec, description, job.device, job.precision), model_windows(spec, description))
+        _WORKER_MODELS[key] = (pair_scorer(model, spec, description, job.device, job.precision), scan_windows(spec, description))
     return _WORKER_MODELS[key]
 
 
@@ -473,7 +491,7 @@ def scan(
     writing rows: the model and inputs loaded) and ``pairs_per_second`` (over the scoring seconds).
     """
     from epizoo.genome import FastaGenome
-    from epizoo.inference import load_checkpoint_model, model_windows, pair_scorer
+    from epizoo.inference import load_checkpoint_model, pair_scorer
     from epizoo.training.loader import MEMORY_FRACTION, available_memory
     from epizoo.training.trainer import resolve_device
 
@@ -488,6 +506,7 @@ def scan(
         raise EpizooError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     target = str(resolve_device(device))
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
+    windows = scan_windows(spec, description)
     source = FastaGenome(genome)
     enhancer_set, promoter_set = read_bed(enhancers, "enhancer BED"), read_promoters(promoters, tss)
     for elements, path, what in ((enhancer_set, enhancers, "enhancer BED"), (promoter_set, promoters, "promoters")):
@@ -525,7 +544,7 @@ def scan(
                 _run_dask(jobs, workers, scheduler, advance, lambda text: console.stderr.print(text, markup=False, highlight=False) if progress else None)
                 _join(header, [Path(job.part) for job in jobs], plain)
             else:
-                score, windows = pair_scorer(model, spec, description, target, precision), model_windows(spec, description)
+                score = pair_scorer(model, spec, description, target, precision)
                 with open(plain, "w", encoding="utf-8") as handle:
                     handle.write(header)
                     for plan in plans:

@@ -294,6 +294,21 @@ def test_bad_inputs_are_one_line_and_write_nothing(inputs, checkpoints, tmp_path
     assert not list(tmp_path.glob("out*")) and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_models_a_fasta_cannot_feed_are_refused():
+    """A contact-map model, or one of epigenomic signals, is one line; a distance-only model reads no windows."""
+    from types import SimpleNamespace
+
+    from epizoo.inference_scan import scan_windows
+
+    lengths = {"enhancer_length": 600, "promoter_length": 400}
+    with pytest.raises(EpizooError, match="chromnet is a contact-map model"):
+        scan_windows(SimpleNamespace(name="chromnet", task="contact-map"), {})
+    with pytest.raises(EpizooError, match="reads epigenomic signals, which a FASTA does not hold"):
+        scan_windows(SimpleNamespace(name="tf", task="pair", inputs=("signals",)), lengths)
+    assert scan_windows(SimpleNamespace(name="d", task="pair", inputs=()), lengths) == {"enhancer": 0, "promoter": 0}
+    assert scan_windows(SimpleNamespace(name="cnn"), lengths) == {"enhancer": 600, "promoter": 400}
+
+
 def test_errors_from_the_python_api(inputs, checkpoints, tmp_path):
     with pytest.raises(EpizooError, match="must be at least 0 and below"):
         scan(inputs, checkpoints["distance"], tmp_path / "x.bedpe", min_distance=10, max_distance=5)
