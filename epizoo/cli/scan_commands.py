@@ -27,7 +27,7 @@ DEFAULT_MAX_DISTANCE = 2_000_000
 @click.option("--tss", type=click.Choice(("transcript", "gene")), default="transcript", show_default=True, help="With a GTF: one promoter per distinct transcript TSS, or one per gene (its outermost TSS).")
 @click.option("--min-distance", type=click.IntRange(min=0), default=DEFAULT_MIN_DISTANCE, show_default=True, help="Smallest enhancer-centre to promoter distance scored, in bp (included).")
 @click.option("--max-distance", type=click.IntRange(min=1), default=DEFAULT_MAX_DISTANCE, show_default=True, help="Distance bound in bp (excluded: pairs are scored when min <= distance < max).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: it changes scores only at float rounding).")
 @click.option("--memory-budget", type=click.FloatRange(min=0), default=None, metavar="MB", help="MB of one contig's element windows held in memory (default: a quarter of the available memory); beyond it windows are read per batch.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
