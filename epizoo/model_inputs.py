@@ -64,9 +64,10 @@ def fill_store_hparams(hparams: dict, group: Any) -> dict:
 
 
 def measured_pairs(group: Any, pairs: np.ndarray) -> np.ndarray:
-    """The pairs among ``pairs`` that have signal values (a signals model cannot score the others)."""
+    """The pairs among ``pairs`` with every signal value (a signals model cannot score the others:
+    pairs without signals, and pairs across contigs, which have no window between their elements)."""
     pairs = np.asarray(pairs, dtype=np.int64)
     if pairs.size == 0:
         return pairs
     values = np.asarray(group["pair_signal"].get_orthogonal_selection((pairs, slice(None), slice(None))))
-    return pairs[~np.isnan(values).all(axis=(1, 2))]
+    return pairs[np.isfinite(values).all(axis=(1, 2))]

@@ -152,6 +152,8 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
 def _inspection(path) -> dict:
     import json
 
+    import numpy as np
+
     from epizoo.store.io import open_store, store_size
 
     from epizoo.schema import store_layers
@@ -165,8 +167,14 @@ def _inspection(path) -> dict:
     summary = ds.epizoo.summary()
     labels = ds["pair_label"].values
     size = store_size(path)
-    stored_bases = ds["enhancer_sequence"].size + ds["promoter_sequence"].size
+    stored_bases = ds["enhancer_sequence"].size + ds["promoter_sequence"].size if "sequence" in store_layers(ds) else 0
     provenance = {k: v for k, v in ds.attrs.items() if k != "build_report"}
+    if "signals" in store_layers(ds):
+        measured = np.isfinite(ds["pair_signal"].values).all(axis=(1, 2))
+        signals = {"signals": {"marks": [str(m) for m in ds["signal_mark_id"].values], "regions": [str(r) for r in ds["signal_region_id"].values],
+                               "pairs_with_signals": int(measured.sum()), "pairs_without_signals": int((~measured).sum())}}
+    else:
+        signals = {}
     return {
         "store": str(path),
         "pairs": int(labels.size),
@@ -180,6 +188,8 @@ def _inspection(path) -> dict:
         "counts": summary.reset_index().to_dict(orient="records"),
         "provenance": provenance,
         "build_report": json.loads(ds.attrs.get("build_report") or "{}"),
+        "layers": list(store_layers(ds)),
+        **signals,
         **genome,
     }
 
@@ -195,7 +205,14 @@ def _inspection_tables(info: dict):
     totals = Table(show_header=False, title="totals")
     for key in ("pairs", "positives", "negatives", "generated_negatives", "enhancers", "promoters"):
         totals.add_row(key.replace("_", " "), f"{info[key]:,}")
-    totals.add_row("size on disk", f"{info['bytes_on_disk'] / 1e6:,.1f} MB ({info['bytes_per_base']:.3f} bytes/base)")
+    per_base = f" ({info['bytes_per_base']:.3f} bytes/base)" if "sequence" in info["layers"] else ""
+    totals.add_row("size on disk", f"{info['bytes_on_disk'] / 1e6:,.1f} MB{per_base}")
+    totals.add_row("layers", ", ".join(info["layers"]))
+    if "signals" in info:
+        totals.add_row("signal marks", ", ".join(info["signals"]["marks"]))
+        totals.add_row("signal regions", ", ".join(info["signals"]["regions"]))
+        totals.add_row("pairs with all signals", f"{info['signals']['pairs_with_signals']:,}")
+        totals.add_row("pairs without (NaN)", f"{info['signals']['pairs_without_signals']:,}")
     provenance = Table(show_header=False, title="provenance")
     for key, value in info["provenance"].items():
         provenance.add_row(key, str(value))

@@ -147,6 +147,19 @@ class EpizooAccessor:
             return np.full(len(rows), "", dtype=object)
         return np.asarray(self._ds["pair_name"].values, dtype=object)[rows]
 
+    def signals(self, index=None) -> xr.DataArray:
+        """Signal values of the pairs at ``index`` (default: all): ``(pairs, signal_marks, signal_regions)``
+        labelled by mark and region names; NaN where a pair has no measurement."""
+        if "pair_signal" not in self._ds.variables:
+            raise EmptyResultError("this store holds no signals; build it with `epizoo build-store ... --signals`")
+        values = self._ds["pair_signal"]
+        if index is not None:
+            values = values.isel(pairs=_as_indices(index, self._ds.sizes["pairs"], "pair index")[0])
+        return values.assign_coords(
+            signal_marks=[str(m) for m in self._ds["signal_mark_id"].values],
+            signal_regions=[str(r) for r in self._ds["signal_region_id"].values],
+        )
+
     def folds(self, split_name: str, **options: Any) -> list:
         """The folds of a registered split (``epizoo splits`` lists them)."""
         from epizoo.splits import get_split  # built-in splits without loading the plugins
