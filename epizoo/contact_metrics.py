@@ -33,11 +33,16 @@ def pearson(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
     keep = np.isfinite(a) & np.isfinite(b)
     a, b = a[keep], b[keep]
-    if a.size < MIN_VALUES:
+    if a.size < MIN_VALUES or _constant(a) or _constant(b):
         return math.nan
     a, b = a - a.mean(), b - b.mean()
     denominator = math.sqrt(float((a * a).sum() * (b * b).sum()))
     return float((a * b).sum() / denominator) if denominator > 0 else math.nan
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Constant up to float rounding (a mean over windows is not bit-identical along a diagonal)."""
+    return float(np.ptp(values)) <= 1e-9 * max(1.0, float(np.abs(values).max()))
 
 
 def _stack(maps) -> np.ndarray:

@@ -100,8 +100,9 @@ def cli() -> None:
 
 def _add_builtin_commands() -> None:
     from epizoo.cli import bench_commands, embed_commands, explain_commands, predict_commands, scan_commands, store_commands, zoo_commands
+    from epizoo.cli import contact_commands
 
-    for module in (store_commands, embed_commands, zoo_commands, bench_commands, predict_commands, scan_commands, explain_commands):
+    for module in (store_commands, embed_commands, zoo_commands, bench_commands, predict_commands, scan_commands, explain_commands, contact_commands):
         module.add_commands(cli)
 
 

@@ -443,3 +443,32 @@ def _score(model, dataset: dict[str, ContactWindows], batch_size: int, device, h
         state_dict=state,
         summary=summary,
     )
+
+
+# ---- writing a run ------------------------------------------------------------------------------
+def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command: str = "") -> Path:
+    """``out/metrics.json`` (test metrics of the model and the baseline, per-diagonal curves, history,
+    summary) and ``out/checkpoint`` (weights and a description ``epizoo.load_model`` can read),
+    written in a sibling folder and renamed into place: never half-written. ``out`` must not exist."""
+    import json
+    import os
+    import shutil
+
+    from epizoo.inference import checkpoint_model_fields
+    from epizoo.training.checkpoint import save_checkpoint
+
+    out = Path(out)
+    if out.exists():
+        raise EpizooError(f"{out} exists; give a new folder with -o, or remove it")
+    wip = out.with_name(f".{out.name}.wip-{os.getpid()}")
+    try:
+        description = {**checkpoint_model_fields(spec, result.summary["hparams"]), "task": spec.task, "command": command,
+                       "contact_training": result.summary}
+        save_checkpoint(wip / "checkpoint", description, state=result.state_dict)
+        record = {"command": command, "model": result.metrics, "baseline": result.baseline, "diagonal_pearson": result.diagonal,
+                  "history": result.history, "summary": result.summary}
+        (wip / "metrics.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        os.replace(wip, out)
+    finally:
+        shutil.rmtree(wip, ignore_errors=True)
+    return out

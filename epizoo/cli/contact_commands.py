@@ -1,0 +1,68 @@
+"""``epizoo train-contacts``: train a contact-map model (ChromNet) on a store's genome layer.
+
+Only click is imported at module level; torch and the store load inside the command, so that
+``epizoo --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from epizoo.cli.options import command_line, names, out_option, store_argument
+
+
+@click.command("train-contacts")
+@store_argument()
+@click.option("--model", default="chromnet", show_default=True, help="A contact-map model (name or alias).")
+@click.option("--tiny", is_flag=True, help="The model's tiny size (a short window, few bins), for a CPU.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's, 80 for ChromNet).")
+@click.option("--warmup-epochs", type=click.IntRange(min=0), default=None, help="Linear warm-up epochs (default: 10 at 80 epochs, else one eighth).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Windows per batch (default: the recipe's, 8).")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam's learning rate (default: the recipe's, 2e-4).")
+@click.option("--step", type=click.IntRange(min=1), default=None, help="bp between windows (default: 500 kb at 2 Mb windows, else a quarter window).")
+@click.option("--train", "train_contigs", default=None, metavar="CHR,..", help="Training contigs (default: chr1-16 on a human genome; else all but the last two).")
+@click.option("--valid", "valid_contigs", default=None, metavar="CHR,..", help="Validation contigs (default: chr17-19; else the second to last).")
+@click.option("--test", "test_contigs", default=None, metavar="CHR,..", help="Test contigs (default: chr20-22; else the last).")
+@click.option("--cell-lines", default=None, metavar="A,B", help="Cell types to train on (default: every cell line with the model's tracks).")
+@click.option("--noise-copies", default=None, metavar="A,B", help="Cell lines given a noise copy (default: the first with contact maps; 'none' for none).")
+@click.option("--contacts-from", default=None, metavar="CELL", help="Upstream's IMR90 quirk: every target from this cell line, MSE only on it.")
+@click.option("--max-windows", type=click.IntRange(min=1), default=None, help="At most this many windows per side (a seeded draw).")
+@click.option("--seed", type=int, default=2077, show_default=True, help="Random seed (upstream's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
+@out_option(type=click.Path(), help="A new folder for metrics.json and the checkpoint.")
+def train_contacts_command(**kw: Any) -> None:
+    """Train a contact-map model on STORE's genome layer; score held-out chromosomes beside the distance-decay baseline."""
+    from epizoo import console
+    from epizoo.plugins import get_model
+    from epizoo.training.contact import ContactOptions, train_contact_model, write_contact_run
+
+    spec = get_model(kw["model"])
+    sides = {side: names(kw[f"{side}_contigs"], f"--{side}") for side in ("train", "valid", "test")}
+    noise = names(kw["noise_copies"], "--noise-copies")
+    options = ContactOptions(
+        tiny=kw["tiny"], epochs=kw["epochs"], warmup_epochs=kw["warmup_epochs"], batch_size=kw["batch_size"],
+        learning_rate=kw["learning_rate"], step=kw["step"], split={k: v or [] for k, v in sides.items()} if any(sides.values()) else None,
+        cell_lines=names(kw["cell_lines"], "--cell-lines"), noise_copies=[] if noise == ["none"] else noise,
+        contacts_from=kw["contacts_from"], max_windows=kw["max_windows"], seed=kw["seed"], device=kw["device"], threads=kw["threads"],
+    )
+
+    def report(record: dict) -> None:
+        console.stderr.print(
+            f"epoch {record['epoch']}: train loss {record['train_loss']:.4f} (MSE {record['train_mse']:.4f}), "
+            f"valid MSE {record['valid_mse']:.4f}, {record['seconds']:.0f} s", markup=False, highlight=False,
+        )
+
+    result = train_contact_model(spec, kw["store"], options, on_epoch=report)
+    out = write_contact_run(result, spec, kw["out"], command=command_line(click.get_current_context()))
+    model, baseline = result.metrics, result.baseline
+    console.stderr.print(
+        f"test map correlation {model['map_pearson']:.3f} (distance decay {baseline['map_pearson']:.3f}), per diagonal "
+        f"{model['diagonal_pearson']:.3f}, insulation {model['insulation_pearson']:.3f}; {out}", markup=False, highlight=False,
+    )
+
+
+def add_commands(cli: click.Group) -> None:
+    cli.add_command(train_contacts_command)
