@@ -77,6 +77,8 @@ def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
         "aliases": list(spec.aliases),
         "kind": spec.kind,
         "input_encoding": spec.input_encoding,
+        "task": getattr(spec, "task", "pair"),
+        "tracks": list(getattr(spec, "tracks", ())),
         "inputs": list(_reads(spec)),
         "enhancer_length": spec.enhancer_length,
         "promoter_length": spec.promoter_length,
@@ -139,13 +141,18 @@ def _reads(spec: Any) -> tuple[str, ...]:
 
 
 def _input(spec: Any) -> str:
-    """What the model reads: its sequence encoding (or 'features'), and 'signals' if it reads them."""
+    """What the model reads: its sequence encoding (or 'features'), and 'signals' if it reads them;
+    a contact-map model, the one-hot sequence and its tracks."""
+    if getattr(spec, "task", "pair") == "contact-map":
+        return " + ".join(("one-hot", *spec.tracks))
     sequence = spec.input_encoding or "features"
     return " + ".join(sequence if part == "sequence" else part for part in _reads(spec)) or sequence
 
 
 def _lengths(spec: Any, template: str) -> str:
-    """The window lengths, or '—' for a model of signals that reads no sequence."""
+    """The window lengths, or '—' for a model of signals that reads no sequence; a contact-map model's window."""
+    if getattr(spec, "task", "pair") == "contact-map":
+        return f"window {spec.hparams().get('window_length', 0):,} bp, {spec.hparams().get('n_bins', 0)} bins (contact map)"
     if "signals" in _reads(spec) and "sequence" not in _reads(spec):
         return "—"
     return template.format(spec.enhancer_length, spec.promoter_length)

@@ -216,7 +216,7 @@ SPEC = ModelSpec(
     ),
     card=ModelCard(
         title="ChromNet: chromatin contact maps from DNA sequence and epigenomic tracks",
-        authors="Bin Wang, Wang, Ding, Li, Li, Wang",
+        authors="Wang et al. (Wang, Wang, Ding, Li, Li, Wang; given names not checked)",
         citation="Wang B, et al. ChromNet. Advanced Science 2025, doi 10.1002/advs.202508110.",
         licence="none stated upstream; the epizoo port is MIT",
         upstream_repository="https://github.com/BinWangCSU/ChromNet",
@@ -232,8 +232,8 @@ SPEC = ModelSpec(
             "The one-hot channel order is epizoo's A,C,G,T,N where upstream's is A,T,C,G,N (weights trained upstream "
             "need their first conv's input channels permuted). Loss masks follow the store: MSE on every cell type "
             "with a contact map (and its noise copy), classification on every real cell type; the IMR90 quirk is "
-            "available, off by default, as train_contact_model(contacts_from='IMR90') (every target from that cell "
-            "line, MSE only on it and its noise copy). Targets are resized with torch's antialiased bilinear "
+            "available, off by default, as ContactOptions(contacts_from='IMR90') or `train-contacts --contacts-from "
+            "IMR90` (every target from that cell line, MSE only on it and its noise copy). Targets are resized with torch's antialiased bilinear "
             "interpolation (skimage resize with anti-aliasing upstream: a Gaussian pre-filter then bilinear), so "
             "values differ slightly. The tiny size (window 32,768 bp, 16 bins) keeps every layer and width; only the "
             "window, the bins and so the classifier's first Linear shrink. Upstream's random reverse-complement "
