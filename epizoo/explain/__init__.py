@@ -123,8 +123,8 @@ def explain(
     folder = _checkpoint_of(checkpoint, run, model, cell_line, fold)
     target = str(resolve_device(device))
     network, spec, description = load_checkpoint_model(folder, device=target)
-    if spec.kind != "torch":
-        raise EpizooError(f"{spec.name} is a {spec.kind} model; explain needs a torch model that reads the sequence")
+    if spec.kind != "torch" or tuple(getattr(spec, "inputs", ("sequence",))) != ("sequence",) or getattr(spec, "task", "pair") != "pair":
+        raise EpizooError(f"{spec.name} is not a torch model of a pair's two sequences; explain masks and differentiates those only")
     lengths = _lengths(spec, description)
     if settings.mask_width > min(lengths.values()):
         raise EpizooError(f"--mask-width {settings.mask_width} is longer than the model's windows ({lengths['enhancer']}, {lengths['promoter']} bp)")

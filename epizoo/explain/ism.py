@@ -117,8 +117,8 @@ def ism_pair(wrapper: PairLogit, enhancer: np.ndarray, promoter: np.ndarray, wid
 
 # ---- gradient x input ------------------------------------------------------------------------------
 def _spread(scores: np.ndarray, span: int) -> np.ndarray:
-    """Token scores to bases: the token at position j covers bases j-span+1..j; a base gets the mean
-    of the tokens that cover it."""
+    """Token scores to bases: the token at position j covers bases j-span+1..j and its score is split
+    equally among them (a base gets the sum of its tokens' shares)."""
     if span == 1:
         return scores
     padded = np.concatenate([scores, np.zeros(span - 1)])
@@ -171,6 +171,11 @@ def gradient_pair(model: nn.Module, encode: Callable, encoding: str, enhancer: n
     the embedding output, each token's score shared among the bases it covers.
     """
     inputs = tuple(encode(torch.from_numpy(codes[None]).to(device)) for codes in (enhancer, promoter))
+    with torch.backends.cudnn.flags(enabled=False):  # cuDNN's RNN has no backward pass in eval mode
+        return _gradient(model, encoding, inputs)
+
+
+def _gradient(model: nn.Module, encoding: str, inputs: tuple[torch.Tensor, torch.Tensor]) -> PairImportance:
     if inputs[0].is_floating_point():
         from captum.attr import InputXGradient
 
@@ -178,7 +183,8 @@ def gradient_pair(model: nn.Module, encode: Callable, encoding: str, enhancer: n
         with torch.enable_grad():
             leaves = tuple(x.clone().requires_grad_(True) for x in inputs)
             attributions = InputXGradient(forward).attribute(leaves)
-            probability = float(forward(*inputs).detach()[0])
+        with torch.no_grad():
+            probability = float(forward(*inputs)[0])
         tracks = [a[0].detach().double().cpu().numpy().sum(axis=0) for a in attributions]
     else:
         span = TOKEN_SPAN.get(encoding, 1)
