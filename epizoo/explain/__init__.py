@@ -166,7 +166,7 @@ class Cluster:
     kind: str
     segments: list
     pwm: np.ndarray | None
-    match: Any
+    matches: dict  # "jaspar" (and "user" with --motifs) -> motifs.Match
 
 
 def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> list[Cluster]:
@@ -183,14 +183,17 @@ def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> li
         groups = segments.cluster([s for s in every if s.kind == kind], settings.clusters)
         for rank, group in enumerate(groups, 1):
             pwm = motifs.align_pwm([s.codes for s in group], settings.motif_width)[0] if len(group) >= MIN_SITES else None
-            clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, None))
+            clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, {}))
     with_pwm = [c for c in clusters if c.pwm is not None]
-    for cluster, match in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets)):
-        cluster.match = match
+    for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets)):
+        cluster.matches = matches
     return clusters
 
 
-def _cluster_table(clusters: list[Cluster], logos: dict[str, str]):
+MATCH_COLUMNS = {"jaspar": "jaspar", "user": "motif"}  # column prefix of each group of targets
+
+
+def _cluster_table(clusters: list[Cluster], logos: dict[str, str], with_user: bool):
     import pandas as pd
 
     from epizoo.explain.motifs import consensus
@@ -198,19 +201,24 @@ def _cluster_table(clusters: list[Cluster], logos: dict[str, str]):
     totals = {kind: sum(len(c.segments) for c in clusters if c.kind == kind) for kind in ("enhancer", "promoter")}
     rows = []
     for c in clusters:
-        m = c.match
-        rows.append({
+        row = {
             "cluster": c.name, "element": c.kind, "n_segments": len(c.segments),
             "share": round(len(c.segments) / max(totals[c.kind], 1), 4),
             "mean_peak_importance": float(np.mean([s.score for s in c.segments])),
             "consensus": consensus(c.pwm) if c.pwm is not None else "",
-            "match_source": m.target.source if m else "", "match_id": m.target.id if m else "",
-            "match_name": m.target.name if m else "", "match_strand": m.strand if m else "",
-            "p_value": m.p_value if m else np.nan, "q_value": m.q_value if m else np.nan,
-            "logo": logos.get(c.name, ""),
-        })
-    return pd.DataFrame(rows, columns=["cluster", "element", "n_segments", "share", "mean_peak_importance", "consensus",
-                                       "match_source", "match_id", "match_name", "match_strand", "p_value", "q_value", "logo"])
+        }
+        for group, prefix in MATCH_COLUMNS.items():
+            if group == "user" and not with_user:
+                continue
+            m = c.matches.get(group)
+            row.update({
+                f"{prefix}_id": m.target.id if m else "", f"{prefix}_name": m.target.name if m else "",
+                f"{prefix}_strand": m.strand if m else "", f"{prefix}_p_value": m.p_value if m else np.nan,
+                f"{prefix}_q_value": m.q_value if m else np.nan,
+            })
+        row["logo"] = logos.get(c.name, "")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(rows[0]) if rows else ["cluster", "element", "n_segments", "consensus"])
 
 
 def _pair_table(chosen, importances):
@@ -237,15 +245,15 @@ def _write(folder: Path, chosen, importances, clusters, settings, spec, descript
         top = [c for c in clusters if c.kind == kind and c.pwm is not None][: settings.top_motifs]
         for c in top:
             name = f"motifs/{c.name}.png"
-            match = c.match
+            match = c.matches.get("jaspar")
             match_pwm = None
-            if match is not None:
+            if match is not None:  # drawn in the orientation that matched
                 match_pwm = match.target.pwm[::-1, ::-1] if match.strand == "-" else match.target.pwm
             outputs.motif_png(folder / name, f"{c.name}: {len(c.segments)} {kind} segments, {consensus(c.pwm)}", c.pwm,
-                              f"best match {match.target.id} {match.target.name} (q = {match.q_value:.2g})" if match else None,
+                              f"best JASPAR match {match.target.id} {match.target.name} (q = {match.q_value:.2g})" if match else None,
                               match_pwm)
             logos[c.name] = name
-    _cluster_table(clusters, logos).to_csv(folder / "clusters.tsv", sep="\t", index=False, float_format="%.4g")
+    _cluster_table(clusters, logos, bool(settings.motifs)).to_csv(folder / "clusters.tsv", sep="\t", index=False, float_format="%.4g")
     _pair_table(chosen, importances).to_csv(folder / "pairs.tsv", sep="\t", index=False, float_format="%.6g")
     from memelite.io import write_meme
 

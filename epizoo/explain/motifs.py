@@ -149,22 +149,30 @@ class Match:
     offset: int
 
 
-def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int = 1) -> list[Match | None]:
-    """The best TOMTOM match of each query among ``targets`` (None when there are no queries' targets)."""
+def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int = 1) -> list[dict[str, Match]]:
+    """Per query, its best TOMTOM match among the JASPAR targets (key ``jaspar``) and among the user's
+    (key ``user``), from one comparison with all of them; q-values over all targets of the query."""
     import warnings
 
     from memelite import tomtom
     from scipy.stats import false_discovery_control
 
     if not queries or not targets:
-        return [None] * len(queries)
+        return [{} for _ in queries]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # few user targets: the p-values say so in the docs
+        warnings.simplefilter("ignore")  # few targets: docs/explain.md says why JASPAR stays beside user motifs
         p_values, _scores, offsets, _overlaps, strands = tomtom(queries, [t.pwm for t in targets], n_jobs=n_jobs)
+    groups = {"jaspar": [], "user": []}
+    for i, target in enumerate(targets):
+        groups["jaspar" if target.source.startswith("JASPAR") else "user"].append(i)
     found = []
     for row, p_row in enumerate(p_values):
         p_row = np.clip(np.nan_to_num(p_row, nan=1.0), 0.0, 1.0)
-        best = int(p_row.argmin())
         q_row = false_discovery_control(p_row)
-        found.append(Match(targets[best], float(p_row[best]), float(q_row[best]), "-" if strands[row, best] else "+", int(offsets[row, best])))
+        best = {}
+        for group, members in groups.items():
+            if members:
+                i = members[int(p_row[members].argmin())]
+                best[group] = Match(targets[i], float(p_row[i]), float(q_row[i]), "-" if strands[row, i] else "+", int(offsets[row, i]))
+        found.append(best)
     return found
