@@ -180,6 +180,23 @@ def test_gradient_through_an_embedding():
     assert np.isfinite(found.tracks["enhancer"]).all() and np.abs(found.tracks["enhancer"]).max() > 0
 
 
+def test_ism_reads_a_kmer_model_through_its_encoder():
+    """The one-hot rows tangermeme batches go back to codes (an all-zero column is N) and through kmer6."""
+    from epizoo.plugins import get_model
+
+    spec = get_model("epivan")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = spec.factory(**{**spec.tiny_hparams, "enhancer_length": 120, "promoter_length": 100}).eval()
+    rng = np.random.default_rng(1)
+    e, p = rng.integers(0, 5, (3, 120)).astype(np.int8), rng.integers(0, 5, (3, 100)).astype(np.int8)  # with N
+    kmer6, onehot = get_encoder("kmer6").function, get_encoder("onehot").function
+    with torch.no_grad():
+        wrapped = ism.PairLogit(model, kmer6)(onehot(e), onehot(p))
+        direct = model(kmer6(torch.from_numpy(e)), kmer6(torch.from_numpy(p))).reshape(-1)
+    torch.testing.assert_close(wrapped, direct)
+
+
 def test_no_confident_pair_is_one_line(run, small, tmp_path):
     from safetensors.torch import load_file, save_file
 
