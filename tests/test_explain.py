@@ -165,14 +165,19 @@ def test_gradient_mode_runs(run, small, tmp_path):
     assert (out / "clusters.tsv").is_file()
 
 
-def test_gradient_through_an_embedding():
-    """A k-mer model's integer input: gradient x activation of its embedding, spread over the 6 bases of a k-mer."""
+def tiny_epivan() -> torch.nn.Module:
+    """A seeded, untrained k-mer model (120/100-bp windows): enough to follow its inputs."""
     from epizoo.plugins import get_model
 
     spec = get_model("epivan")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        model = spec.factory(**{**spec.tiny_hparams, "enhancer_length": 120, "promoter_length": 100}).eval()
+        return spec.factory(**{**spec.tiny_hparams, "enhancer_length": 120, "promoter_length": 100}).eval()
+
+
+def test_gradient_through_an_embedding():
+    """A k-mer model's integer input: gradient x activation of its embedding, spread over the 6 bases of a k-mer."""
+    model = tiny_epivan()
     rng = np.random.default_rng(0)
     e, p = rng.integers(0, 4, 120).astype(np.int8), rng.integers(0, 4, 100).astype(np.int8)
     found = ism.explainer(model, get_encoder("kmer6").function, "kmer6", "gradient", 6, 3, 64, "cpu")(e, p)
@@ -182,12 +187,7 @@ def test_gradient_through_an_embedding():
 
 def test_ism_reads_a_kmer_model_through_its_encoder():
     """The one-hot rows tangermeme batches go back to codes (an all-zero column is N) and through kmer6."""
-    from epizoo.plugins import get_model
-
-    spec = get_model("epivan")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = spec.factory(**{**spec.tiny_hparams, "enhancer_length": 120, "promoter_length": 100}).eval()
+    model = tiny_epivan()
     rng = np.random.default_rng(1)
     e, p = rng.integers(0, 5, (3, 120)).astype(np.int8), rng.integers(0, 5, (3, 100)).astype(np.int8)  # with N
     kmer6, onehot = get_encoder("kmer6").function, get_encoder("onehot").function
