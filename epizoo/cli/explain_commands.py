@@ -57,10 +57,6 @@ def explain_command(**kw: Any) -> None:
         motif_width=kw["motif_width"], jaspar_release=kw["jaspar_release"], jaspar_tax_group=kw["jaspar_tax_group"],
         motifs=kw["motif_file"], batch_size=kw["batch_size"],
     )
-    if kw["checkpoint"] and any(kw[name] for name in ("model", "cell_line", "fold")):
-        from epizoo.errors import EpizooError
-
-        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
     summary = explain(
         kw["store"], kw["out"], checkpoint=kw["checkpoint"], run=kw["run_dir"], model=kw["model"], cell_line=kw["cell_line"],
         fold=kw["fold"], side=kw["side"], settings=settings, device=kw["device"], force=kw["force"],

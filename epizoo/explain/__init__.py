@@ -68,18 +68,6 @@ class ExplainSettings:
             raise EpizooError(f"--motif-width {self.motif_width} must not exceed --segment-width {self.segment_width}")
 
 
-def _checkpoint_of(checkpoint, run, model, cell_line, fold):
-    from epizoo.inference import run_checkpoint
-
-    if checkpoint and run:
-        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
-    if not checkpoint and not run:
-        raise EpizooError("say which model to explain: --checkpoint CKPT, or --run RUN --model M --fold F")
-    if run and not model:
-        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
-    return checkpoint or run_checkpoint(run, model, cell_line, fold)
-
-
 def _lengths(spec: Any, description: dict[str, Any]) -> dict[str, int]:
     hparams = description.get("hparams") or {}
     return {kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
@@ -120,7 +108,9 @@ def explain(
     out = Path(out)
     outputs.check_out(out, force)  # before the (slow) work
     side = side or ("test" if run else "all")
-    folder = _checkpoint_of(checkpoint, run, model, cell_line, fold)
+    from epizoo.cli.predict_commands import chosen_checkpoint  # predict's rules, and its one-line errors
+
+    folder = chosen_checkpoint({"checkpoint": checkpoint, "run_dir": run, "model": model, "cell_line": cell_line, "fold": fold})
     target = str(resolve_device(device))
     network, spec, description = load_checkpoint_model(folder, device=target)
     if spec.kind != "torch" or tuple(getattr(spec, "inputs", ("sequence",))) != ("sequence",) or getattr(spec, "task", "pair") != "pair":
