@@ -156,6 +156,7 @@ def test_ism_equals_brute_force(run, store):
         assert found.tracks[kind][4] == pytest.approx(found.drops[kind][:2].mean())
 
 
+@pytest.mark.slow
 def test_gradient_mode_runs(run, small, tmp_path):
     out = tmp_path / "gradient"
     summary = epizoo.explain(small, out, checkpoint=run_checkpoint(run, "epizoo-cnn"),
