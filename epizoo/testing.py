@@ -78,8 +78,28 @@ def pair_codes(hparams: dict[str, Any], batch: int, seed: int = 0, store: Any = 
     return ds.epizoo.codes("enhancer", enhancers, lengths[0]), ds.epizoo.codes("promoter", promoters, lengths[1])
 
 
+def random_signals(hparams: dict[str, Any], batch: int, seed: int = 0):
+    """Random raw signals ``(batch, marks, regions)`` (float32, ~1e-3 per bp) and distances (the
+    first pair trans) for a model of signals, shaped by its ``signal_marks``/``signal_regions``."""
+    import numpy as np
+
+    from epizoo.coords import TRANS_DISTANCE
+
+    rng = np.random.default_rng(seed)
+    shape = (batch, len(hparams["signal_marks"]), len(hparams["signal_regions"]))
+    distance = rng.integers(10_000, 1_000_000, size=batch)
+    distance[:1] = TRANS_DISTANCE
+    return rng.gamma(1.0, 1e-3, size=shape).astype(np.float32), distance.astype(np.int64)
+
+
+def _reads(spec: Any) -> tuple[str, ...]:
+    return tuple(getattr(spec, "inputs", ("sequence",)))
+
+
 def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
-    """One forward and backward pass of a torch model at its tiny settings; returns the logits."""
+    """One forward and backward pass of a torch model at its tiny settings; returns the logits.
+    A model of signals gets random signals (a store's are not read), and its own
+    ``training_loss`` when it has one."""
     import torch
 
     from epizoo.plugins import get_encoder
@@ -87,17 +107,26 @@ def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **o
     hparams = spec.hparams(tiny=True, **overrides)
     torch.manual_seed(seed)
     model = spec.factory(**hparams)
-    encode = get_encoder(spec.input_encoding).function
-    enhancer_codes, promoter_codes = pair_codes(hparams, batch, seed, store)
-    batch = len(enhancer_codes)
-    enhancer = encode(torch.from_numpy(enhancer_codes))
-    promoter = encode(torch.from_numpy(promoter_codes))
+    args, kwargs = [], {}
+    if "sequence" in _reads(spec):
+        encode = get_encoder(spec.input_encoding).function
+        enhancer_codes, promoter_codes = pair_codes(hparams, batch, seed, store)
+        batch = len(enhancer_codes)
+        args = [encode(torch.from_numpy(enhancer_codes)), encode(torch.from_numpy(promoter_codes))]
+    if "signals" in _reads(spec):
+        signals, distance = random_signals(hparams, batch, seed)
+        kwargs = {"signals": torch.from_numpy(signals), "distance": torch.from_numpy(distance)}
     model.train()
-    logits = model(enhancer, promoter)
+    logits = model(*args, **kwargs)
     assert tuple(logits.shape) == (batch,), f"{spec.name}: logits shape {tuple(logits.shape)}, expected ({batch},)"
     assert torch.isfinite(logits).all(), f"{spec.name}: non-finite logits"
     labels = torch.tensor([index % 2 for index in range(batch)], dtype=logits.dtype)
-    torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
+    if hasattr(model, "training_loss"):
+        inputs = {**kwargs, **dict(zip(("enhancer", "promoter"), args))}
+        cell_line = torch.zeros(batch, dtype=torch.long)
+        model.training_loss(inputs, labels, cell_line).backward()
+    else:
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
     assert grads, f"{spec.name}: no parameter received a gradient"
     assert all(torch.isfinite(g).all() for g in grads), f"{spec.name}: non-finite gradients"
@@ -112,12 +141,17 @@ def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, 
 
     assert spec.features is not None, f"{spec.name}: a scikit-learn model needs a features function"
     hparams = spec.hparams(tiny=True, **overrides)
-    enhancer, promoter = pair_codes(hparams, batch, seed, store)
-    batch = len(enhancer)
-    distance = np.random.default_rng(seed).integers(1_000, 1_000_000, size=batch)
-    distance[::4] = TRANS_DISTANCE  # pairs across contigs have no distance: features must handle them
+    if "signals" in _reads(spec):
+        signals, distance = random_signals(hparams, batch, seed)
+        distance[::4] = TRANS_DISTANCE
+        features = spec.features(signals, distance)
+    else:
+        enhancer, promoter = pair_codes(hparams, batch, seed, store)
+        batch = len(enhancer)
+        distance = np.random.default_rng(seed).integers(1_000, 1_000_000, size=batch)
+        distance[::4] = TRANS_DISTANCE  # pairs across contigs have no distance: features must handle them
+        features = spec.features(enhancer, promoter, distance)
     labels = np.arange(batch) % 2
-    features = spec.features(enhancer, promoter, distance)
     assert len(features) == batch, f"{spec.name}: features gave {len(features)} rows for {batch} pairs"
     model = spec.factory(**hparams)
     model.fit(features, labels)

@@ -216,7 +216,8 @@ class _TorchRun:
         from epizoo.plugins import get_encoder
 
         self.spec, self.store, self.hparams, self.options, self.device = spec, store, hparams, options, device
-        self.encode = get_encoder(spec.input_encoding).function
+        # a model of signals alone reads no sequence, so it needs no encoder
+        self.encode = get_encoder(spec.input_encoding).function if "sequence" in spec.inputs else None
         self.model = spec.factory(**hparams).to(device)
         self.precision = resolve_precision(options.precision, device)
 
@@ -291,8 +292,10 @@ class _BatchMeter:
         return float(np.mean(self.losses)) if self.losses else math.nan
 
 
-def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None) -> TrainResult:
+def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None, initial_state=None) -> TrainResult:
     run = _TorchRun(spec, store, hparams, options, device)
+    if initial_state is not None:  # fine-tuning: start from given weights instead of a fresh initialisation
+        run.model.load_state_dict(initial_state)
     optimizer = make_optimizer(recipe, run.model.parameters())
     items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
     sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
@@ -408,11 +411,13 @@ def train_fold(
     options: TrainOptions,
     on_epoch: EpochCallback | None = None,
     on_batch: BatchCallback | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``spec`` on ``sides.train`` (selecting on ``sides.valid``) and score ``sides.test``.
 
     ``on_epoch`` gets each epoch's record; ``on_batch`` gets the running loss and items/s after
-    every training batch.
+    every training batch. ``initial_state`` (a torch model's state dict, e.g. a checkpoint's
+    weights) replaces the fresh initialisation: training fine-tunes it with the same recipe.
     """
     if options.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {options.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
@@ -431,8 +436,12 @@ def train_fold(
         from epizoo.encoders import dna2vec_vectors
 
         hparams["pretrained_embedding"] = dna2vec_vectors()
-    train = _train_sklearn if spec.kind == "sklearn" else _train_torch
-    result = train(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch)
+    if initial_state is not None and spec.kind == "sklearn":
+        raise EpizooError(f"{spec.name} is a scikit-learn model: it is fitted afresh and cannot start from given weights")
+    if spec.kind == "sklearn":
+        result = _train_sklearn(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch)
+    else:
+        result = _train_torch(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch, initial_state)
     result.summary.update(
         recipe=asdict(recipe),
         hparams=_public_hparams(hparams),
@@ -442,6 +451,7 @@ def train_fold(
         n_valid_pairs=int(sides.valid.size),
         n_test_pairs=int(sides.test.size),
         inputs=list(spec.inputs),
+        **({"initial_state": True} if initial_state is not None else {}),
         **({"pairs_without_signals": unmeasured} if unmeasured else {}),
     )
     return result
