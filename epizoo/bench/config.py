@@ -23,6 +23,9 @@ EXECUTION_KEYS = ("workers", "scheduler", "device", "threads", "num_workers", "p
 # Where the store and the run are: a run directory may be moved or copied, and the store with it.
 # The store is identified by its content instead (``store_identity``).
 LOCATION_KEYS = ("store", "out")
+# Training regimes (epizoo.bench.regimes): one model per cell line and fold; one per fold on every
+# selected cell line; that one fine-tuned per cell line. A run of ``specific`` alone is as before.
+REGIMES = ("specific", "gen", "best")
 
 
 @dataclass
@@ -52,6 +55,7 @@ class BenchConfig:
     progress: bool = True
     command: str = ""
     store_identity: str = ""  # the store's creation time and sequence hash: resuming on a rebuilt store is refused
+    regime: list[str] = field(default_factory=lambda: ["specific"])  # see REGIMES
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
         from epizoo.training.trainer import TrainOptions
@@ -68,7 +72,11 @@ class BenchConfig:
 
 
 def _defining(settings: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in settings.items() if key not in EXECUTION_KEYS + LOCATION_KEYS}
+    # ``specific`` alone is left out, so runs made before regimes existed resume as the same run.
+    return {
+        key: value for key, value in settings.items()
+        if key not in EXECUTION_KEYS + LOCATION_KEYS and not (key == "regime" and value in (["specific"], None))
+    }
 
 
 @dataclass
@@ -81,17 +89,30 @@ class Task:
     valid: np.ndarray
     test: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
+    regime: str = "specific"
+    # gen: each scored cell line's test pairs (``test`` is their union); best: the key of the gen
+    # task whose weights it starts from
+    tests: dict[str, np.ndarray] = field(default_factory=dict)
+    after: str | None = None
 
     @property
     def group(self) -> str:
-        """The cell-line level of the output paths: ``K562``, or ``GM12878-to-K562``."""
-        if self.train_cell_line == self.cell_line:
-            return safe_name(self.cell_line)
-        return f"{safe_name(self.train_cell_line)}-to-{safe_name(self.cell_line)}"
+        """The cell-line level of the output paths: ``K562``, ``GM12878-to-K562`` or ``K562@best``."""
+        return group_name(self.cell_line, self.train_cell_line, self.regime)
 
     @property
     def key(self) -> str:
         return f"{self.model}/{self.group}/{safe_name(self.fold)}"
+
+
+def group_name(cell_line: str, train_cell_line: str, regime: str = "specific") -> str:
+    """The folder of a cell line's outputs: ``K562``, ``GM12878-to-K562``; ``K562@gen`` for
+    another regime (``GM12878+K562@gen`` for the gen model itself)."""
+    if regime != "specific":
+        return f"{safe_name(cell_line)}@{regime}"
+    if str(train_cell_line) == str(cell_line):
+        return safe_name(cell_line)
+    return f"{safe_name(train_cell_line)}-to-{safe_name(cell_line)}"
 
 
 def safe_name(text: str) -> str:

@@ -91,13 +91,17 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
     """Every (model, cell line, fold) task, the folds skipped with their reason, and the leakage reports.
 
     The leakage check runs on every fold before anything trains: strict (raising
-    :class:`~epizoo.errors.LeakageError`) except for the splits that leak by design.
+    :class:`~epizoo.errors.LeakageError`) except for the splits that leak by design. The gen and
+    best regimes add their tasks and their gen folds' checks (:mod:`epizoo.bench.regimes`).
     """
+    from epizoo.bench.regimes import regime_tasks
     from epizoo.plugins import get_split
 
     split = get_split(config.split)
     labels = np.asarray(ds["pair_label"].values).astype(bool)
     tasks, skipped, leakage = [], [], []
+    per_line: dict[str, list] = {}  # each cell line's folds, and whether their test side is scored
+    regimes = config.regime or ["specific"]
     for train_line, test_line, options in _split_calls(ds, config):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the leaky split warns once, below, per fold
@@ -109,12 +113,19 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
             reason = _skip_reason(labels, fold.test)
             if reason == "the test side is empty":  # the split's note says why, e.g. strict dropped every test pair
                 reason = next((f"the {note}" for note in fold.info.get("notes", []) if note.startswith("test side is empty: ")), reason)
+            if set(regimes) - {"specific"}:
+                per_line.setdefault(test_line, []).append((fold, reason is None))
             if reason is not None:
                 skipped.append({"cell_line": test_line, "train_cell_line": train_line, "fold": fold.name, "reason": reason})
+                continue
+            if "specific" not in regimes:
                 continue
             sides = [np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)]
             info = json.loads(json.dumps(fold.info, default=str))
             tasks += [Task(model, test_line, train_line, fold.name, *sides, info) for model in config.models]
+    if set(regimes) - {"specific"}:
+        more, reports = regime_tasks(ds, config, per_line, warn)
+        tasks, leakage = tasks + more, leakage + reports
     if config.folds and not tasks and not skipped:
         raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
     if not tasks:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from epizoo.bench.results import column_of, fold_learning, fold_predictions, group_of, learning_curves, mean_sd
+from epizoo.bench.results import column_of, fold_learning, fold_predictions, group_of, learning_curves, mean_sd, metric_columns
 from epizoo.bench.runner import safe_name
 
 AUROC_CMAP = "RdBu"  # diverging: red below chance, white at chance, blue above
@@ -84,7 +84,7 @@ def _summary_row(report, model: str, column: str):
     return None if rows.empty else rows.iloc[0]
 
 
-def curves_figure(report, cell_line: str, train_cell_line: str):
+def curves_figure(report, cell_line: str, train_cell_line: str, regime: str = "specific"):
     """ROC and PR curves of each model on one cell line: one thin line per fold, a bold mean.
 
     None when no model has a fold with both classes to draw.
@@ -92,7 +92,8 @@ def curves_figure(report, cell_line: str, train_cell_line: str):
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     plt = _pyplot()
-    column, group = column_of(cell_line, train_cell_line), group_of(cell_line, train_cell_line)
+    group = group_of(cell_line, train_cell_line, regime)
+    column = column_of(cell_line, train_cell_line, regime, labelled="regime" in report.summary)
     figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 5))
     drawn, rates, n_folds = 0, [], set()
     for index, model in enumerate(report.models):
@@ -138,12 +139,12 @@ def curves_figure(report, cell_line: str, train_cell_line: str):
     return figure
 
 
-def curves(report, cell_line: str, train_cell_line: str) -> str | None:
-    """``plots/curves_<cell line>.png``: see :func:`curves_figure`."""
-    figure = curves_figure(report, cell_line, train_cell_line)
+def curves(report, cell_line: str, train_cell_line: str, regime: str = "specific") -> str | None:
+    """``plots/curves_<cell line>.png`` (``curves_K562@gen.png``): see :func:`curves_figure`."""
+    figure = curves_figure(report, cell_line, train_cell_line, regime)
     if figure is None:
         return None
-    return _save(figure, report.run / "plots" / f"curves_{group_of(cell_line, train_cell_line)}.png")
+    return _save(figure, report.run / "plots" / f"curves_{group_of(cell_line, train_cell_line, regime)}.png")
 
 
 # ---- AUROC heatmaps ---------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def _auroc_image(axis, matrix: pd.DataFrame, **options):
 def fold_heatmap_figure(report, column: str):
     """The models x folds AUROC figure of one column, or None with fewer than two folds."""
     metrics = report.metrics
-    rows = metrics[[column_of(c, t) == column for c, t in zip(metrics["cell_line"], metrics["train_cell_line"])]]
+    rows = metrics[[label == column for label in metric_columns(metrics)]]
     matrix = rows.pivot_table(index="model", columns="fold", values="auroc", sort=False)
     if matrix.shape[1] < 2:
         return None
@@ -180,6 +181,8 @@ def fold_heatmap(report, column: str) -> str | None:
 def cross_matrix(report, model: str) -> str | None:
     """Train x test cell-line AUROC (mean over folds) of one model."""
     rows = report.summary[report.summary["model"] == model]
+    if "regime" in rows:
+        rows = rows[rows["regime"] == "specific"]  # a gen row's training cell lines are all of them
     matrix = rows.pivot_table(index="train_cell_line", columns="cell_line", values="auroc_mean")
     if matrix.empty:
         return None
@@ -279,11 +282,12 @@ def learning_curves_plot(report) -> str | None:
 def make_plots(report) -> list[str]:
     """Every plot that fits the run; the paths written, relative to the run directory."""
     written = []
-    pairs = report.summary[["cell_line", "train_cell_line"]].drop_duplicates().itertuples(index=False)
-    for cell_line, train_cell_line in pairs:
-        written.append(curves(report, cell_line, train_cell_line))
+    keys = ["cell_line", "train_cell_line", *(["regime"] if "regime" in report.summary else [])]
+    for key in report.summary[keys].drop_duplicates().itertuples(index=False):
+        written.append(curves(report, *key))
     written += [fold_heatmap(report, column) for column in report.columns]
-    if (report.summary["cell_line"] != report.summary["train_cell_line"]).any():
+    specific = report.summary[report.summary["regime"] == "specific"] if "regime" in report.summary else report.summary
+    if (specific["cell_line"] != specific["train_cell_line"]).any():
         written += [cross_matrix(report, model) for model in report.models]
     written.append(learning_curves_plot(report))
     return [str(Path(p).relative_to(report.run)) for p in written if p]

@@ -28,8 +28,11 @@ from epizoo.bench.results import (
     load_histories,
     load_run,
     mean_sd,
+    metric_columns,
     pooled_metrics,
     read_predictions,
+    regime_order,
+    regimes_of,
 )
 from epizoo.bench.config import MULTI_CELL_SPLITS
 from epizoo.training.checkpoint import atomic_write_text
@@ -70,9 +73,18 @@ class Report:
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample SD over folds of each summary metric, per model and column."""
-    metrics = metrics.assign(column=[column_of(c, t) for c, t in zip(metrics["cell_line"], metrics["train_cell_line"])])
+    """Mean and sample SD over folds of each summary metric, per model and column.
+
+    With regimes other than specific, a column is a cell line x regime (``K562 (gen)``), ordered
+    cell line by cell line, specific, gen, best, and the summary has a ``regime`` column.
+    """
+    regimes = set(regimes_of(metrics)) != {"specific"}
+    metrics = metrics.assign(column=metric_columns(metrics))
     keys = ["model", "column", "cell_line", "train_cell_line"]
+    if regimes:
+        metrics = metrics.assign(regime=regimes_of(metrics), order=regime_order(metrics))
+        metrics = metrics.sort_values("order", kind="stable")
+        keys.append("regime")
     grouped = metrics.groupby(keys, sort=False)
     summary = grouped.size().rename("n_folds").reset_index()
     for name in SUMMARY_METRICS:
@@ -112,6 +124,7 @@ def markdown(report: Report) -> str:
         lines += [f"## {title}", "", "| model | " + " | ".join(report.columns) + " |", "|---" * (len(report.columns) + 1) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, metric)]
         lines.append("")
+    lines += regime_markdown(report)
     lines += pooled_markdown(report)
     if not report.skipped.empty:
         lines += ["## Skipped folds", "", "| cell line | fold | reason |", "|---|---|---|"]
@@ -122,6 +135,38 @@ def markdown(report: Report) -> str:
     if others:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in others] + [""]
     return "\n".join(lines)
+
+
+REGIME_TEXT = (
+    "Regimes: *specific* trains one model per cell line and fold; *gen* one model per fold on the union of "
+    "all cell lines' training sides, scored on each cell line's test side; *best* fine-tunes that fold's gen "
+    "weights on each cell line's training side."
+)
+
+
+def refitted_models(report: Report) -> list[str]:
+    """Models whose best rows were refitted from scratch (scikit-learn: no fine-tuning), so best equals specific."""
+    metrics = report.metrics
+    if "fine_tuned" not in metrics or "regime" not in metrics:
+        return []
+    refits = metrics[(metrics["regime"] == "best") & (metrics["fine_tuned"].astype(str).str.lower() == "false")]
+    return list(dict.fromkeys(refits["model"]))
+
+
+def regime_notes(report: Report) -> list[str]:
+    if "regime" not in report.summary:
+        return []
+    notes = [REGIME_TEXT]
+    refits = refitted_models(report)
+    if refits:
+        notes.append(f"{', '.join(refits)}: scikit-learn, no fine-tuning; their best column refits on the cell line's "
+                     "training side, so it equals specific.")
+    return notes
+
+
+def regime_markdown(report: Report) -> list[str]:
+    notes = regime_notes(report)
+    return ["## Regimes", "", *(f"{note}\n" for note in notes)] if notes else []
 
 
 def pooled_rows(report: Report) -> list[list[str]]:
@@ -220,6 +265,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "learning": _records(report.learning),
         "learning_curves": _records(report.curves),
         "pooled": _records(report.pooled),
+        **({"regimes": list(dict.fromkeys(report.summary["regime"])), "regime_notes": regime_notes(report)} if "regime" in report.summary else {}),
     }
 
 
@@ -242,6 +288,8 @@ def print_report(report: Report) -> None:
 
     for table in rich_tables(report):
         console.stdout.print(table)
+    for note in regime_notes(report)[1:]:
+        console.stdout.print(note)
     if not report.skipped.empty:
         console.stdout.print(f"{len(report.skipped)} fold(s) skipped; see {report.run / 'report.md'}")
     learning = report.learning

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from epizoo.bench.runner import safe_name
+from epizoo.bench.config import REGIMES, group_name, safe_name
 from epizoo.errors import InputFileError
 
 # The memorisation rule, per fold: the training loss falls substantially while the validation
@@ -41,16 +41,39 @@ HISTORY_COLUMNS = ["model", "column", "cell_line", "train_cell_line", "fold", "e
 
 
 # ---- names ------------------------------------------------------------------------------------
-def column_of(cell_line: str, train_cell_line: str) -> str:
-    """The report column of a cell line: itself, or ``train -> test`` for cross-cell-line runs."""
-    return str(cell_line) if str(train_cell_line) == str(cell_line) else f"{train_cell_line} -> {cell_line}"
+def column_of(cell_line: str, train_cell_line: str, regime: str = "specific", labelled: bool = False) -> str:
+    """The report column of a cell line: itself, or ``train -> test`` for cross-cell-line runs;
+    ``K562 (gen)`` for another regime (``labelled``: ``K562 (specific)`` too, in a run of several)."""
+    if regime != "specific":
+        return f"{cell_line} ({regime})"
+    column = str(cell_line) if str(train_cell_line) == str(cell_line) else f"{train_cell_line} -> {cell_line}"
+    return f"{column} (specific)" if labelled else column
 
 
-def group_of(cell_line: str, train_cell_line: str) -> str:
+def group_of(cell_line: str, train_cell_line: str, regime: str = "specific") -> str:
     """The folder name of a cell line in ``predictions/MODEL/`` and ``tasks/MODEL/``."""
-    if str(cell_line) == str(train_cell_line):
-        return safe_name(cell_line)
-    return f"{safe_name(train_cell_line)}-to-{safe_name(cell_line)}"
+    return group_name(cell_line, train_cell_line, regime)
+
+
+def regimes_of(metrics: pd.DataFrame) -> list[str]:
+    """Each row's regime: ``specific`` for runs (and rows) without one."""
+    if "regime" not in metrics:
+        return ["specific"] * len(metrics)
+    return [str(r) if isinstance(r, str) and r else "specific" for r in metrics["regime"]]
+
+
+def metric_columns(metrics: pd.DataFrame) -> list[str]:
+    """The report column of each metrics row; every column names its regime when the run has any
+    other than ``specific``."""
+    regimes = regimes_of(metrics)
+    labelled = set(regimes) != {"specific"}
+    return [column_of(c, t, r, labelled) for c, t, r in zip(metrics["cell_line"], metrics["train_cell_line"], regimes)]
+
+
+def regime_order(metrics: pd.DataFrame) -> list[tuple[int, int]]:
+    """A sort key per row: cell lines in order of appearance, then specific, gen, best (the papers' column groups)."""
+    lines = {line: i for i, line in enumerate(dict.fromkeys(metrics["cell_line"]))}
+    return [(lines[c], REGIMES.index(r) if r in REGIMES else len(REGIMES)) for c, r in zip(metrics["cell_line"], regimes_of(metrics))]
 
 
 def mean_sd(mean: float | None, sd: float | None, digits: int = 3) -> str:
@@ -121,19 +144,22 @@ def load_histories(run: str | Path, metrics: pd.DataFrame | None = None) -> pd.D
             continue
         try:
             result = json.loads(path.read_text())
+            # a gen task trains once for the cell lines in its rows: its curve counts when one of them does
+            keys = [tuple(str(row[name]) for name in ("model", "cell_line", "train_cell_line", "fold")) for row in result.get("rows") or [result]]
             key = tuple(str(result[name]) for name in ("model", "cell_line", "train_cell_line", "fold"))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
         history = result.get("history")
-        if (wanted is not None and key not in wanted) or not isinstance(history, list):
+        if (wanted is not None and not wanted.intersection(keys)) or not isinstance(history, list):
             continue
         model, cell_line, train_cell_line, fold = key
+        regime = str(result.get("regime") or "specific")
         for position, record in enumerate(history):
             if not isinstance(record, dict):
                 continue
             epoch = _number(record.get("epoch", position + 1))
             rows.append({
-                "model": model, "column": column_of(cell_line, train_cell_line), "cell_line": cell_line,
+                "model": model, "column": column_of(cell_line, train_cell_line, regime), "cell_line": cell_line,
                 "train_cell_line": train_cell_line, "fold": fold,
                 "epoch": int(epoch) if not math.isnan(epoch) else position + 1,
                 "loss": _number(record.get("loss")), "valid_auroc": _number(record.get("valid_auroc")),

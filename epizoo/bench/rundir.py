@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from epizoo import __version__
-from epizoo.bench.config import BenchConfig, Task, _defining, safe_name
+from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
 from epizoo.errors import EpizooError
 from epizoo.training.checkpoint import atomic_write_text
 
@@ -51,8 +51,10 @@ class RunDirectory:
     def task_dir(self, task: Task) -> Path:
         return self.root / "tasks" / task.key
 
-    def predictions(self, task: Task) -> Path:
-        return self.root / "predictions" / task.model / task.group / f"{safe_name(task.fold)}.tsv"
+    def predictions(self, task: Task, cell_line: str | None = None) -> Path:
+        """The prediction table of ``task``; of one scored ``cell_line`` of a gen task."""
+        group = task.group if cell_line is None else group_name(cell_line, task.train_cell_line, task.regime)
+        return self.root / "predictions" / task.model / group / f"{safe_name(task.fold)}.tsv"
 
     def checkpoint(self, task: Task) -> Path:
         return self.root / "checkpoints" / task.key
@@ -168,21 +170,30 @@ def _cpu_name() -> str:
 
 
 def collect_results(run: RunDirectory, tasks: list[Task]) -> list[dict[str, Any]]:
-    """The recorded results of the finished tasks, in plan order."""
-    return [record for record in map(run.result, tasks) if record is not None]
+    """The recorded results of the finished tasks, in plan order: a gen task gives one per cell line it scored."""
+    records = []
+    for record in map(run.result, tasks):
+        if record is not None:
+            records += record.get("rows") or [record]
+    return records
 
 
 def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    # A run with regimes other than specific has a regime column (and fine_tuned: False for a best
+    # row that refitted a scikit-learn model instead); a specific run's table is unchanged.
+    regimes = any(r.get("regime", "specific") != "specific" for r in results)
     rows = []
     for r in results:
         training = r["training"]
+        regime = {"regime": r.get("regime", "specific")} if regimes else {}
         rows.append({
-            "model": r["model"], "cell_line": r["cell_line"], "train_cell_line": r["train_cell_line"], "fold": r["fold"],
+            "model": r["model"], "cell_line": r["cell_line"], "train_cell_line": r["train_cell_line"], "fold": r["fold"], **regime,
             **{name: r["metrics"].get(name, np.nan) for name in METRIC_COLUMNS},
             **{name: value for name, value in r["metrics"].items() if name not in METRIC_COLUMNS},
             "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
             "stopped_by": training.get("stopped_by"), "n_train_pairs": training.get("n_train_pairs"),
             "n_train_items": training.get("n_train_items"), "embedding_source": training.get("embedding_source") or "",
+            **({"fine_tuned": training.get("fine_tuned", "")} if regimes else {}),
             "seconds": round(r.get("seconds", 0.0), 3), "cpu_seconds": round(r.get("cpu_seconds", 0.0), 3),
         })
     return pd.DataFrame(rows)

@@ -126,7 +126,11 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
     with _quiet_dask():
         threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, len(client.scheduler_info()["workers"])))
         worker_config = BenchConfig(**{**asdict(config), "threads": threads})
-        futures = {client.submit(run_task, worker_config, task, key=f"epizoo-{task.key}-{os.getpid()}", pure=False): task for task in tasks}
+        futures, by_key = {}, {}
+        for task in tasks:  # plan order puts a gen task before the best tasks that start from it
+            after = [by_key[task.after]] if task.after in by_key else []
+            future = client.submit(_run_after, worker_config, task, *after, key=f"epizoo-{task.key}-{os.getpid()}", pure=False)
+            futures[future], by_key[task.key] = task, future
         for task in tasks:
             progress.start(task, skipped=run.result(task) is not None, remote=True)
         for future in as_completed(futures):
@@ -135,9 +139,15 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
             write_metrics(run, tasks)
 
 
+def _run_after(config: BenchConfig, task: Task, *finished) -> dict:
+    """:func:`run_task` once the tasks it depends on (dask futures passed as ``finished``) are done."""
+    return run_task(config, task)
+
+
 def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFrame:
     """Plan, check and run a benchmark into ``config.out``; return the metrics table."""
     from epizoo import open_store
+    from epizoo.bench.regimes import check_split, parse_regimes
     from epizoo.store.integrity import verify_before_reading_all
     from epizoo.plugins import get_model, get_models
     from epizoo.training.loader import BALANCE_MODES
@@ -148,6 +158,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     for option, value in (("--models", config.models), ("--cell-lines", config.cell_lines), ("--folds", config.folds)):
         if value is not None and not [name for name in ([value] if isinstance(value, str) else value) if str(name).strip()]:
             raise EpizooError(f"{option} names nothing; give names separated by commas, or leave the option out")
+    config.regime = parse_regimes(config.regime or ["specific"])
+    check_split(config)
     if config.max_pairs is not None and config.max_pairs < 4:
         raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
     every_model = config.models in (["all"], "all")

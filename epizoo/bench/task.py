@@ -15,8 +15,9 @@ import pandas as pd
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.rundir import RunDirectory
+from epizoo.errors import EpizooError
 from epizoo.inference import checkpoint_model_fields
-from epizoo.training.checkpoint import atomic_write_text, save_checkpoint
+from epizoo.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, train_fold
 
 PREDICTION_COLUMNS = (
@@ -43,13 +44,14 @@ def _prediction_table(ds, pairs: np.ndarray, labels: np.ndarray, scores: np.ndar
     }, columns=list(PREDICTION_COLUMNS))
 
 
-def _header(config: BenchConfig, task: Task) -> str:
+def _header(config: BenchConfig, task: Task, cell_line: str) -> str:
     import torch
 
+    regime = "" if task.regime == "specific" else f"; regime {task.regime}"
     return (
         f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
         f"# command: {config.command}\n"
-        f"# model {task.model}; cell line {task.cell_line} (trained on {task.train_cell_line}); fold {task.fold}\n"
+        f"# model {task.model}; cell line {cell_line} (trained on {task.train_cell_line}); fold {task.fold}{regime}\n"
     )
 
 
@@ -91,23 +93,37 @@ def run_task(
 
     spec = get_model(task.model)
     options = config.train_options(device=_task_device(config))
-    result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch, on_batch)
+    initial_state = _starting_weights(run, task, spec)
+    sides = Sides(task.train, task.valid, task.test)
+    result = train_fold(spec, config.store, sides, options, on_epoch, on_batch, initial_state=initial_state)
+    if task.regime == "best":
+        result.summary.update(fine_tuned=initial_state is not None, starts_from=task.after)
     metrics = score_all(result.test_labels, result.test_scores)
     ds = open_store(config.store)
-    table = _prediction_table(ds, result.test_pairs, result.test_labels, result.test_scores)
-    atomic_write_text(run.predictions(task), _header(config, task) + table.to_csv(sep="\t", index=False))
-
     record = {
         "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
-        "metrics": metrics, "history": result.history, "training": result.summary, "fold_info": task.info,
+        "regime": task.regime, "metrics": metrics, "history": result.history, "training": result.summary, "fold_info": task.info,
         "seconds": float(sum(epoch.get("seconds", 0.0) for epoch in result.history)),
         "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
     }
+    scored = task.tests or {task.cell_line: task.test}
+    rows = []
+    for line, pairs in scored.items():
+        keep = np.isin(result.test_pairs, pairs)
+        labels, scores = result.test_labels[keep], result.test_scores[keep]
+        table = _prediction_table(ds, result.test_pairs[keep], labels, scores)
+        where = run.predictions(task, line if task.tests else None)
+        atomic_write_text(where, _header(config, task, line) + table.to_csv(sep="\t", index=False))
+        rows.append({**record, "cell_line": line, "metrics": score_all(labels, scores), "history": []})
+    if task.tests:  # gen: one metrics row per cell line it scored
+        record["rows"] = rows
     description = {
         **checkpoint_model_fields(spec, result.summary["hparams"]),  # format, versions, encoder, lengths, full hparams
         "model": task.model, "card": asdict(spec.card),
         "split": {"name": config.split, "options": config.split_options}, "precision": result.summary.get("precision"),
-        "recipe": result.summary["recipe"], "fold": {"name": task.fold, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, **task.info},
+        "recipe": result.summary["recipe"],
+        "fold": {"name": task.fold, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, **task.info,
+                 **({"regime": task.regime} if task.regime != "specific" else {})},
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),
     }
@@ -115,6 +131,17 @@ def run_task(
     atomic_write_text(task_dir / "result.json", json.dumps(record, indent=2, default=_json_default) + "\n")
     (task_dir / "done").touch()
     return record
+
+
+def _starting_weights(run: RunDirectory, task: Task, spec) -> dict | None:
+    """A best task's start: its fold's finished gen checkpoint (None for others, and for
+    scikit-learn models, which refit on the cell line's training side instead)."""
+    if task.regime != "best" or spec.kind == "sklearn":
+        return None
+    if not (run.root / "tasks" / task.after / "done").is_file():
+        raise EpizooError(f"{task.key} starts from the gen model {task.after}, which has not finished; run or resume the gen regime first")
+    _, state = load_checkpoint(run.root / "checkpoints" / task.after)
+    return state
 
 
 def _json_default(value: Any) -> Any:

@@ -19,6 +19,7 @@ BALANCE = ("augment", "weights", "sampler", "none")
 @click.option("--split-option", "split_option", multiple=True, metavar="KEY=VALUE", help="An option of the split (repeatable), e.g. valid_contigs=2.")
 @click.option("--cell-lines", multiple=True, metavar="A,B", help="Only these cell lines, comma-separated (default: all in the store).")
 @click.option("--folds", multiple=True, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco), comma-separated.")
+@click.option("--regime", default="specific", show_default=True, metavar="R1,R2", help="Training regimes, comma-separated: specific (one model per cell line and fold), gen (one per fold on all cell lines), best (gen fine-tuned per cell line; runs gen too).")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
 @click.option("--demo", is_flag=True, help="The models' demo size: published layers, narrower, on windows that cover the synthetic grammar.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
@@ -47,12 +48,13 @@ def bench_command(**kw: Any) -> None:
         raise EpizooError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     if kw["tiny"] and kw["demo"]:
         raise EpizooError("--tiny and --demo are two sizes; give one of them")
+    from epizoo.bench.regimes import parse_regimes
     from epizoo.splits import parse_options
 
     config = BenchConfig(
         store=kw["store"], out=kw["out"], models=names(kw["models"], "--models") or ["all"], split=kw["split"],
         split_options=parse_options(kw["split_option"], "--split-option"),
-        cell_lines=names(kw["cell_lines"], "--cell-lines"), folds=names(kw["folds"], "--folds"),
+        cell_lines=names(kw["cell_lines"], "--cell-lines"), folds=names(kw["folds"], "--folds"), regime=parse_regimes(kw["regime"]),
         tiny=kw["tiny"], demo=kw["demo"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"],
         budget=kw["budget"], lr=kw["lr"], precision=kw["precision"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],
