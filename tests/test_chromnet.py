@@ -154,7 +154,7 @@ def test_loss_masks_follow_upstream():
     assert float(logits.grad[2].abs().sum()) == 0  # the noise copy
     assert float(maps.grad[2].abs().sum()) > 0 and float(logits.grad[1].abs().sum()) > 0
     nothing = contact.contact_loss(maps, logits, targets, labels, torch.zeros(3, dtype=bool), torch.zeros(3, dtype=bool))
-    assert float(nothing[0]) == 0
+    assert nothing[0].item() == 0
 
 
 def test_noise_copy_scales_its_target_by_the_track_correlation():
@@ -300,51 +300,74 @@ def test_train_contacts_on_a_store_without_a_genome_layer_is_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained():
-    """A tiny ChromNet trained briefly on the fake genome (4 contigs: chr1-2 train, chr3 valid, chr4 test)."""
-    torch.set_num_threads(2)
-    genome = FakeGenome(n_contigs=4, length=120_000)
-    options = contact.ContactOptions(tiny=True, epochs=EPOCHS, warmup_epochs=0, learning_rate=1e-3, max_windows=WINDOWS, step=16_384, seed=0,
-                                     batch_size=2)  # 4 steps an epoch: 8 windows at batch 8 would be one
-    return contact.train_contact_model(SPEC, genome, options)
+def synthetic_store(tmp_path_factory) -> str:
+    """A synthetic store with a genome layer: 4 contigs of ~3 Mb (chr1-2 train, chr3 valid, chrX test),
+    2 cell lines with CTCF and ATAC tracks and contact maps at 2 kb."""
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    path = tmp_path_factory.mktemp("contacts") / "synthetic.zarr"
+    result = CliRunner().invoke(cli, [
+        "build-store", "--dataset", "synthetic", "--option", "genome=true", "--option", "n_pairs=60", "--option", "n_contigs=4",
+        "--option", "cell_lines=2", "--bin-size", "2000", "--max-distance", "40000", "--out", str(path), "--no-progress",
+    ])
+    assert result.exit_code == 0, result.output
+    return str(path)
 
 
 EPOCHS, WINDOWS = 6, 8
 
 
+@pytest.fixture(scope="module")
+def trained(synthetic_store, tmp_path_factory):
+    """``epizoo train-contacts --tiny`` for 6 epochs of 8 windows (batch 2: 4 steps an epoch) on the synthetic store."""
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    out = tmp_path_factory.mktemp("contacts-run") / "run"
+    args = ["train-contacts", synthetic_store, "--tiny", "--epochs", str(EPOCHS), "--warmup-epochs", "0", "--learning-rate", "1e-3",
+            "--batch-size", "2", "--max-windows", str(WINDOWS), "--seed", "0", "--threads", "2", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "test map correlation" in result.output
+    return out
+
+
 @pytest.mark.slow
 def test_short_training_on_held_out_chromosomes(trained):
-    """A tiny ChromNet on the fake genome's held-out contig, beside the distance-decay baseline.
+    """A tiny ChromNet on the synthetic genome's held-out contig, beside the distance-decay baseline.
 
-    On 2 CPU cores ~20 s buys 6 epochs of 8 windows (batch 2). That fits the maps in part (test map
-    correlation ~0.8) but does not beat the baseline's ~0.97: the distance decay dominates a map.
+    On 2 CPU cores ~30 s buys 6 epochs of 8 windows. That fits the maps in part (test map
+    correlation ~0.8) but does not beat the baseline (~0.9): the distance decay dominates a map.
     docs/performance.md (ChromNet) says what it takes. Asserted here: it learns (validation MSE falls
     well below its first value), its held-out maps correlate with the observed ones, the split and
     the noise copy are upstream's, and the baseline is scored on the same windows."""
-    result = trained
-    valid = [record["valid_mse"] for record in result.history]
+    import json
+
+    record = json.loads((trained / "metrics.json").read_text())
+    valid = [epoch["valid_mse"] for epoch in record["history"]]
     assert len(valid) == EPOCHS and min(valid) < 0.5 * valid[0]
-    assert result.summary["split"] == {"train": ["chr1", "chr2"], "valid": ["chr3"], "test": ["chr4"]}
-    assert result.summary["noise_copies"] == ["A_noise"] and result.summary["cell_types"] == ["A", "B"]
-    assert result.summary["windows"] == {"train": WINDOWS, "valid": WINDOWS, "test": WINDOWS}
-    assert result.metrics["map_pearson"] > 0.5 and result.metrics["n_windows"] == WINDOWS
-    assert result.baseline["map_pearson"] > 0.9 and math.isnan(result.baseline["diagonal_pearson"])
-    assert len(result.diagonal["model"]) == 16
+    summary = record["summary"]
+    assert summary["split"] == {"train": ["chr1", "chr2"], "valid": ["chr3"], "test": ["chrX"]}
+    assert summary["noise_copies"] == ["SYN-A_noise"] and summary["cell_types"] == ["SYN-A", "SYN-B"]
+    assert summary["windows"] == {"train": WINDOWS, "valid": WINDOWS, "test": WINDOWS} and summary["bin_size"] == 2000
+    assert record["model"]["map_pearson"] > 0.5 and record["model"]["n_windows"] == WINDOWS
+    assert record["baseline"]["map_pearson"] > 0.5 and math.isnan(record["baseline"]["diagonal_pearson"])
+    assert len(record["diagonal_pearson"]["model"]) == 16 and record["command"].startswith("epizoo train-contacts")
 
 
 @pytest.mark.slow
-def test_a_run_is_written_whole_and_its_checkpoint_loads(trained, tmp_path):
-    import json
+def test_a_run_is_written_whole_and_its_checkpoint_loads(trained):
+    from safetensors.torch import load_file
 
     from epizoo.inference import load_model
 
-    out = contact.write_contact_run(trained, SPEC, tmp_path / "run", command="epizoo train-contacts STORE --tiny")
-    record = json.loads((out / "metrics.json").read_text())
-    assert record["model"]["map_pearson"] == pytest.approx(trained.metrics["map_pearson"])
-    assert len(record["history"]) == EPOCHS and record["summary"]["split"]["test"] == ["chr4"]
-    model, spec = load_model(out / "checkpoint")
-    assert spec.name == "chromnet" and model.n_bins == 16
-    assert all(torch.equal(model.state_dict()[k], v) for k, v in trained.state_dict.items())
+    model, spec = load_model(trained / "checkpoint")
+    assert spec.name == "chromnet" and model.n_bins == 16 and model.window_length == 32_768
+    weights = load_file(str(trained / "checkpoint" / "weights.safetensors"))
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     with pytest.raises(EpizooError, match="exists"):
-        contact.write_contact_run(trained, SPEC, out)
-    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no work folder left behind
+        contact.write_contact_run(None, SPEC, trained)
+    assert sorted(p.name for p in trained.parent.iterdir()) == ["run"]  # no work folder left behind
