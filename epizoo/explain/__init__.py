@@ -225,6 +225,8 @@ def _pair_table(chosen, importances):
 
 
 def _write(folder: Path, chosen, importances, clusters, settings, spec, description, checkpoint, store, side, device) -> dict[str, Any]:
+    from memelite.io import write_meme
+
     from epizoo.explain import outputs
     from epizoo.explain.motifs import consensus
 
@@ -245,8 +247,6 @@ def _write(folder: Path, chosen, importances, clusters, settings, spec, descript
             logos[c.name] = name
     _cluster_table(clusters, logos, bool(settings.motifs)).to_csv(folder / "clusters.tsv", sep="\t", index=False, float_format="%.4g")
     _pair_table(chosen, importances).to_csv(folder / "pairs.tsv", sep="\t", index=False, float_format="%.6g")
-    from memelite.io import write_meme
-
     with_pwm = {f"{c.name} {consensus(c.pwm)}": c.pwm for c in clusters if c.pwm is not None}
     if with_pwm:
         write_meme(str(folder / "motifs.meme"), with_pwm)

@@ -50,8 +50,10 @@ def fold_side_pairs(run: str | Path, store: str, description: dict[str, Any], si
     fold = description["fold"]
     config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
     tasks, _, _ = plan(open_store(store), config, warn=lambda message: None)
-    task = next(t for t in tasks if t.fold == fold["name"] and t.cell_line == fold.get("cell_line")
-                and t.train_cell_line == fold.get("train_cell_line"))
+    task = next((t for t in tasks if t.fold == fold["name"] and t.cell_line == fold.get("cell_line")
+                 and t.train_cell_line == fold.get("train_cell_line")), None)
+    if task is None:
+        raise EmptyResultError(f"fold {fold['name']} of run {run} has no {side} side on {store}")
     if side == "valid":
         return task.valid
     return np.setdiff1d(task.train, task.valid)
