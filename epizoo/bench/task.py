@@ -106,16 +106,16 @@ def run_task(
         "seconds": float(sum(epoch.get("seconds", 0.0) for epoch in result.history)),
         "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
     }
-    scored = task.tests or {task.cell_line: task.test}
     rows = []
-    for line, pairs in scored.items():
+    for line, pairs in (task.tests or {task.cell_line: task.test}).items():  # gen scores each cell line apart
         keep = np.isin(result.test_pairs, pairs)
         labels, scores = result.test_labels[keep], result.test_scores[keep]
         table = _prediction_table(ds, result.test_pairs[keep], labels, scores)
         where = run.predictions(task, line if task.tests else None)
         atomic_write_text(where, _header(config, task, line) + table.to_csv(sep="\t", index=False))
-        rows.append({**record, "cell_line": line, "metrics": score_all(labels, scores), "history": []})
-    if task.tests:  # gen: one metrics row per cell line it scored
+        if task.tests:  # one metrics row per cell line; the training (history) is the record's
+            rows.append({**record, "cell_line": line, "metrics": score_all(labels, scores), "history": []})
+    if rows:
         record["rows"] = rows
     description = {
         **checkpoint_model_fields(spec, result.summary["hparams"]),  # format, versions, encoder, lengths, full hparams
