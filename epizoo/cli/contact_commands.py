@@ -6,11 +6,13 @@ Only click is imported at module level; torch and the store load inside the comm
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
 from epizoo.cli.options import command_line, names, out_option, store_argument
+from epizoo.errors import EpizooError
 
 
 @click.command("train-contacts")
@@ -39,6 +41,8 @@ def train_contacts_command(**kw: Any) -> None:
     from epizoo.plugins import get_model
     from epizoo.training.contact import ContactOptions, train_contact_model, write_contact_run
 
+    if Path(kw["out"]).exists():  # before hours of training, not after
+        raise EpizooError(f"{kw['out']} exists; give a new folder with -o, or remove it")
     spec = get_model(kw["model"])
     sides = {side: names(kw[f"{side}_contigs"], f"--{side}") for side in ("train", "valid", "test")}
     noise = names(kw["noise_copies"], "--noise-copies")

@@ -214,8 +214,9 @@ class ContactWindows(torch.utils.data.Dataset):
         start = self._start(window)
         end = start + self.window_length
         sequence = one_hot(self.genome.sequence(window.contig, start, end))
-        tracks = np.stack([transform_track(self.genome.track(window.source, mark, window.contig, start, end)) for mark in self.marks[window.source]]) \
-            if self.marks[window.source] else np.zeros((0, self.window_length), dtype=np.float32)
+        tracks = np.zeros((len(self.marks[window.source]), self.window_length), dtype=np.float32)
+        for row, mark in enumerate(self.marks[window.source]):
+            tracks[row] = transform_track(self.genome.track(window.source, mark, window.contig, start, end))
         target = self.target(window, start)
         if window.is_noise:
             tracks, target = noisy_copy(tracks, target, self.rng)
