@@ -243,7 +243,9 @@ SPEC = ModelSpec(
         notes=(
             "A contact-map model: epizoo bench (pair stores) skips it; train it with "
             "epizoo.training.contact.train_contact_model or `epizoo train-contacts`. Parameters: encoder 99,312; "
-            "LSTM 395,264; decoder 1,627,945; classifier 67,479,107 (its first Linear alone 67.1 M)."
+            "LSTM 395,264; decoder 1,627,945; classifier 67,479,107 (its first Linear alone 67.1 M). Checked against the "
+            "upstream modules at the tiny size (their final pooling and classifier Linear resized to match): with the "
+            "same weights, maps and logits are identical (max abs difference 0) in eval and train mode."
         ),
     ),
 )
