@@ -320,3 +320,21 @@ def test_bench_refuses_a_signals_model_on_a_sequence_store(tmp_path):
     epizoo.simulate_store(store, n_pairs=60, n_contigs=3, cell_lines=1)
     result = run_cli("bench", store, "--models", "targetfinder", "--tiny", "--split", "loco", "--out", tmp_path / "run")
     assert result.exit_code != 0 and "targetfinder reads signals, which store" in " ".join(result.output.split())
+
+
+def test_transepi_trains_once_per_fold_for_several_test_cell_lines(synthetic, tmp_path):
+    """Three cell lines: train on one, test on two; each fold trains once and scores both."""
+    loaded = simulate(DatasetRequest(seed=4, options={"n_pairs": 900, "n_contigs": 6, "cell_lines": 3}))
+    table = write_table(tmp_path / "features.csv", loaded.pairs)
+    build_store(loaded, tmp_path / "three.zarr", signals=str(table), with_sequence=False, progress=False)
+    out = tmp_path / "run"
+    result = run_cli("bench", tmp_path / "three.zarr", "--models", "distance", "--split", "transepi",
+                     "--split-option", "train=SYN-A", "--split-option", "groups=chr1,chr2;chr3,chrX", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "tasks" / "distance").iterdir()) == ["SYN-A-to-SYN-B+SYN-C"]
+    metrics = pd.read_csv(out / "metrics.tsv", sep="\t")
+    assert sorted(metrics["cell_line"]) == ["SYN-B", "SYN-B", "SYN-C", "SYN-C"]
+    for line in ("SYN-B", "SYN-C"):
+        assert len(list((out / "predictions" / "distance" / f"SYN-A-to-{line}").glob("fold*.tsv"))) == 2
+    pooled = epizoo.bench.report.build_report(out).pooled
+    assert sorted(pooled["column"]) == ["SYN-A -> SYN-B", "SYN-A -> SYN-C"]

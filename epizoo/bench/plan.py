@@ -65,6 +65,25 @@ def _multi_cell_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[
         yield "+".join(train_lines), test, {**config.split_options, "test": [test]}
 
 
+def _train_once_per_fold(tasks: list[Task]) -> list[Task]:
+    """A split that names its own cell lines (``transepi``) gives every test cell line of a fold the
+    same training side: one task per model and fold trains once and scores each test cell line
+    (``Task.tests``; a metrics row and a prediction table per cell line, as the gen regime's)."""
+    grouped: dict[tuple[str, str], list[Task]] = {}
+    for task in tasks:
+        grouped.setdefault((task.model, task.fold), []).append(task)
+    merged = []
+    for group in grouped.values():
+        first = group[0]
+        if len(group) == 1 or not all(np.array_equal(t.train, first.train) and np.array_equal(t.valid, first.valid) for t in group):
+            merged += group
+            continue
+        tests = {task.cell_line: task.test for task in group}
+        union = np.unique(np.concatenate(list(tests.values())))
+        merged.append(Task(first.model, "+".join(tests), first.train_cell_line, first.fold, first.train, first.valid, union, first.info, tests=tests))
+    return merged
+
+
 def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
     from epizoo.splits import check_leakage
 
@@ -126,6 +145,8 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
     if set(regimes) - {"specific"}:
         more, reports = regime_tasks(ds, config, per_line, warn)
         tasks, leakage = tasks + more, leakage + reports
+    if config.split in MULTI_CELL_SPLITS:
+        tasks = _train_once_per_fold(tasks)
     if config.folds and not tasks and not skipped:
         raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
     if not tasks:
