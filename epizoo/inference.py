@@ -295,6 +295,10 @@ def predict_pairs(
     }
     if pairs.size == 0:
         return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
+    if getattr(spec, "task", "pair") == "contact-map":  # scored from its predicted maps
+        from epizoo.contact_pairs import predict_contact_pairs
+
+        return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
     if spec.kind == "sklearn":
         out_pairs, labels, features = _features(spec, store, pairs, hparams, TrainOptions(device="cpu"))
         return out_pairs, labels, np.asarray(model.predict_proba(features)[:, 1])
@@ -404,9 +408,12 @@ def write_predictions(
     batch_size: int = PREDICT_BATCH,
     precision: str = "auto",
     command: str = "",
+    tracks_of: str | None = None,
 ) -> dict[str, Any]:
     """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold of ``run``) with
-    the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place)."""
+    the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place).
+    A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact_pairs`),
+    reading the tracks of the pair's cell line, else of ``tracks_of``."""
     import platform
 
     import torch
@@ -431,20 +438,27 @@ def write_predictions(
     chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:
         raise EmptyResultError(f"{store} has no pairs to score")
-    found, labels, scores = predict_pairs(model, spec, description, store, chosen, target, batch_size, precision)
+    note = ""
+    if getattr(spec, "task", "pair") == "contact-map":
+        from epizoo.contact_pairs import SCORE_NOTE, predict_contact_pairs
+
+        found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
+        note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)
+    else:
+        found, labels, scores = predict_pairs(model, spec, description, store, chosen, target, batch_size, precision)
     table = _prediction_table(ds, found, labels, scores)
     fold = description.get("fold") or {}
     header = (
         f"# epizoo {__version__}; torch {torch.__version__}; python {platform.python_version()}\n"
         f"# command: {command}\n"
         f"# model {spec.name}; checkpoint of cell line {fold.get('cell_line', '?')} (trained on "
-        f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {pairs}\n"
+        f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {pairs}\n{note}"
     )
     try:
         atomic_write_text(out, header + table.to_csv(sep="\t", index=False))
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
-    return {"model": spec.name, "pairs": int(found.size), "out": str(out)}
+    return {"model": spec.name, "pairs": int(found.size), "out": str(out), "note": note.replace("# ", "").strip()}
 
 
 # ---- the predict command on a user's BEDPE --------------------------------------------------------
@@ -515,6 +529,8 @@ def write_bedpe_predictions(
     source = open_sequence_source(genome=genome, regions=list(regions or ()) or None)
     target = str(resolve_device(device))
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
+    if getattr(spec, "task", "pair") == "contact-map":
+        raise EpizooError(f"{spec.name} is a contact-map model: it scores the pairs of a STORE with a genome layer, not a --bedpe")
     windows = model_windows(spec, description)
     dataset = get_dataset("bedpe")
     loaded, source = prepare_pairs(dataset, DatasetRequest(path=str(bedpe)), source, for_prediction=True)

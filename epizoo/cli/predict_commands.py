@@ -29,6 +29,7 @@ from epizoo.errors import EpizooError
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
+@click.option("--tracks-of", default=None, metavar="CELL", help="A contact-map checkpoint: read this cell line's tracks for pairs whose own cell line has none in the genome layer.")
 @out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables); with --bedpe, a name ending in .bedpe writes BEDPE with the scores.")
 def predict_command(**kw: Any) -> None:
     """Score STORE's pairs (or --bedpe PAIRS with --genome FA) with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
@@ -40,6 +41,8 @@ def predict_command(**kw: Any) -> None:
         raise EpizooError("--genome and --regions give the sequence of --bedpe pairs; with a STORE leave them out")
     if kw["bedpe"] and kw["genome"] and kw["regions"]:
         raise EpizooError("give either --genome (a whole-genome FASTA) or --regions (pre-extracted), not both")
+    if kw["bedpe"] and kw["tracks_of"]:
+        raise EpizooError("--tracks-of reads a STORE's genome layer for a contact-map model; with --bedpe leave it out")
     if kw["bedpe"] and kw["pairs"] != "all":
         raise EpizooError("--pairs test picks a fold's pairs of the run's store; with --bedpe every pair is scored")
     checkpoint = chosen_checkpoint(kw)
@@ -59,8 +62,10 @@ def predict_command(**kw: Any) -> None:
     else:
         done = write_predictions(
             checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
-            batch_size=kw["batch_size"], precision=kw["precision"], command=command,
+            batch_size=kw["batch_size"], precision=kw["precision"], command=command, tracks_of=kw["tracks_of"],
         )
+    if done.get("note"):
+        console.stderr.print(done["note"], markup=False, highlight=False)
     console.stderr.print(f"scored {done['pairs']} pairs with {done['model']}: {done['out']}", markup=False, highlight=False)
 
 
