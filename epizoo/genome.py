@@ -25,6 +25,7 @@ import numpy as np
 
 from epizoo.contigs import find as find_contig
 from epizoo.coords import parse_region
+from epizoo.textfile import is_gzip
 from epizoo.errors import InputFileError, SequenceError
 from epizoo.sequence import N_CODE, encode
 
@@ -140,11 +141,6 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
 def _is_bgzip(path: Path) -> bool:
     """BGZF is gzip with an extra field whose subfield id is 'BC' (SAM spec, section 4.1)."""
     with open(path, "rb") as handle:
@@ -239,7 +235,7 @@ class FastaGenome(_WholeGenome):
         if not self.path.is_file():
             raise InputFileError(f"genome FASTA {self.path} does not exist; pass the path of a whole-genome FASTA")
         self.name = self.path.name
-        self.compressed = _is_gzip(self.path)
+        self.compressed = is_gzip(self.path)
         self._fasta = None
         self._mapped: np.ndarray | None = None
         self._cached: tuple[str, np.ndarray] | None = None
@@ -490,7 +486,7 @@ class RegionSequences(SequenceSource):
     @staticmethod
     def _fasta_records(path: Path):
         """``(header, sequence)`` for every record of the (possibly gzip) FASTA."""
-        opener = gzip.open if _is_gzip(path) else open
+        opener = gzip.open if is_gzip(path) else open
         header, lines = None, []
         with opener(path, "rt", encoding="ascii") as handle:
             for line in _checked_lines(path, handle):

@@ -26,12 +26,10 @@ renamed when complete.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import shutil
 import time
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from epizoo import coords
+from epizoo.textfile import numbered_lines
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError, SequenceError
 
 DEFAULT_MIN_DISTANCE = 10_000
@@ -77,20 +76,7 @@ def _elements(rows: list[tuple[str, int, int, str]]) -> Elements:
 
 
 def _text_lines(path: Path, what: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a plain or gzip text file; an unreadable file is one line."""
-    if not path.is_file():
-        raise InputFileError(f"{what} {path} not found; check the path")
-    with open(path, "rb") as handle:
-        opener = gzip.open if handle.read(2) == b"\x1f\x8b" else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as handle:
-            yield from enumerate(handle, start=1)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputFileError(f"{what} {path} is truncated or not valid gzip ({exc}); copy or download it again") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"{what} {path} is not text ({exc.reason} at byte {exc.start}); give a BED or GTF file") from None
-    except OSError as exc:
-        raise InputFileError(f"{what} {path}: cannot read it ({exc.strerror or exc})") from None
+    return numbered_lines(path, what, "check the path", "give a BED or GTF file")
 
 
 def _skipped(line: str) -> bool:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from epizoo import catalog, console
 from epizoo.errors import EmptyResultError, InputFileError, UnknownNameError
+from epizoo.textfile import numbered_lines
 
 MARKS = ("CTCF", "DNase", "H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3")
 REGIONS = ("enhancer", "promoter", "window")
@@ -94,14 +95,7 @@ def _parse_names(names: pd.Series, path, what: str) -> pd.DataFrame:
 
 def _separator(path: Path) -> str:
     """Tab or comma, from the header line (the tables upstream are comma-separated despite .tsv)."""
-    import gzip
-
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8-sig") as handle:
-            header = handle.readline()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputFileError(f"{path}: cannot read as a feature table ({exc})") from None
+    header = next((line for _, line in numbered_lines(path, "feature table", "check the --signals path")), "")
     return "\t" if header.count("\t") > header.count(",") else ","
 
 

@@ -283,7 +283,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(inputs, checkpoints, tmp_path
         (["--checkpoint", ckpt, *options(enhancers=empty)], ["has no elements"]),
         (["--checkpoint", ckpt, *options(enhancers=far)], ["no enhancer-promoter pair"]),
         (["--checkpoint", ckpt, *base, "--min-distance", "5000", "--max-distance", "5000"], ["--min-distance 5000", "below --max-distance"]),
-        (["--checkpoint", ckpt, *options(promoters=binary)], ["binary.gtf", "is not text"]),
+        (["--checkpoint", ckpt, *options(promoters=binary)], ["binary.gtf", "is not UTF-8 text"]),
         (["--checkpoint", ckpt, *options(promoters=short_gtf)], ["short.gtf:1", "a GTF line has 9"]),
         (["--checkpoint", ckpt, *options(promoters=tmp_path / "missing.gtf")], ["not found"]),
         (["--checkpoint", ckpt, *base, "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], ["not both"]),

@@ -21,13 +21,12 @@ a UTF-8 byte-order mark is ignored; gzip files (any name) are read as gzip.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 
 import pandas as pd
 
 from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_table
+from epizoo.textfile import numbered_lines
 from epizoo.errors import EmptyResultError, InputFileError
 
 REQUIRED = ["chrom1", "start1", "end1", "chrom2", "start2", "end2"]
@@ -37,27 +36,8 @@ HEADERLESS = [*REQUIRED, "name", "score", "strand1", "strand2", "label", "cell_l
 STRANDS = ("+", "-", ".")
 
 
-def _is_gzip(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(2) == b"\x1f\x8b"
-    except OSError:
-        return path.suffix == ".gz"
-
-
 def _lines(path: Path):
-    if not path.is_file():
-        raise InputFileError(f"BEDPE file {path} not found; check the --bedpe path")
-    opener = gzip.open if _is_gzip(path) else open
-    try:
-        with opener(path, "rt", encoding="utf-8-sig") as handle:
-            yield from enumerate(handle, start=1)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise InputFileError(f"BEDPE file {path} is truncated or not valid gzip ({exc}); copy or download it again") from None
-    except UnicodeDecodeError as exc:
-        raise InputFileError(f"BEDPE file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputFileError(f"BEDPE file {path}: cannot read it ({exc.strerror or exc})") from None
+    return numbered_lines(path, "BEDPE file", "check the --bedpe path")
 
 
 def _is_header(line: str) -> bool:
