@@ -12,9 +12,11 @@ import json
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -431,9 +433,7 @@ def build_store(
     attrs["epizoo_layers"] = ",".join(layers)
     if measured is not None:
         attrs.update(signal_source=measured.source, signal_sha256=measured.sha256)
-    clean_stale(out)
-    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
-    try:
+    with staged(out) as wip:
         with console.progress(progress) as bar:
             task = bar.add_task("writing sequences", total=report.enhancers + report.promoters, status="")
             _write_tables(wip, data, attrs)
@@ -443,13 +443,23 @@ def build_store(
             add_layers(wip)
         _finalise(wip, report, began)
         _move_into_place(wip, out, force)
-    except OSError as exc:  # a full disk, a folder made read-only meanwhile, an unreadable source ...
+    return report
+
+
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """The work-in-progress folder of a build of ``out``: whatever fails inside removes it, and an
+    OS error (a full disk, a folder made read-only meanwhile, an unreadable source) becomes one line."""
+    clean_stale(out)
+    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
+    try:
+        yield wip
+    except OSError as exc:
         shutil.rmtree(wip, ignore_errors=True)
         raise StoreError(_os_error_line(out, exc)) from None
     except BaseException:
         shutil.rmtree(wip, ignore_errors=True)
         raise
-    return report
 
 
 def _os_error_line(out: Path, exc: OSError) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -521,8 +520,7 @@ def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: 
     """A store holding only the genome layer (``epizoo_layers = "genome"``), staged like every build."""
     from epizoo import __version__, schema
     from epizoo.genome import open_sequence_source
-    from epizoo.store.build import _finalise, _move_into_place, _os_error_line, check_output
-    from epizoo.store.staging import clean_stale
+    from epizoo.store.build import _finalise, _move_into_place, check_output, staged
 
     began = time.perf_counter()
     out = Path(out)
@@ -537,18 +535,10 @@ def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: 
         "sequence_sha256": source.sequence.sha256(), "command": command or "python: epizoo.store.genome_layer.build_genome_store",
     }
     report = GenomeReport(str(out), len(source.contigs), sum(source.contigs.values()), len(source.tracks), len(source.contact_cells))
-    clean_stale(out)
-    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
-    try:
+    with staged(out) as wip:
         write_genome_layer(wip, source, request.settings, create=True, root_attrs=attrs, progress=progress)
         _finalise(wip, report, began)
         _move_into_place(wip, out, force)
-    except OSError as exc:
-        shutil.rmtree(wip, ignore_errors=True)
-        raise StoreError(_os_error_line(out, exc)) from None
-    except BaseException:
-        shutil.rmtree(wip, ignore_errors=True)
-        raise
     return report
 
 
