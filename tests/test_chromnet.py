@@ -278,14 +278,6 @@ def test_distance_decay_baseline():
 
 
 # ---- the bench and the short training -------------------------------------------------------------
-def test_bench_skips_contact_map_models_and_refuses_them_alone():
-    from epizoo.bench.runner import _pair_models
-
-    assert _pair_models(["epivan", "chromnet"]) == (["epivan"], ["chromnet"])
-    with pytest.raises(EpizooError, match="contact-map models do not score pairs.*train-contacts"):
-        _pair_models(["chromnet"])
-
-
 def test_train_contacts_on_a_store_without_a_genome_layer_is_one_line(tmp_path):
     from click.testing import CliRunner
 

@@ -84,6 +84,25 @@ def _train_once_per_fold(tasks: list[Task]) -> list[Task]:
     return merged
 
 
+def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple[list[Task], list[dict]]:
+    """Contact-map models train on whole contigs of the genome layer: a fold that leaves none free of
+    test pairs, or a cell line without maps or tracks, is skipped with the reason."""
+    from epizoo.bench.contact_tasks import pair_skip_reason
+    from epizoo.plugins import get_model
+    from epizoo.training.contact import as_genome
+
+    kept = []
+    for task in tasks:
+        spec = get_model(task.model)
+        reason = pair_skip_reason(ds, as_genome(ds), spec, task) if spec.task == "contact-map" else None
+        if reason is None:
+            kept.append(task)
+        else:
+            skipped.append({"cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
+                            "reason": f"{task.model}: {reason}"})
+    return kept, skipped
+
+
 def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
     from epizoo.splits import check_leakage
 
@@ -147,6 +166,7 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
         tasks, leakage = tasks + more, leakage + reports
     if config.split in MULTI_CELL_SPLITS:
         tasks = _train_once_per_fold(tasks)
+    tasks, skipped = _contact_tasks_that_run(ds, tasks, skipped)
     if config.folds and not tasks and not skipped:
         raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
     if not tasks:

@@ -255,6 +255,10 @@ def rich_tables(report: Report) -> list:
 
 
 def as_json(report: Report) -> dict[str, Any]:
+    from epizoo.bench.maps_report import MapsReport, maps_json
+
+    if isinstance(report, MapsReport):
+        return maps_json(report)
     summary = report.summary.astype(object).where(report.summary.notna(), None)
     return {
         "run": str(report.run),
@@ -275,7 +279,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 # ---- writing ----------------------------------------------------------------------------------
 def write_report(run: str | Path) -> Report:
-    """Build the report of ``run`` and write report.md, report.tsv and the plots into it."""
+    """Build the report of ``run`` and write report.md, report.tsv and the plots into it (a contact-map
+    benchmark's: :mod:`epizoo.bench.maps_report`)."""
+    from epizoo.bench.maps_report import is_maps_run, write_maps_report
+
+    if is_maps_run(run):
+        return write_maps_report(run)
     report = build_report(run)
     report.plots = make_plots(report)
     atomic_write_text(report.run / "report.tsv", report.summary.to_csv(sep="\t", index=False, float_format="%.6g"))
@@ -285,6 +294,10 @@ def write_report(run: str | Path) -> Report:
 
 def print_report(report: Report) -> None:
     from epizoo import console
+    from epizoo.bench.maps_report import MapsReport, print_maps_report
+
+    if isinstance(report, MapsReport):
+        return print_maps_report(report)
 
     for table in rich_tables(report):
         console.stdout.print(table)

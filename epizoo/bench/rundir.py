@@ -200,7 +200,15 @@ def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:
-    table = metrics_table(collect_results(run, tasks))
+    """metrics.tsv from the finished tasks; a maps benchmark's also writes diagonal.tsv (its curves)."""
+    from epizoo.bench.contact_tasks import diagonal_table, is_maps_record, maps_table
+
+    results = collect_results(run, tasks)
+    if results and all(map(is_maps_record, results)):
+        table = maps_table(results)
+        atomic_write_text(run.root / "diagonal.tsv", diagonal_table(results).to_csv(sep="\t", index=False, float_format="%.6g"))
+    else:
+        table = metrics_table(results)
     atomic_write_text(run.metrics, table.to_csv(sep="\t", index=False, float_format="%.6g"))
     return table
 

@@ -27,6 +27,7 @@ from typing import Callable
 import pandas as pd
 
 from epizoo.bench.config import CROSS_SPLITS, EXECUTION_KEYS, LEAKY_SPLITS, LOCATION_KEYS, BenchConfig, Task, safe_name
+from epizoo.bench.contact_tasks import is_contact_model, plan_maps
 from epizoo.bench.plan import plan
 from epizoo.bench.progress import PlainProgress, QuietProgress, RichProgress, make_progress
 from epizoo.bench.rundir import (
@@ -164,23 +165,25 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
         raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
     every_model = config.models in (["all"], "all")
     config.models = list(get_models()) if every_model else [get_model(m).name for m in config.models]
-    config.models, contact_map_models = _pair_models(config.models)
     if not config.models:
         raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
+    maps_only = all(is_contact_model(name) for name in config.models)
     device = resolve_device(config.device)  # a bad --device fails before anything is written
     # Absolute paths, so that dask workers in another working directory read and write the same files.
     config.store, config.out = str(Path(config.store).resolve()), str(Path(config.out).resolve())
     ds = open_store(config.store)
     verify_before_reading_all(config.store)  # a same-size garbage chunk passes open's size check
     config.store_identity = store_identity(ds)
-    config.models, unreadable = _models_for_store(ds, config.store, config.models, every_model)
     progress = progress or make_progress(config.progress, config.train_options())
-    for name, missing in unreadable.items():
-        progress.log(f"skipped {name}: it reads {missing}, which this store does not hold")
-    if contact_map_models:
-        progress.log(f"skipped {', '.join(contact_map_models)}: contact-map models train on a genome layer, not on pairs "
-                     "(epizoo train-contacts STORE --model NAME)")
-    tasks, skipped, leakage = plan(ds, config, warn=progress.log)
+    if maps_only:  # the contact-map benchmark: held-out maps, not pairs (epizoo.bench.contact_tasks)
+        if config.regime != ["specific"]:
+            raise EpizooError("contact-map models run the specific regime only; leave --regime out")
+        tasks, skipped, leakage = plan_maps(ds, config), [], []
+    else:
+        config.models, unreadable = _models_for_store(ds, config.store, config.models, every_model, config.regime)
+        for name, missing in unreadable.items():
+            progress.log(f"skipped {name}: it reads {missing}, which this store does not hold")
+        tasks, skipped, leakage = plan(ds, config, warn=progress.log)
     run = RunDirectory(config.out)
     _check_out(run.root)
     cluster = _Cluster(config, progress.log) if config.workers or config.scheduler else None
@@ -209,36 +212,33 @@ def store_identity(ds) -> str:
     return " ".join(str(ds.attrs.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
 
 
-def _models_for_store(ds, store: str, names: list[str], every_model: bool) -> tuple[list[str], dict[str, str]]:
+def _models_for_store(ds, store: str, names: list[str], every_model: bool, regimes: list[str]) -> tuple[list[str], dict[str, str]]:
     """The models whose inputs the store holds; with ``--models all`` the others are skipped (and
-    listed), a model named outright that cannot read the store is one line."""
+    listed), a model named outright that cannot read the store is one line. A contact-map model
+    reads the genome layer, and runs the specific regime only."""
     from epizoo.plugins import get_model
     from epizoo.schema import store_layers
 
     layers = set(store_layers(ds))
-    unreadable = {name: ", ".join(sorted(set(get_model(name).inputs) - layers)) for name in names}
-    unreadable = {name: missing for name, missing in unreadable.items() if missing}
+    unreadable = {}
+    for name in names:
+        spec = get_model(name)
+        needs = {"pairs", "genome"} if spec.task == "contact-map" else set(spec.inputs)
+        missing = ", ".join(sorted(needs - layers))
+        if spec.task == "contact-map" and regimes != ["specific"] and not missing:
+            missing = "the specific regime only (no --regime gen or best)"
+        if missing:
+            unreadable[name] = missing
     if unreadable and not every_model:
         name, missing = next(iter(unreadable.items()))
-        how = "--signals" if "signals" in missing else "--genome or --regions"
+        if missing.startswith("the specific"):
+            raise EpizooError(f"{name} is a contact-map model: it runs {missing}; leave it out of --models or drop --regime")
+        how = "--signals" if "signals" in missing else "--genome (a genome layer)" if "genome" in missing else "--genome or --regions"
         raise EpizooError(f"{name} reads {missing}, which store {store} does not hold; rebuild it with {how} or choose other --models")
     kept = [name for name in names if name not in unreadable]
     if not kept:
         raise EpizooError(f"no model can read this store (it holds {', '.join(sorted(layers))}); choose models with --models")
     return kept, unreadable
-
-
-def _pair_models(names: list[str]) -> tuple[list[str], list[str]]:
-    """(pair models, contact-map models) of ``names``; asking for contact-map models only is one line."""
-    from epizoo.plugins import get_model
-
-    contact = [name for name in names if get_model(name).task == "contact-map"]
-    if contact and len(contact) == len(names):
-        raise EpizooError(
-            f"{', '.join(contact)}: contact-map models do not score pairs; train them on a store's genome layer with "
-            f"`epizoo train-contacts STORE --model {contact[0]}`"
-        )
-    return [name for name in names if name not in contact], contact
 
 
 def _say_which_embedding(config: BenchConfig, progress) -> None:

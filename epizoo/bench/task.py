@@ -14,6 +14,7 @@ import pandas as pd
 
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task
+from epizoo.bench.contact_tasks import is_maps_task, train_contact_task
 from epizoo.bench.rundir import RunDirectory
 from epizoo.errors import EpizooError
 from epizoo.inference import checkpoint_model_fields
@@ -93,12 +94,16 @@ def run_task(
 
     spec = get_model(task.model)
     options = config.train_options(device=_task_device(config))
-    initial_state = _starting_weights(run, task, spec)
-    sides = Sides(task.train, task.valid, task.test)
-    result = train_fold(spec, config.store, sides, options, on_epoch, on_batch, initial_state=initial_state)
-    if task.regime == "best":
-        result.summary.update(fine_tuned=initial_state is not None, starts_from=task.after)
-    metrics = score_all(result.test_labels, result.test_scores)
+    if spec.task == "contact-map":  # trains on the genome layer (epizoo.bench.contact_tasks)
+        result = train_contact_task(spec, config, task, options.device, on_epoch)
+    else:
+        initial_state = _starting_weights(run, task, spec)
+        result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch, on_batch,
+                            initial_state=initial_state)
+        if task.regime == "best":
+            result.summary.update(fine_tuned=initial_state is not None, starts_from=task.after)
+    maps_only = is_maps_task(task)
+    metrics = result.summary["contact_metrics"]["model"] if maps_only else score_all(result.test_labels, result.test_scores)
     ds = open_store(config.store)
     record = {
         "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
@@ -107,7 +112,7 @@ def run_task(
         "cpu_seconds": float(sum(epoch.get("cpu_seconds", 0.0) for epoch in result.history)),
     }
     rows = []
-    for line, pairs in (task.tests or {task.cell_line: task.test}).items():  # gen scores each cell line apart
+    for line, pairs in ({} if maps_only else task.tests or {task.cell_line: task.test}).items():  # gen scores each cell line apart
         keep = np.isin(result.test_pairs, pairs)
         labels, scores = result.test_labels[keep], result.test_scores[keep]
         table = _prediction_table(ds, result.test_pairs[keep], labels, scores)
@@ -126,6 +131,7 @@ def run_task(
                  **({"regime": task.regime} if task.regime != "specific" else {})},
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),
+        **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.task == "contact-map" else {}),
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
     atomic_write_text(task_dir / "result.json", json.dumps(record, indent=2, default=_json_default) + "\n")

@@ -262,6 +262,7 @@ class ContactOptions:
     step: int | None = None  # bp between windows; None: upstream's 500 kb at 2 Mb, else a quarter window
     split: dict[str, list[str]] | None = None  # side -> contigs; None: chromosome_split's default
     cell_lines: list[str] | None = None  # None: every cell line with the model's tracks
+    test_cell_lines: list[str] | None = None  # whose maps the test windows score; None: the training ones with maps
     noise_copies: list[str] | None = None  # None: the first cell line with contact maps; []: none
     contacts_from: str | None = None  # upstream's IMR90 quirk: every target from this cell line
     max_windows: int | None = None  # cap the windows per side (seeded draw), for short runs
@@ -286,14 +287,17 @@ def _cells(genome: Any, options: ContactOptions, tracks: Sequence[str]) -> tuple
     with_tracks = sorted({str(cell) for cell, _ in genome.track_names()})
     cells = list(options.cell_lines) if options.cell_lines else with_tracks
     map_cells = {str(cell) for cell in genome.contact_cell_lines()}
-    unknown = [c for c in [*cells, *(options.noise_copies or []), *([options.contacts_from] if options.contacts_from else [])]
-               if c not in set(with_tracks) | map_cells]
+    named = [*cells, *(options.noise_copies or []), *(options.test_cell_lines or []), *([options.contacts_from] if options.contacts_from else [])]
+    unknown = [c for c in named if c not in set(with_tracks) | map_cells]
     if unknown:
         raise UnknownNameError(f"unknown cell line {unknown[0]!r}; the store has {', '.join(sorted(set(with_tracks) | map_cells))}")
     if options.contacts_from and options.contacts_from not in map_cells:
         raise EpizooError(f"contacts_from {options.contacts_from}: that cell line has no contact map")
     if not map_cells & set(cells) and not options.contacts_from:
         raise EmptyResultError(f"none of the cell lines {', '.join(cells)} has a contact map to train on")
+    unmapped = [c for c in options.test_cell_lines or [] if c not in map_cells]
+    if unmapped:
+        raise EpizooError(f"test cell line {unmapped[0]} has no contact map to score against; choose one of {', '.join(sorted(map_cells))}")
     noise = options.noise_copies if options.noise_copies is not None else sorted(map_cells & set(cells))[:1]
     return cells, map_cells, [f"{cell}{NOISE_SUFFIX}" for cell in noise]
 
@@ -361,18 +365,19 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
     torch.manual_seed(options.seed)
 
     cells, map_cells, noise = _cells(genome, options, spec.tracks)
-    marks = track_marks(genome, spec.tracks, sorted({*cells, *(n[: -len(NOISE_SUFFIX)] for n in noise)}))
+    mapped = [c for c in cells if (options.contacts_from or c) in map_cells]
+    tested = list(options.test_cell_lines or mapped)  # a cross-cell-type test reads its own tracks only
+    marks = track_marks(genome, spec.tracks, sorted({*cells, *tested, *(n[: -len(NOISE_SUFFIX)] for n in noise)}))
     hparams = spec.hparams(tiny=options.tiny, **options.hparams, n_tracks=len(spec.tracks), n_cell_types=max(1, len(cells)))
     window_length, n_bins = int(hparams["window_length"]), int(hparams["n_bins"])
     step = options.step or (UPSTREAM_STEP if window_length == UPSTREAM_WINDOW else max(1, window_length // 4))
     lengths = {str(name): int(length) for name, length in genome.genome_contigs().items()}
     sides = chromosome_split(list(lengths), options.split)
     labels = {cell: index for index, cell in enumerate(cells)}
-    mapped = [c for c in cells if (options.contacts_from or c) in map_cells]
     windows = {
         "train": _draw(make_windows([*cells, *noise], sides["train"], lengths, window_length, step), options.max_windows, rng),
         "valid": _draw(make_windows(mapped, sides["valid"], lengths, window_length, step), options.max_windows, rng),
-        "test": _draw(make_windows(mapped, sides["test"], lengths, window_length, step), options.max_windows, rng),
+        "test": _draw(make_windows(tested, sides["test"], lengths, window_length, step), options.max_windows, rng),
     }
     for side in ("train", "test"):
         if not windows[side]:
@@ -419,7 +424,7 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
     model.load_state_dict(best_state)
 
     return _score(model, dataset, batch_size, device, history, {
-        "model": spec.name, "hparams": hparams, "cell_types": cells, "noise_copies": noise, "map_cell_lines": sorted(map_cells),
+        "model": spec.name, "hparams": hparams, "cell_types": cells, "test_cell_lines": tested, "noise_copies": noise, "map_cell_lines": sorted(map_cells),
         "split": sides, "step": step, "windows": {side: len(ws) for side, ws in windows.items()},
         "epochs_run": len(history), "warmup_epochs": warmup, "stopped_by": stopped_by, "best_valid_mse": best,
         "bin_size": getattr(genome, "contact_bin_size", None), "options": {k: v for k, v in asdict(options).items() if k != "hparams"},
