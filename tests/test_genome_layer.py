@@ -300,6 +300,29 @@ def test_cli_adds_file_tracks_to_a_pair_store(files, tmp_path):
     assert ds.epizoo.contact_cell_lines() == []
 
 
+def test_workers_build_the_same_layer_in_processes(files, tmp_path):
+    """--workers N writes each (array, contig) as a dask task in a process: the arrays equal a serial build's."""
+    import zarr
+
+    root = files["root"]
+    built = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.zarr"
+        result = _cli("build-store", "--genome", str(files["fasta"]), "--tracks", str(root / "tracks.yaml"),
+                      "--contacts", str(root / "contacts.yaml"), "--bin-size", str(BIN), "--max-distance", str(MAX_DISTANCE),
+                      "--workers", str(workers), "--out", str(out))
+        assert result.exit_code == 0, result.output
+        built[workers] = zarr.open_group(out, mode="r")
+    for name in ("genome_sequence", "track_value", "contact_value"):
+        assert np.array_equal(built[1][name][...], built[2][name][...], equal_nan=True), name
+
+
+def test_workers_report_a_bad_track_in_one_line(files, tmp_path):
+    """An error inside a worker process (a value beyond float16) is still one line, and no store is left."""
+    loud = {c: np.full(n, 1e6, dtype=np.float32) for c, n in LENGTHS.items()}
+    assert "beyond the 65,504" in _bad(files, tmp_path, _one_track(loud), "--workers", "2")
+
+
 # ---- bad input: one line each, nothing left behind ----------------------------------------------------
 
 

@@ -80,6 +80,8 @@ def genome_layer_options(command):
                      help="Track bin (bp)."),
         click.option("--balance/--no-balance", default=True, show_default=True, help="Balanced or raw contact counts."),
         click.option("--genome-contigs", "contigs", multiple=True, metavar="A,B", help="Genome layer contigs (default: all)."),
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Processes writing the genome layer (dask; one task per array and contig)."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -137,6 +137,10 @@ class FileLayerSource(LayerSource):
         self._coolers: dict = {}
         self.matrix = "balanced"
 
+    def __getstate__(self):
+        """Open bigWig and cooler handles stay in their process; another opens its own."""
+        return {**self.__dict__, "_bigwigs": {}, "_coolers": {}}
+
     # bigWig ------------------------------------------------------------------------------------
     def _bigwig(self, key):
         if key not in self._bigwigs:
@@ -371,45 +375,103 @@ def _create_arrays(wip: Path, plan: Plan, source: LayerSource, settings: LayerSe
     return sequence, tracks, contacts
 
 
-def _write_tracks(array, plan: Plan, source: LayerSource, settings: LayerSettings, bar, task) -> None:
-    """Each track, contig and chunk in turn; a track with no measured base anywhere is refused."""
+# Each unit of work writes one array's rows for one contig. Every contig starts on a chunk boundary on
+# each axis (Plan), so no two units touch a chunk: they run in any order, in processes (bigWig and
+# cooler handles are per process), with no lock. A unit opens its array by path, so it pickles.
+ARRAYS = {"sequence": "genome_sequence", "track": "track_value", "contact": "contact_value"}
+
+
+def _units(plan: Plan, source: LayerSource) -> list[tuple[str, int, int]]:
+    """(kind, row, contig index) of every unit: the sequence, then each track, then each map, contig by contig."""
+    contigs = range(len(plan.names))
+    return ([("sequence", 0, i) for i in contigs] + [("track", row, i) for row in range(len(source.tracks)) for i in contigs]
+            + [("contact", row, i) for row in range(len(source.contact_cells)) for i in contigs])
+
+
+def _write_unit(wip: str, plan: Plan, source: LayerSource, settings: LayerSettings, unit: tuple[str, int, int]) -> tuple[int, float]:
+    """Write one unit; (measured values, largest absolute value) for a track unit, (0, 0) otherwise."""
+    import zarr
+
+    kind, row, i = unit
+    array = zarr.open_array(Path(wip) / ARRAYS[kind], mode="r+", zarr_format=3)
+    name, length = plan.names[i], plan.lengths[i]
+    if kind == "sequence":
+        offset = int(plan.base[i])
+        for lo in range(0, length, SEQUENCE_CHUNK):
+            hi = min(lo + SEQUENCE_CHUNK, length)
+            array[offset + lo : offset + hi] = source.sequence.fetch(name, lo, hi)
+        return 0, 0.0
+    if kind == "track":
+        return _write_track(array, int(plan.track[i]), name, length, source, settings, source.tracks[row], row)
+    _write_contact(array, int(plan.contact[i]), name, length, source, settings, row)
+    return 0, 0.0
+
+
+def _write_track(array, offset: int, name: str, length: int, source: LayerSource, settings: LayerSettings, key, row: int):
+    """One track on one contig, 1 Mb at a time; a value beyond float16 is refused."""
+    cell, mark = key
     step = settings.track_chunk * settings.track_resolution
-    for row, (cell, mark) in enumerate(source.tracks):
-        measured, peak = 0, 0.0
-        for name, length, offset in zip(plan.names, plan.lengths, plan.track[:-1]):
-            for lo in range(0, length, step):
-                values = bin_means(source.track_values(cell, mark, name, lo, min(lo + step, length)), settings.track_resolution)
-                finite = values[~np.isnan(values)]
-                measured += finite.size
-                peak = max(peak, float(np.abs(finite).max(initial=0.0)))
-                if peak > FLOAT16_MAX:
-                    raise InputFileError(
-                        f"track {cell}/{mark} reaches {peak:,.0f} on {name}, beyond the {FLOAT16_MAX:,.0f} the store's "
-                        "float16 holds; scale the signal (e.g. fold change or CPM) before building"
-                    )
-                start = int(offset) + lo // settings.track_resolution
-                array[row, start : start + len(values)] = values.astype(TRACK_DTYPE)
+    measured, peak = 0, 0.0
+    for lo in range(0, length, step):
+        values = bin_means(source.track_values(cell, mark, name, lo, min(lo + step, length)), settings.track_resolution)
+        finite = values[~np.isnan(values)]
+        measured += finite.size
+        peak = max(peak, float(np.abs(finite).max(initial=0.0)))
+        if peak > FLOAT16_MAX:
+            raise InputFileError(
+                f"track {cell}/{mark} reaches {peak:,.0f} on {name}, beyond the {FLOAT16_MAX:,.0f} the store's "
+                "float16 holds; scale the signal (e.g. fold change or CPM) before building"
+            )
+        start = offset + lo // settings.track_resolution
+        array[row, start : start + len(values)] = values.astype(TRACK_DTYPE)
+    return measured, peak
+
+
+def _write_contact(array, offset: int, name: str, length: int, source: LayerSource, settings: LayerSettings, row: int) -> None:
+    """One map on one contig, CONTACT_CHUNK rows of bins at a time."""
+    cell = source.contact_cells[row]
+    n_bins = -(-length // settings.bin_size)
+    for lo in range(0, n_bins, CONTACT_CHUNK):
+        hi = min(lo + CONTACT_CHUNK, n_bins)
+        band = source.contact_band(cell, name, lo, hi, settings)
+        # pairs past the contig's last bin are not contacts
+        band[np.arange(lo, hi)[:, None] + np.arange(settings.diagonals)[None, :] >= n_bins] = np.nan
+        array[row, offset + lo : offset + hi, :] = band
+
+
+def _run_units(wip: Path, plan: Plan, source: LayerSource, settings: LayerSettings, workers: int, bar, task) -> list:
+    """Every unit's result, in order: here, or with ``workers`` > 1 as dask tasks on a process pool."""
+    units = _units(plan, source)
+    if workers <= 1 or len(units) <= 1:
+        results = []
+        for unit in units:
+            results.append(_write_unit(str(wip), plan, source, settings, unit))
             bar.advance(task, 1)
-        if measured == 0:
+        return results
+    import dask
+    from dask import delayed
+
+    tasks = [delayed(_write_unit, pure=False)(str(wip), plan, source, settings, unit) for unit in units]
+    results = dask.compute(*tasks, scheduler="processes", num_workers=workers)
+    bar.advance(task, len(units))
+    return list(results)
+
+
+def _check_tracks_measured(source: LayerSource, plan: Plan, units: list, results: list) -> None:
+    """A track with no measured base on any contig is refused."""
+    measured = [0] * len(source.tracks)
+    for (kind, row, _), (count, _) in zip(units, results):
+        if kind == "track":
+            measured[row] += count
+    for (cell, mark), count in zip(source.tracks, measured):
+        if count == 0:
             raise InputFileError(f"track {cell}/{mark} has no values on the layer's contigs (every base is NaN); check the file")
 
 
-def _write_contacts(array, plan: Plan, source: LayerSource, settings: LayerSettings, bar, task) -> None:
-    for row, cell in enumerate(source.contact_cells):
-        for name, length, offset in zip(plan.names, plan.lengths, plan.contact[:-1]):
-            n_bins = -(-length // settings.bin_size)
-            for lo in range(0, n_bins, CONTACT_CHUNK):
-                hi = min(lo + CONTACT_CHUNK, n_bins)
-                band = source.contact_band(cell, name, lo, hi, settings)
-                # pairs past the contig's last bin are not contacts
-                band[np.arange(lo, hi)[:, None] + np.arange(settings.diagonals)[None, :] >= n_bins] = np.nan
-                array[row, int(offset) + lo : int(offset) + hi, :] = band
-            bar.advance(task, 1)
-
-
 def write_genome_layer(wip: Path, source: LayerSource, settings: LayerSettings, *, create: bool = False,
-                       root_attrs: dict | None = None, progress: bool = True) -> None:
-    """Write the layer into the staged store ``wip`` (``create``: a new store holding only this layer)."""
+                       root_attrs: dict | None = None, progress: bool = True, workers: int = 1) -> None:
+    """Write the layer into the staged store ``wip`` (``create``: a new store holding only this layer),
+    one unit (array x contig) at a time, or ``workers`` processes at once."""
     import zarr
 
     from epizoo import console
@@ -419,17 +481,12 @@ def write_genome_layer(wip: Path, source: LayerSource, settings: LayerSettings, 
     plan = Plan(list(source.contigs), list(source.contigs.values()), settings)
     provenance = source.provenance()
     _write_lookups(wip, plan, source, create, root_attrs or {})
-    sequence, tracks, contacts = _create_arrays(wip, plan, source, settings, provenance)
-    total = len(plan.names) * (1 + len(source.tracks) + len(source.contact_cells))
+    _create_arrays(wip, plan, source, settings, provenance)
+    units = _units(plan, source)
     with console.progress(progress) as bar:
-        task = bar.add_task("writing the genome layer", total=total, status="")
-        for name, length, offset in zip(plan.names, plan.lengths, plan.base[:-1]):
-            for lo in range(0, length, SEQUENCE_CHUNK):
-                hi = min(lo + SEQUENCE_CHUNK, length)
-                sequence[int(offset) + lo : int(offset) + hi] = source.sequence.fetch(name, lo, hi)
-            bar.advance(task, 1)
-        _write_tracks(tracks, plan, source, settings, bar, task)
-        _write_contacts(contacts, plan, source, settings, bar, task)
+        task = bar.add_task("writing the genome layer", total=len(units), status="")
+        results = _run_units(wip, plan, source, settings, workers, bar, task)
+    _check_tracks_measured(source, plan, units, results)
     group = zarr.open_group(wip, mode="r+", zarr_format=3)
     layers = [] if create else list(store_layers(dict(group.attrs)))
     group.attrs["epizoo_layers"] = ",".join([*layers, LAYER] if LAYER not in layers else layers)
@@ -447,10 +504,11 @@ class LayerRequest:
     contacts: dict[str, str] = field(default_factory=dict)
     settings: LayerSettings = field(default_factory=LayerSettings)
     contigs: list[str] = field(default_factory=list)
+    workers: int = 1  # processes writing the layer (one unit: an array's rows for one contig)
 
     @classmethod
     def from_options(cls, genome=None, tracks=None, contacts=None, bin_size=DEFAULT_BIN_SIZE, max_distance=DEFAULT_MAX_DISTANCE,
-                     track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=()) -> "LayerRequest":
+                     track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=(), workers=1) -> "LayerRequest":
         """Read and check the YAML files now, before any slow work."""
         from epizoo.tracks import read_tracks_yaml
 
@@ -460,6 +518,7 @@ class LayerRequest:
             contacts=read_contacts_yaml(contacts) if contacts else {},
             settings=LayerSettings(int(bin_size), int(max_distance), int(track_resolution), bool(balance)),
             contigs=[c for part in contigs for c in str(part).split(",") if c],
+            workers=int(workers or 1),
         )
 
     @property
@@ -484,7 +543,7 @@ class LayerRequest:
             return None
         source = brought if brought is not None else self.source(sequence)
         source.check(self.settings)  # refuse bad input before the pairs are written
-        return lambda wip: write_genome_layer(Path(wip), source, self.settings, progress=progress)
+        return lambda wip: write_genome_layer(Path(wip), source, self.settings, progress=progress, workers=self.workers)
 
 
 def read_contacts_yaml(path: str | os.PathLike) -> dict[str, str]:
@@ -536,7 +595,7 @@ def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: 
     }
     report = GenomeReport(str(out), len(source.contigs), sum(source.contigs.values()), len(source.tracks), len(source.contact_cells))
     with staged(out) as wip:
-        write_genome_layer(wip, source, request.settings, create=True, root_attrs=attrs, progress=progress)
+        write_genome_layer(wip, source, request.settings, create=True, root_attrs=attrs, progress=progress, workers=request.workers)
         _finalise(wip, report, began)
         _move_into_place(wip, out, force)
     return report
