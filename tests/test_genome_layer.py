@@ -240,6 +240,29 @@ def test_synthetic_tracks_mark_bound_sites_and_cell_specific_loops(synthetic):
     assert len(differs)  # cell-specific sites make cell-specific loops
 
 
+def test_synthetic_boundaries_insulate_and_the_options_are_checked():
+    """boundary=F multiplies the expected contact of two bins by F per bound site between them; the
+    site spacing and the depth are options too, and a bad value is one clear error."""
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.datasets.synthetic import SyntheticOptionError, simulate
+
+    def layer(**options):
+        request = DatasetRequest(seed=1, options={"n_pairs": 60, "n_contigs": 1, "genome": "true", **options})
+        return simulate(request).genome_layer
+
+    plain, dense = layer(), layer(site_spacing=12000, contact_depth=800, boundary=0.5)
+    assert len(dense.sites) > 2 * len(plain.sites)
+    bin_size, diagonals = 2000, 16
+    flat = layer(site_spacing=12000).expected_band("SYN-A", "chr1", bin_size, diagonals)
+    walled = dense.expected_band("SYN-A", "chr1", bin_size, diagonals)
+    bound = dense.sites[dense.sites["bound_SYN-A"]]["position"].to_numpy() // bin_size
+    crossed = np.array([[np.count_nonzero((bound >= i) & (bound < i + d)) for d in range(diagonals)] for i in range(200)])
+    assert np.allclose(walled[:200], 2 * flat[:200] * 0.5 ** crossed)  # depth 800 = twice 400
+    for bad in ({"boundary": 0}, {"boundary": 1.5}, {"site_spacing": 10}):
+        with pytest.raises(SyntheticOptionError):
+            layer(**bad)
+
+
 def test_synthetic_pairs_are_unchanged_by_the_genome_option():
     from epizoo.datasets.synthetic import simulate
 

@@ -36,8 +36,12 @@ DEFAULTS = {
     "n_classes": 4,
     "motif_length": 10,
     "label_noise": 0.02,
+    # the genome layer (genome=true): bp between CTCF-like sites, expected count of neighbouring 10-kb bins
+    "site_spacing": 40_000,
+    "contact_depth": 400.0,
+    "boundary": 1.0,
 }
-FLOAT_OPTIONS = ("label_noise",)
+FLOAT_OPTIONS = ("label_noise", "contact_depth", "boundary")
 MIN_DISTANCE, MAX_DISTANCE = 10_000, 2_000_000
 # log10 distance laws (mean, sd): positives a little closer than negatives.
 POSITIVE_LOG_DISTANCE = (4.95, 0.45)
@@ -69,12 +73,15 @@ def options_of(request: DatasetRequest) -> dict[str, float]:
             merged[key] = kind(value)
         except (TypeError, ValueError):
             raise SyntheticOptionError(f"synthetic option {key}={value!r} must be {noun}") from None
-    minimum = {"n_pairs": 2, "n_contigs": 1, "cell_lines": 1, "ratio": 1, "n_classes": 2, "motif_length": 6}
+    minimum = {"n_pairs": 2, "n_contigs": 1, "cell_lines": 1, "ratio": 1, "n_classes": 2, "motif_length": 6, "site_spacing": 1_000,
+               "contact_depth": 1e-3}
     for key, low in minimum.items():
         if merged[key] < low:
             raise SyntheticOptionError(f"synthetic option {key}={merged[key]} must be at least {low}")
     if merged["motif_length"] > 30:
         raise SyntheticOptionError("synthetic option motif_length must be at most 30 (3 copies fit in 300 bp)")
+    if not 0 < merged["boundary"] <= 1:
+        raise SyntheticOptionError(f"synthetic option boundary={merged['boundary']} must be above 0 and at most 1 (1: no insulation)")
     if not 0 <= merged["label_noise"] < 0.5:
         raise SyntheticOptionError(f"synthetic option label_noise={merged['label_noise']} must be from 0 to below 0.5 (a fraction)")
     return merged
@@ -303,7 +310,9 @@ def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
     }
     loaded = LoadedDataset(pairs, "synthetic", variant="", sequence=_as_sequence(genome, seed_of(request)), report=report)
     if genome_option(request):  # the genome layer's sites are planted into the genome the pairs are cut from
-        loaded.genome_layer = SyntheticGenomeLayer(genome, elements, cell_line_names(request, opts["cell_lines"]), seed_of(request))
+        loaded.genome_layer = SyntheticGenomeLayer(genome, elements, cell_line_names(request, opts["cell_lines"]), seed_of(request),
+                                                   site_spacing=int(opts["site_spacing"]), contact_depth=float(opts["contact_depth"]),
+                                                   boundary=float(opts["boundary"]))
         loaded.sequence = loaded.genome_layer.sequence
     return loaded
 
@@ -326,9 +335,9 @@ from epizoo.store.genome_layer import LayerSource  # noqa: E402  (the layer's so
 
 BOOL_OPTIONS = ("genome",)
 CTCF_MOTIF = "TGGCCACCAGGGGGCGCTA"  # a CTCF-like 19-mer (forward strand)
-SITE_SPACING = 40_000  # one CTCF-like site per 40 kb on average
+SITE_SPACING = DEFAULTS["site_spacing"]  # one CTCF-like site per 40 kb on average (at most one per gap between elements)
 SHARED_SITES = 0.6  # bound in every cell line; the others in one cell line only
-CONTACT_DEPTH = 400.0  # expected count of two neighbouring 10-kb bins
+CONTACT_DEPTH = DEFAULTS["contact_depth"]  # expected count of two neighbouring 10-kb bins
 DECAY_EXPONENT = 1.0  # expected contacts ~ (distance in bins + 1) ** -DECAY_EXPONENT
 LOOP_GAIN, LOOP_SCALE = 4.0, 400_000  # a convergent pair multiplies its bin by 1 + 4 exp(-d / 400 kb)
 NOISE_STEP, TILE = 25, 1 << 16  # track noise is constant over 25 bp (pile-up smoothness); seeded per 64-kb tile
@@ -351,10 +360,12 @@ class SyntheticGenomeLayer(LayerSource):
 
     matrix = "raw"
 
-    def __init__(self, genome: dict[str, np.ndarray], elements: pd.DataFrame, cells: list[str], seed: int):
+    def __init__(self, genome: dict[str, np.ndarray], elements: pd.DataFrame, cells: list[str], seed: int,
+                 site_spacing: int = SITE_SPACING, contact_depth: float = CONTACT_DEPTH, boundary: float = 1.0):
         from epizoo.genome import ArrayGenome
 
         self.seed, self.cells = seed, list(cells)
+        self.site_spacing, self.contact_depth, self.boundary = site_spacing, contact_depth, boundary
         rng = np.random.default_rng([seed, 10])
         self.genome = {name: codes.copy() for name, codes in genome.items()}
         self.sites = self._sites(rng, elements)
@@ -373,7 +384,7 @@ class SyntheticGenomeLayer(LayerSource):
         for contig, group in elements.sort_values("start").groupby("contig", sort=False):
             gaps = np.flatnonzero(group["start"].to_numpy()[1:] - group["end"].to_numpy()[:-1] > 100)
             middles = (group["end"].to_numpy()[gaps] + group["start"].to_numpy()[gaps + 1]) // 2
-            n = min(len(middles), max(2, len(self.genome[contig]) // SITE_SPACING))
+            n = min(len(middles), max(2, len(self.genome[contig]) // self.site_spacing))
             tables.append(pd.DataFrame({"contig": contig, "position": np.sort(rng.choice(middles, n, replace=False))}))
         sites = pd.concat(tables, ignore_index=True)
         sites["strand"] = rng.choice(["+", "-"], len(sites))
@@ -419,7 +430,7 @@ class SyntheticGenomeLayer(LayerSource):
         """Expected counts ``[i, d]`` of bins i and i + d: the decay, raised at convergent bound site pairs."""
         n_bins = -(-self.contigs[contig] // bin_size)
         distance = np.arange(diagonals, dtype=np.float64)
-        scale = CONTACT_DEPTH * (bin_size / 10_000) ** 2
+        scale = self.contact_depth * (bin_size / 10_000) ** 2
         band = np.tile(scale * (distance + 1.0) ** -DECAY_EXPONENT, (n_bins, 1))
         sites = self.sites[(self.sites["contig"] == contig) & self.sites[f"bound_{cell}"]]
         forward = sites.loc[sites["strand"] == "+", "position"].to_numpy()
@@ -429,6 +440,10 @@ class SyntheticGenomeLayer(LayerSource):
         i, d = left[pairs] // bin_size, right[pairs] // bin_size - left[pairs] // bin_size
         gain = LOOP_GAIN * np.exp(-(right[pairs] - left[pairs]) / LOOP_SCALE)
         np.add.at(band, (i, d), band[i, d] * gain)
+        if self.boundary < 1.0:  # each bound site between two bins insulates them: a factor per site crossed
+            crossed = np.concatenate([[0], np.cumsum(np.bincount(sites["position"].to_numpy() // bin_size, minlength=n_bins + diagonals))])
+            bins = np.arange(n_bins)[:, None]
+            band *= self.boundary ** (crossed[bins + distance[None, :].astype(int)] - crossed[bins])
         return band
 
     def contact_band(self, cell, contig, lo, hi, settings):

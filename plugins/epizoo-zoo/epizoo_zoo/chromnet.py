@@ -241,7 +241,7 @@ SPEC = ModelSpec(
             "augmentation is defined but never called, and is not ported."
         ),
         notes=(
-            "A contact-map model: epizoo bench (pair stores) skips it; train it with "
+            "A contact-map model: epizoo bench runs it on held-out maps, or beside pair models on a store with a genome layer; train it with "
             "epizoo.training.contact.train_contact_model or `epizoo train-contacts`. Parameters: encoder 99,312; "
             "LSTM 395,264; decoder 1,627,945; classifier 67,479,107 (its first Linear alone 67.1 M). Checked against the "
             "upstream modules at the tiny size (their final pooling and classifier Linear resized to match): with the "
