@@ -188,7 +188,9 @@ def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, 
         "best_epoch": _best_epoch(result.history), "n_train_items": result.summary["windows"]["train"],
         "contact_metrics": {"model": result.metrics, "baseline": result.baseline, "diagonal_pearson": result.diagonal},
     }
-    history = [{**record, "loss": record["train_loss"]} for record in result.history]
+    # the bench sums its tasks' epoch seconds; a contact epoch records the time since training began
+    elapsed = [0.0] + [record["seconds"] for record in result.history]
+    history = [{**record, "loss": record["train_loss"], "seconds": elapsed[i + 1] - elapsed[i]} for i, record in enumerate(result.history)]
     if is_maps_task(task):
         return TrainResult(EMPTY, np.empty(0, np.float32), np.empty(0, np.float32), history, summary, result.state_dict)
     pairs, labels, scores, unseen = _score_pairs(spec, ds, task, result)
