@@ -80,7 +80,7 @@ def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | Non
     from epizoo.training.contact import track_marks
 
     have = {str(cell) for cell, _ in genome.track_names()}
-    complete = {c for c in have if _has_tracks(genome, spec, c)}
+    complete = {c for c in have if has_tracks(genome, spec, c)}
     if cell_line is not None:
         track_marks(genome, spec.tracks, [cell_line])  # one line when it lacks a track the model reads
     chosen = {}
@@ -97,7 +97,8 @@ def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | Non
     return chosen
 
 
-def _has_tracks(genome: Any, spec: Any, cell: str) -> bool:
+def has_tracks(genome: Any, spec: Any, cell: str) -> bool:
+    """Whether the genome layer has every track ``spec`` reads for cell line ``cell``."""
     from epizoo.training.contact import track_marks
 
     try:

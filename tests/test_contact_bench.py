@@ -132,6 +132,8 @@ def test_a_contact_model_trains_only_on_contigs_free_of_the_folds_test_pairs(sto
     (["--models", "chromnet", "--split", "chromosome", "--regime", "gen"], "specific regime only"),
     (["--models", "chromnet,distance", "--split", "chromosome", "--split-option", "test=chrX", "--regime", "gen"], "specific regime only"),
     (["--models", "chromnet", "--split", "chromosome", "--split-option", "cell_lines=SYN-A"], "a maps benchmark takes train=, valid= and test="),
+    (["--models", "chromnet", "--split", "chromosome", "--folds", "chrX"], "a maps benchmark has one fold"),
+    (["--models", "chromnet", "--split", "cross-cell-line", "--cell-lines", "SYN-Z"], "--cell-lines: SYN-Z has no tracks"),
 ])
 def test_bad_contact_bench_input_is_one_line(store, tmp_path, args, message):
     run = tmp_path / "bad"

@@ -62,6 +62,8 @@ def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
             f"contact-map models are benchmarked on maps with --split {' or --split '.join(MAP_SPLITS)}, not {config.split}; "
             "or name pair models beside them to rank all on the store's pairs"
         )
+    if config.folds:
+        raise EpizooError("a maps benchmark has one fold; choose its contigs with --split-option test=CHR,.. instead of --folds")
     unknown = sorted(set(config.split_options) - {"train", "valid", "test"})
     if unknown:
         raise EpizooError(f"--split-option {', '.join(unknown)}: a maps benchmark takes train=, valid= and test= (contigs)")
@@ -105,7 +107,7 @@ def _as_list(value: Any) -> list[str]:
 
 def _map_cells(genome: Any, spec: Any, wanted: list[str] | None) -> tuple[list[str], list[str]]:
     """(cell lines with every track the model reads, those of them with contact maps), after --cell-lines."""
-    from epizoo.contact_pairs import _has_tracks
+    from epizoo.contact_pairs import has_tracks
 
     with_tracks = sorted({str(cell) for cell, _ in genome.track_names()})
     if wanted:
@@ -114,7 +116,7 @@ def _map_cells(genome: Any, spec: Any, wanted: list[str] | None) -> tuple[list[s
         if unknown:
             raise EmptyResultError(f"--cell-lines: {', '.join(unknown)} has no tracks in the genome layer; it has {', '.join(with_tracks)}")
         with_tracks = [lookup[name.lower()] for name in wanted]
-    cells = [cell for cell in with_tracks if _has_tracks(genome, spec, cell)]
+    cells = [cell for cell in with_tracks if has_tracks(genome, spec, cell)]
     mapped = [cell for cell in cells if cell in {str(c) for c in genome.contact_cell_lines()}]
     if not mapped:
         raise EmptyResultError(f"{spec.name}: none of the cell lines {', '.join(cells) or '(none)'} has both its tracks and a contact map")
@@ -136,7 +138,7 @@ def pair_fold_contigs(ds: Any, genome_contigs: list[str], task: Task) -> dict[st
 
 def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
     """Why a contact model cannot run on a pair task, or None."""
-    from epizoo.contact_pairs import _has_tracks
+    from epizoo.contact_pairs import has_tracks
 
     sides = pair_fold_contigs(ds, [str(c) for c in genome.genome_contigs()], task)
     if isinstance(sides, str):
@@ -145,7 +147,7 @@ def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
     train = task.train_cell_line.split("+")
     if not set(train) & maps:
         return f"no training cell line ({', '.join(train)}) has a contact map in the genome layer"
-    lacking = [c for c in {*train, task.cell_line} if not _has_tracks(genome, spec, c)]
+    lacking = [c for c in {*train, task.cell_line} if not has_tracks(genome, spec, c)]
     if lacking:
         return f"the genome layer lacks {'/'.join(spec.tracks)} tracks of {', '.join(sorted(lacking))}"
     return None
