@@ -46,9 +46,14 @@ EMPTY = np.empty(0, dtype=np.int64)
 
 
 def is_contact_model(name: str) -> bool:
+    """Whether ``name`` is a registered contact-map model (an unknown name is refused where it is built)."""
+    from epizoo.errors import UnknownNameError
     from epizoo.plugins import get_model
 
-    return get_model(name).task == "contact-map"
+    try:
+        return get_model(name).task == "contact-map"
+    except UnknownNameError:
+        return False
 
 
 # ---- planning -----------------------------------------------------------------------------------

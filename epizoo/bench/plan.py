@@ -87,14 +87,13 @@ def _train_once_per_fold(tasks: list[Task]) -> list[Task]:
 def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple[list[Task], list[dict]]:
     """Contact-map models train on whole contigs of the genome layer: a fold that leaves none free of
     test pairs, or a cell line without maps or tracks, is skipped with the reason."""
-    from epizoo.bench.contact_tasks import pair_skip_reason
+    from epizoo.bench.contact_tasks import is_contact_model, pair_skip_reason
     from epizoo.plugins import get_model
     from epizoo.training.contact import as_genome
 
     kept = []
     for task in tasks:
-        spec = get_model(task.model)
-        reason = pair_skip_reason(ds, as_genome(ds), spec, task) if spec.task == "contact-map" else None
+        reason = pair_skip_reason(ds, as_genome(ds), get_model(task.model), task) if is_contact_model(task.model) else None
         if reason is None:
             kept.append(task)
         else:
