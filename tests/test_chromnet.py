@@ -292,23 +292,13 @@ def test_train_contacts_on_a_store_without_a_genome_layer_is_one_line(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def synthetic_store(tmp_path_factory) -> str:
+def synthetic_store(tmp_path_factory, build_genome_store) -> str:
     """A synthetic store with a genome layer: 4 contigs of ~3 Mb (chr1-2 train, chr3 valid, chrX test),
     2 cell lines with CTCF and ATAC tracks and contact maps at 2 kb. Sites every ~12 kb that insulate
     (boundary 0.4) and deep maps (docs/datasets.md, "The genome layer"): a 32-kb window then holds
     domains the tracks explain and the distance decay does not."""
-    from click.testing import CliRunner
-
-    from epizoo.cli import cli
-
-    path = tmp_path_factory.mktemp("contacts") / "synthetic.zarr"
-    options = ["genome=true", "n_pairs=60", "n_contigs=4", "cell_lines=2", "site_spacing=12000", "contact_depth=50000", "boundary=0.4"]
-    result = CliRunner().invoke(cli, [
-        "build-store", "--dataset", "synthetic", *[arg for option in options for arg in ("--option", option)],
-        "--bin-size", "2000", "--max-distance", "40000", "--out", str(path), "--no-progress",
-    ])
-    assert result.exit_code == 0, result.output
-    return str(path)
+    return build_genome_store(tmp_path_factory.mktemp("contacts") / "synthetic.zarr", 40_000, n_pairs=60,
+                              site_spacing=12000, contact_depth=50000, boundary=0.4)
 
 
 EPOCHS, WINDOWS = 16, 32

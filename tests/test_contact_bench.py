@@ -18,15 +18,9 @@ FAST = ["--tiny", "--epochs", "1", "--max-pairs", "4", "--batch-size", "2", "--t
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
+def store(tmp_path_factory, build_genome_store) -> str:
     """Pairs and a genome layer: 4 contigs (chr1-2, chr3, chrX), 2 cell lines with CTCF/ATAC and maps at 2 kb."""
-    path = tmp_path_factory.mktemp("contact-bench") / "synthetic.zarr"
-    result = CliRunner().invoke(cli, [
-        "build-store", "--dataset", "synthetic", "--option", "genome=true", "--option", "n_pairs=60", "--option", "n_contigs=4",
-        "--option", "cell_lines=2", "--bin-size", "2000", "--max-distance", "40000", "--out", str(path), "--no-progress",
-    ])
-    assert result.exit_code == 0, result.output
-    return str(path)
+    return build_genome_store(tmp_path_factory.mktemp("contact-bench") / "synthetic.zarr", 40_000, n_pairs=60)
 
 
 def bench(*args: str):

@@ -22,16 +22,10 @@ WINDOW, BINS, STEP = 65_536, 32, 8_192  # the stand-in's geometry: 2,048 bp outp
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> str:
+def store(tmp_path_factory, build_genome_store) -> str:
     """A synthetic store with a genome layer: 4 contigs of ~3 Mb, 2 cell lines, 198 pairs, maps at 2 kb
     stored out to 300 kb (so every window's map is whole)."""
-    path = tmp_path_factory.mktemp("contact-pairs") / "synthetic.zarr"
-    result = CliRunner().invoke(cli, [
-        "build-store", "--dataset", "synthetic", "--option", "genome=true", "--option", "n_pairs=200", "--option", "n_contigs=4",
-        "--option", "cell_lines=2", "--bin-size", "2000", "--max-distance", "300000", "--out", str(path), "--no-progress",
-    ])
-    assert result.exit_code == 0, result.output
-    return str(path)
+    return build_genome_store(tmp_path_factory.mktemp("contact-pairs") / "synthetic.zarr", 300_000, n_pairs=200)
 
 
 class ObservedMaps:
