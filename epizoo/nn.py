@@ -19,9 +19,11 @@ Paths, chosen per layer with ``path`` or for a whole model with ``set_kmer_conv_
 * ``"lookup"``: the table lookup above; the same math to float32 rounding (sums in another order);
 * ``"auto"`` (default): lookup on CPU, where the convolution was 80-90 % of a training step and
   the lookup is several times faster; plain on every other device, and for layers the lookup
-  does not cover (a strided, dilated or grouped conv; an Embedding with padding_idx or max_norm). The GPU trade-off has not been
-  measured (no GPU was available when this was written): ``benchmarks/train_speed.py --device
-  cuda`` measures it.
+  does not cover (a strided, dilated or grouped conv; an Embedding with padding_idx or max_norm).
+  On CUDA the trade-off depends on the model and the precision (``benchmarks/train_speed.py
+  --device cuda``: lookup 8x faster under bf16, up to 1.6x slower in fp32), so the trainer times
+  both on the model at hand (:mod:`epizoo.training.probe`) and fixes what ``"auto"`` means with
+  ``set_kmer_conv_auto``.
 
 Under autocast the lookup runs in the autocast dtype, as the convolution would: the table is a
 bf16 (or fp16) product of the cast embedding and kernel, accumulated in float32 and rounded once,
@@ -44,11 +46,14 @@ from epizoo.errors import EpizooError
 PATHS = ("auto", "plain", "lookup")
 
 
-def resolve_path(path: str, device: torch.device) -> str:
-    """``"plain"`` or ``"lookup"`` for ``path`` on ``device``: ``"auto"`` is lookup on CPU only."""
+def resolve_path(path: str, device: torch.device, auto: str | None = None) -> str:
+    """``"plain"`` or ``"lookup"`` for ``path`` on ``device``: ``"auto"`` is ``auto`` when one was
+    measured (see ``set_kmer_conv_auto``), else lookup on CPU only."""
     if path not in PATHS:
         raise EpizooError(f"k-mer conv path must be one of {', '.join(PATHS)}, not {path!r}")
     if path == "auto":
+        if auto is not None:
+            return auto
         return "lookup" if torch.device(device).type == "cpu" else "plain"
     return path
 
@@ -217,13 +222,15 @@ def embedded_conv1d(
     conv: nn.Conv1d,
     padding: tuple[int, int] = (0, 0),
     path: str = "auto",
+    auto: str | None = None,
 ) -> torch.Tensor:
     """``conv`` over ``embedding(ids)`` with ``padding`` zeros (left, right) first: ``(B, L)`` ids -> ``(B, O, L')``.
 
     ``padding`` comes on top of the conv's own padding (e.g. Keras' uneven 'same' for even kernels
     is ``((k - 1) // 2, k // 2)`` before a conv without padding); padded positions are zero vectors.
+    ``auto`` is what ``path="auto"`` means when it was measured (None: the device rule).
     """
-    if resolve_path(path, ids.device) == "plain" or (path == "auto" and unsupported(embedding, conv)):
+    if resolve_path(path, ids.device, auto) == "plain" or (path == "auto" and unsupported(embedding, conv)):
         return plain_embedded_conv1d(ids, embedding, conv, padding)
     total = conv_padding(conv, padding)
     dtype = _autocast_dtype(ids.device)
@@ -243,12 +250,13 @@ class EmbeddedConv1d(nn.Module):
         resolve_path(path, torch.device("cpu"))  # validates the name
         self.padding = (int(padding[0]), int(padding[1]))
         self.path = path
+        self.auto: str | None = None  # what "auto" means here once measured (set_kmer_conv_auto)
 
     def forward(self, ids: torch.Tensor, embedding: nn.Embedding, conv: nn.Conv1d) -> torch.Tensor:
-        return embedded_conv1d(ids, embedding, conv, self.padding, self.path)
+        return embedded_conv1d(ids, embedding, conv, self.padding, self.path, self.auto)
 
     def extra_repr(self) -> str:
-        return f"padding={self.padding}, path={self.path!r}"
+        return f"padding={self.padding}, path={self.path!r}" + (f", auto={self.auto!r}" if self.auto else "")
 
 
 def set_kmer_conv_path(module: nn.Module, path: str) -> int:
@@ -257,4 +265,22 @@ def set_kmer_conv_path(module: nn.Module, path: str) -> int:
     layers = [layer for layer in module.modules() if isinstance(layer, EmbeddedConv1d)]
     for layer in layers:
         layer.path = path
+    return len(layers)
+
+
+def auto_kmer_conv_layers(module: nn.Module) -> list[EmbeddedConv1d]:
+    """The ``EmbeddedConv1d`` layers of ``module`` left to ``"auto"`` (a path set by hand is kept)."""
+    return [layer for layer in module.modules() if isinstance(layer, EmbeddedConv1d) and layer.path == "auto"]
+
+
+def set_kmer_conv_auto(module: nn.Module, choice: str | None) -> int:
+    """Make ``"auto"`` mean ``choice`` ("plain", "lookup"; None: the device rule) in every auto layer.
+
+    Unlike ``set_kmer_conv_path`` it keeps "auto"'s fallback: a layer the lookup cannot compute
+    stays plain. Returns how many layers it set."""
+    if choice is not None and choice not in PATHS[1:]:
+        raise EpizooError(f"a measured k-mer conv path is plain or lookup, not {choice!r}")
+    layers = auto_kmer_conv_layers(module)
+    for layer in layers:
+        layer.auto = choice
     return len(layers)

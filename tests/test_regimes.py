@@ -72,7 +72,7 @@ def test_training_can_start_from_given_weights(store, run, monkeypatch):
     """The weights the optimiser gets, before any step: the given ones, not a fresh initialisation."""
     seen = []
 
-    def spy(recipe, parameters):
+    def spy(recipe, parameters, device=None):
         seen.append([p.detach().clone() for p in parameters])
         raise _Stop  # nothing to train: the start is what is checked
 

@@ -3,8 +3,9 @@
 Model selection uses the validation side only: after every epoch the validation AUROC is
 measured and the best weights are kept; early stopping counts epochs without improvement. The
 test side is touched once, by the kept weights. Torch models train with BCE-with-logits in fp32
-on CPU and bf16 autocast on CUDA unless ``precision`` says otherwise; scikit-learn models fit their
-features on the (unaugmented) training side.
+on CPU; on CUDA in fp32 or bf16 autocast, whichever a short timed probe finds faster for the model
+(epizoo.training.probe), unless ``precision`` says which; scikit-learn models fit their features
+on the (unaugmented) training side.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import zarr
 
 from epizoo.errors import EmptyResultError, EpizooError
 from epizoo.metrics import auroc
+from epizoo.nn import set_kmer_conv_auto
 from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, torch_arguments, torch_logits
 from epizoo.training.loader import (
     BALANCE_MODES,
@@ -32,6 +34,7 @@ from epizoo.training.loader import (
     to_device,
     training_items,
 )
+from epizoo.training.probe import choose
 from epizoo.zoo import ModelSpec, TrainingRecipe
 
 TINY_EPOCHS = 2
@@ -61,7 +64,7 @@ class TrainOptions:
     max_pairs: int | None = None
     budget_minutes: float | None = None  # wall-clock minutes per task
     lr: float | None = None  # overrides the recipe's learning rate
-    precision: str = "auto"  # 'fp32', 'bf16' (autocast), or 'auto': fp32 on CPU, bf16 on CUDA
+    precision: str = "auto"  # 'fp32', 'bf16' (autocast), or 'auto': fp32 on CPU, the faster of a timed probe on CUDA
     balance: str = "augment"
     device: str = "auto"
     threads: int | None = None
@@ -92,6 +95,7 @@ class TrainResult:
 EpochCallback = Callable[[dict[str, float]], None]
 BatchCallback = Callable[[dict[str, float]], None]
 PRECISIONS = ("auto", "fp32", "bf16")
+REPORT_SECONDS = 0.5  # on a GPU, batch reports (each a host sync) at most this often
 
 
 # ---- resolving what is used ------------------------------------------------------------------
@@ -108,7 +112,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
-    """'fp32' or 'bf16': the default is the equal math on CPU and bf16 autocast on CUDA."""
+    """'fp32' or 'bf16': the default is the equal math on CPU and bf16 autocast on CUDA (training on
+    CUDA then times both, see ``_TorchRun.settle``)."""
     if name not in PRECISIONS:
         raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
     if name == "auto":
@@ -196,12 +201,22 @@ def _batches(store: str, pairs: np.ndarray, batch_size: int, hparams: dict, opti
     return make_loader(dataset, options.num_workers, device)
 
 
-def make_optimizer(recipe: TrainingRecipe, parameters) -> torch.optim.Optimizer:
+def make_optimizer(recipe: TrainingRecipe, parameters, device: torch.device | None = None) -> torch.optim.Optimizer:
+    """The recipe's optimizer; on CUDA its fused (Adam) or multi-tensor variant, which launch a few
+    kernels per step instead of several per parameter (the same update)."""
     kinds = {"adam": torch.optim.Adam, "nadam": torch.optim.NAdam, "rmsprop": torch.optim.RMSprop, "sgd": torch.optim.SGD}
     if recipe.optimizer not in kinds:
         raise EpizooError(f"unknown optimizer {recipe.optimizer!r} in the recipe; use one of {', '.join(kinds)}")
     eps = {} if recipe.optimizer == "sgd" else {"eps": recipe.epsilon}
-    return kinds[recipe.optimizer](parameters, lr=recipe.learning_rate, weight_decay=recipe.weight_decay, **eps)
+    arguments = {"lr": recipe.learning_rate, "weight_decay": recipe.weight_decay, **eps}
+    parameters = list(parameters)  # a generator would be spent by an attempt that fails
+    faster = [{"fused": True}, {"foreach": True}] if recipe.optimizer == "adam" else [{"foreach": True}]
+    for variant in faster if device is not None and torch.device(device).type == "cuda" else []:
+        try:
+            return kinds[recipe.optimizer](parameters, **arguments, **variant)
+        except (TypeError, RuntimeError):  # a torch without it, or parameters its kernel does not take
+            continue
+    return kinds[recipe.optimizer](parameters, **arguments)
 
 
 def _public_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
@@ -220,6 +235,22 @@ class _TorchRun:
         self.encode = get_encoder(spec.input_encoding).function if "sequence" in spec.inputs else None
         self.model = spec.factory(**hparams).to(device)
         self.precision = resolve_precision(options.precision, device)
+        self.kmer_conv_path, self.probe = None, None  # set by settle()
+        if device.type == "cuda":  # a task's shapes repeat: autotuned conv algorithms pay off after a step or two
+            torch.backends.cudnn.benchmark = True
+
+    def settle(self, pairs: np.ndarray, recipe: TrainingRecipe, pos_weight: torch.Tensor | None) -> None:
+        """Fix what ``auto`` means (k-mer conv path, precision): the CPU rules, or on CUDA the fastest
+        of a few timed training steps on a copy of the model (epizoo.training.probe)."""
+        started = time.monotonic()
+        steps = _ProbeSteps(self, pairs, recipe, pos_weight) if pairs.size >= 2 else None  # BatchNorm needs 2
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # the probe's dropout draws leave training's stream as it was
+            choice = choose(self.model, self.device, self.options.precision, self.precision, steps)
+        set_kmer_conv_auto(self.model, choice["kmer_conv_path"])
+        self.kmer_conv_path, self.precision, self.probe = choice["kmer_conv_path"], choice["precision"], choice["probe"]
+        if self.probe is not None:
+            self.probe["seconds"] = round(time.monotonic() - started, 3)
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
@@ -251,6 +282,52 @@ class _TorchRun:
         return pairs_[order], labels_[order], scores_[order]
 
 
+class _ProbeSteps:
+    """The probe's step timer: one synchronised training step of a copy of the run's model, on the
+    first batch of the training side, with a given k-mer conv path and precision."""
+
+    def __init__(self, run: _TorchRun, pairs: np.ndarray, recipe: TrainingRecipe, pos_weight: torch.Tensor | None):
+        self.run, self.pairs, self.recipe, self.pos_weight = run, pairs, recipe, pos_weight
+        self.copy: _TorchRun | None = None
+
+    def _setup(self) -> None:
+        """Made at the first step only, so a task with nothing to probe copies and loads nothing."""
+        run = self.run
+        self.copy = copy.copy(run)
+        self.copy.model = copy.deepcopy(run.model).train()  # the weights to be trained stay untouched
+        self.optimizer = make_optimizer(self.recipe, self.copy.model.parameters(), device=run.device)
+        pairs = self.pairs[: self.recipe.batch_size]
+        batch = next(iter(_batches(run.store, pairs, self.recipe.batch_size, run.hparams, run.options, run.device, run.spec.inputs)))
+        self.batch = to_device(batch, run.device)
+
+    def __call__(self, path: str | None, precision: str) -> float:
+        if self.copy is None:
+            self._setup()
+        set_kmer_conv_auto(self.copy.model, path)
+        self.copy.precision = precision
+        _synchronize(self.run.device)
+        started = time.perf_counter()
+        _train_step(self.copy, self.batch, self.pos_weight, self.optimizer)
+        _synchronize(self.run.device)
+        return time.perf_counter() - started
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _train_step(run: _TorchRun, batch: dict[str, torch.Tensor], pos_weight, optimizer) -> torch.Tensor:
+    """One optimizer step; returns the (detached, still on the device) loss."""
+    loss = run.loss(batch, pos_weight)
+    if hasattr(run.model, "regularization_loss"):
+        loss = loss + run.model.regularization_loss()  # the L2 terms of SPEID/SIMCNN's Keras layers
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _validation_key(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     """Higher is better: validation AUROC, and the log-loss as a tie-breaker / fallback."""
     if labels.size == 0:
@@ -271,24 +348,41 @@ def _better(candidate: tuple[float, float], best: tuple[float, float] | None, mo
 
 
 class _BatchMeter:
-    """Running loss and items/s within an epoch, reported after every batch."""
+    """Running loss and items/s within an epoch, reported after every batch (on a GPU at most every
+    ``report_seconds``).
 
-    def __init__(self, epoch: int, total: int, on_batch: BatchCallback | None):
+    Losses stay on the device until a report or every ``sync_every`` batches: reading one back
+    waits for the GPU to finish, and a wait per batch would stop the host from queueing ahead."""
+
+    def __init__(self, epoch: int, total: int, on_batch: BatchCallback | None, report_seconds: float = 0.0, sync_every: int = 256):
         self.epoch, self.total, self.on_batch = epoch, total, on_batch
-        self.started, self.items, self.losses = time.monotonic(), 0, []
+        self.report_seconds, self.sync_every = report_seconds, sync_every
+        self.started, self.items, self.losses, self.pending = time.monotonic(), 0, [], []
+        self.reported = -math.inf
 
-    def add(self, loss: float, size: int) -> None:
-        self.losses.append(loss)
+    def add(self, loss: torch.Tensor, size: int) -> None:
+        self.pending.append(loss)
         self.items += size
-        if self.on_batch is not None:
-            elapsed = max(time.monotonic() - self.started, 1e-9)
+        now = time.monotonic()
+        due = self.on_batch is not None and now - self.reported >= self.report_seconds
+        if due or len(self.pending) >= self.sync_every:
+            self._flush()
+        if due:
+            self.reported = now
             self.on_batch({
                 "epoch": self.epoch, "items": self.items, "total": self.total,
-                "loss": float(np.mean(self.losses[-50:])), "items_per_second": self.items / elapsed,
+                "loss": float(np.mean(self.losses[-50:])), "items_per_second": self.items / max(now - self.started, 1e-9),
             })
+
+    def _flush(self) -> None:
+        """The pending losses to the host, in one copy."""
+        if self.pending:
+            self.losses.extend(torch.stack(self.pending).float().cpu().tolist())
+            self.pending = []
 
     @property
     def mean_loss(self) -> float:
+        self._flush()
         return float(np.mean(self.losses)) if self.losses else math.nan
 
 
@@ -296,7 +390,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     run = _TorchRun(spec, store, hparams, options, device)
     if initial_state is not None:  # fine-tuning: start from given weights instead of a fresh initialisation
         run.model.load_state_dict(initial_state)
-    optimizer = make_optimizer(recipe, run.model.parameters())
+    optimizer = make_optimizer(recipe, run.model.parameters(), device=device)
     items = training_items(store, sides.train, labels[sides.train], options.balance, recipe.augmentation_shifts, recipe.shift_step)
     sampler_labels = labels[items.pairs] if options.balance == "sampler" else None
     dataset = PairBatches(
@@ -306,6 +400,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     # epoch (the same size every epoch), not the pairs it is drawn from.
     per_epoch = len(items) if sampler_labels is None else len(balanced_items(items.pairs, sampler_labels, np.random.default_rng(0)))
     pos_weight = _pos_weight(labels[sides.train], device) if options.balance == "weights" else None
+    run.settle(sides.train, recipe, pos_weight)  # CUDA: a timed probe of a few steps (counted in the budget below)
     deadline = time.monotonic() + options.budget_minutes * 60 if options.budget_minutes else math.inf
 
     history, best_key, best_state, best_epoch, stop, waited = [], None, None, -1, "epochs", 0
@@ -313,18 +408,12 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         dataset.set_epoch(epoch)
         run.model.train()
         started, cpu_started = time.monotonic(), time.process_time()
-        meter = _BatchMeter(epoch + 1, per_epoch, on_batch)
+        meter = _BatchMeter(epoch + 1, per_epoch, on_batch, report_seconds=REPORT_SECONDS if device.type == "cuda" else 0.0)
         for batch in make_loader(dataset, options.num_workers, device):
             if len(batch["label"]) < 2:
                 continue  # BatchNorm cannot train on one pair; a lone last pair is reshuffled into a full batch next epoch
             batch = to_device(batch, device)
-            loss = run.loss(batch, pos_weight)
-            if hasattr(run.model, "regularization_loss"):
-                loss = loss + run.model.regularization_loss()  # the L2 terms of SPEID/SIMCNN's Keras layers
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            meter.add(float(loss.detach()), len(batch["label"]))
+            meter.add(_train_step(run, batch, pos_weight, optimizer), len(batch["label"]))
             if time.monotonic() > deadline:
                 stop = "budget"
                 break
@@ -357,6 +446,8 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "n_train_items": per_epoch,
         "embedding_source": getattr(run.model, "embedding_source", None),
         "precision": run.precision,
+        "kmer_conv_path": run.kmer_conv_path,  # None: the model has no k-mer conv layer left to auto
+        "probe": run.probe,  # CUDA: seconds per step of each path/precision timed; None when nothing was probed
     }
     return TrainResult(test_pairs, test_labels, test_scores, history, summary, state=best_state)
 
