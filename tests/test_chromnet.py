@@ -360,3 +360,29 @@ def test_a_run_is_written_whole_and_its_checkpoint_loads(trained):
     with pytest.raises(EpizooError, match="exists"):
         contact.write_contact_run(None, SPEC, trained)
     assert sorted(p.name for p in trained.parent.iterdir()) == ["run"]  # no work folder left behind
+
+
+@pytest.mark.parametrize("asked, used", [("bf16", "bf16"), ("fp32", "fp32"), ("auto", "fp32")])
+def test_the_precision_asked_is_used_and_recorded(asked, used, monkeypatch):
+    """bf16 autocast only when asked (auto keeps float32 for contact models), in the summary either way."""
+    seen = []
+    real = contact._autocast
+    monkeypatch.setattr(contact, "_autocast", lambda device, precision: seen.append(precision) or real(device, precision))
+    options = contact.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=4, noise_copies=[], device="cpu", precision=asked)
+    result = contact.train_contact_model(SPEC, FakeGenome(), options)
+    assert result.summary["precision"] == used and set(seen) == {used}
+    assert np.isfinite(result.history[0]["train_loss"])
+
+
+def test_an_unknown_precision_is_one_line():
+    with pytest.raises(EpizooError, match="precision"):
+        contact.train_contact_model(SPEC, FakeGenome(), contact.ContactOptions(tiny=True, precision="fp8"))
+
+
+def test_the_bench_hands_its_precision_to_contact_models():
+    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.contact_tasks import contact_options
+
+    info = {"split": None, "train_cell_lines": ["A"], "test_cell_lines": ["A"]}
+    config = BenchConfig(store="s.zarr", out="out", models=["chromnet"], precision="bf16")
+    assert contact_options(config, info, "cpu").precision == "bf16"

@@ -27,6 +27,7 @@ pair windows. The bench runs it in one of two ways:
 
 ``--tiny`` and ``--epochs``, ``--batch-size``, ``--lr``, ``--budget``, ``--seed``, ``--device`` and
 ``--threads`` mean what they mean for pair models; ``--max-pairs`` caps the windows per side.
+``--precision bf16`` trains and scores under bf16 autocast; ``fp32`` and ``auto`` in float32.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def contact_options(config: BenchConfig, info: dict[str, Any], device: str):
     return ContactOptions(
         tiny=config.tiny, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.lr,
         split=info["split"], cell_lines=list(info["train_cell_lines"]), test_cell_lines=list(info["test_cell_lines"]),
-        max_windows=config.max_pairs, seed=config.seed, device=device, threads=config.threads,
+        max_windows=config.max_pairs, seed=config.seed, device=device, precision=config.precision, threads=config.threads,
         budget_seconds=config.budget * 60 if config.budget else None,
     )
 
@@ -191,6 +192,7 @@ def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, 
     result = train_contact_model(spec, ds, contact_options(config, info, device), on_epoch=_epoch_adapter(on_epoch))
     summary = {
         "hparams": result.summary["hparams"], "recipe": _recipe(spec), "contact_training": result.summary,
+        "precision": result.summary["precision"],
         "epochs_run": result.summary["epochs_run"], "stopped_by": result.summary["stopped_by"],
         "best_epoch": _best_epoch(result.history), "n_train_items": result.summary["windows"]["train"],
         "contact_metrics": {"model": result.metrics, "baseline": result.baseline, "diagonal_pearson": result.diagonal},

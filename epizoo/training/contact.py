@@ -268,6 +268,7 @@ class ContactOptions:
     max_windows: int | None = None  # cap the windows per side (seeded draw), for short runs
     seed: int = UPSTREAM_SEED
     device: str = "auto"
+    precision: str = "auto"  # 'bf16': autocast; 'fp32' or 'auto': float32 (see contact_precision)
     threads: int | None = None
     budget_seconds: float | None = None  # stop after the epoch that passes this
 
@@ -308,26 +309,44 @@ def _draw(windows: list[Window], limit: int | None, rng: np.random.Generator) ->
     return [windows[i] for i in sorted(rng.choice(len(windows), size=limit, replace=False))]
 
 
-def _predict(model, dataset: ContactWindows, batch_size: int, device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _autocast(device, precision: str):
+    """bf16 autocast when asked; otherwise fp32, the equal math (a no-op context)."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def contact_precision(name: str) -> str:
+    """'fp32' or 'bf16': a contact model trains in bf16 autocast only when asked (it was never timed
+    against fp32, so ``auto`` keeps the equal math)."""
+    from epizoo.training.trainer import PRECISIONS
+
+    if name not in PRECISIONS:
+        raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
+    return "bf16" if name == "bf16" else "fp32"
+
+
+def _predict(model, dataset: ContactWindows, batch_size: int, device, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(predicted maps, targets, has_map) of every window, in eval mode."""
     model.eval()
     maps, targets, masks = [], [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     with torch.no_grad():
         for x, target, _label, has_map, _classify in loader:
-            predicted, _ = model(x.to(device))
+            with _autocast(device, precision):
+                predicted, _ = model(x.to(device))
             maps.append(predicted.float().cpu().numpy())
             targets.append(target.numpy())
             masks.append(has_map.numpy())
     return np.concatenate(maps), np.concatenate(targets), np.concatenate(masks)
 
 
-def _train_epoch(model, loader, optimizer, device) -> dict[str, float]:
+def _train_epoch(model, loader, optimizer, device, precision: str = "fp32") -> dict[str, float]:
     model.train()
     totals = {"loss": 0.0, "mse": 0.0, "ce": 0.0}
     batches = 0
     for x, target, label, has_map, classify in loader:
-        maps, logits = model(x.to(device))
+        with _autocast(device, precision):
+            maps, logits = model(x.to(device))
+        maps, logits = maps.float(), logits.float()  # the loss in float32 whatever the forward ran in
         loss, mse, ce = contact_loss(maps, logits, target.to(device), label.to(device), has_map.to(device), classify.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -339,10 +358,10 @@ def _train_epoch(model, loader, optimizer, device) -> dict[str, float]:
     return {f"train_{key}": value / max(1, batches) for key, value in totals.items()}
 
 
-def _valid_mse(model, dataset: ContactWindows | None, batch_size: int, device) -> float:
+def _valid_mse(model, dataset: ContactWindows | None, batch_size: int, device, precision: str = "fp32") -> float:
     if dataset is None or not len(dataset):
         return math.nan
-    maps, targets, has_map = _predict(model, dataset, batch_size, device)
+    maps, targets, has_map = _predict(model, dataset, batch_size, device, precision)
     return float(np.mean((maps[has_map] - targets[has_map]) ** 2)) if has_map.any() else math.nan
 
 
@@ -360,6 +379,7 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
     if options.threads:
         torch.set_num_threads(options.threads)
     device = resolve_device(options.device)
+    precision = contact_precision(options.precision)
     genome = as_genome(store)
     rng = np.random.default_rng(options.seed)
     torch.manual_seed(options.seed)
@@ -403,9 +423,9 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
     history, best, best_state, stale, began, stopped_by = [], math.inf, None, 0, time.monotonic(), "epochs"
     for epoch in range(epochs):
         lr = optimizer.param_groups[0]["lr"]
-        record = {"epoch": epoch + 1, "lr": lr, **_train_epoch(model, loader, optimizer, device)}
+        record = {"epoch": epoch + 1, "lr": lr, **_train_epoch(model, loader, optimizer, device, precision)}
         scheduler.step()
-        record["valid_mse"] = _valid_mse(model, dataset["valid"], batch_size, device)
+        record["valid_mse"] = _valid_mse(model, dataset["valid"], batch_size, device, precision)
         record["seconds"] = time.monotonic() - began
         history.append(record)
         if on_epoch is not None:
@@ -423,17 +443,17 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
             break
     model.load_state_dict(best_state)
 
-    return _score(model, dataset, batch_size, device, history, {
+    return _score(model, dataset, batch_size, device, precision, history, {
         "model": spec.name, "hparams": hparams, "cell_types": cells, "test_cell_lines": tested, "noise_copies": noise, "map_cell_lines": sorted(map_cells),
         "split": sides, "step": step, "windows": {side: len(ws) for side, ws in windows.items()},
-        "epochs_run": len(history), "warmup_epochs": warmup, "stopped_by": stopped_by, "best_valid_mse": best,
+        "epochs_run": len(history), "warmup_epochs": warmup, "stopped_by": stopped_by, "best_valid_mse": best, "precision": precision,
         "bin_size": getattr(genome, "contact_bin_size", None), "options": {k: v for k, v in asdict(options).items() if k != "hparams"},
     })
 
 
-def _score(model, dataset: dict[str, ContactWindows], batch_size: int, device, history, summary) -> ContactResult:
+def _score(model, dataset: dict[str, ContactWindows], batch_size: int, device, precision: str, history, summary) -> ContactResult:
     """Test metrics of the kept model and of the distance-decay baseline fitted on the training targets."""
-    predicted, observed, has_map = _predict(model, dataset["test"], batch_size, device)
+    predicted, observed, has_map = _predict(model, dataset["test"], batch_size, device, precision)
     predicted, observed = predicted[has_map], observed[has_map]
     train = dataset["train"]
     with_maps = [w for w in train.windows if not w.is_noise and (train.contacts_from or w.source) in train.map_cells]
