@@ -75,7 +75,7 @@ class _Cluster:
 
         from distributed import Client, LocalCluster
 
-        self.cluster = None
+        self.cluster, gpus = None, 0
         for name in ("distributed", "bokeh", "tornado"):
             logging.getLogger(name).setLevel(logging.ERROR)
         with _quiet_dask():
@@ -89,12 +89,16 @@ class _Cluster:
                         "start one with `dask scheduler`, or use --workers N for a local cluster"
                     ) from None
             else:
+                gpus = local_gpus(config)
                 self.cluster = LocalCluster(
                     n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.ERROR, **({"resources": {"GPU": 1}} if gpus else {}),
                 )
                 self.client = Client(self.cluster)
         where = "local cluster of " + f"{config.workers} processes" if self.cluster is not None else f"scheduler {config.scheduler}"
+        if self.cluster is not None and gpus:
+            shared = f"; {config.workers} workers share {gpus} GPUs" if config.workers > gpus else ""
+            where += f", one GPU each (worker i on cuda:i mod {gpus}){shared}"
         link = self.client.dashboard_link
         log(f"dask: {where}" + (f"; dashboard at {link}" if link else ""))
 
@@ -103,6 +107,26 @@ class _Cluster:
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
+
+
+def local_gpus(config: BenchConfig) -> int:
+    """GPUs a local cluster's workers take one each: those of this machine, unless --device says
+    cpu or names one GPU (then every task goes there)."""
+    import torch
+
+    if config.device not in ("auto", "cuda") or not torch.cuda.is_available():
+        return 0
+    return torch.cuda.device_count()
+
+
+def gpu_resources(config: BenchConfig, client) -> dict[str, int]:
+    """What each task asks the scheduler for: one GPU when the workers advertise GPUs (a local
+    cluster on a GPU machine, or workers started with ``--resources GPU=1``), so that a worker runs
+    one task on its GPU at a time; nothing otherwise, as a request no worker can meet waits forever."""
+    if config.device == "cpu":
+        return {}
+    workers = client.scheduler_info()["workers"].values()
+    return {"GPU": 1} if any((worker.get("resources") or {}).get("GPU") for worker in workers) else {}
 
 
 def _quiet_dask():
@@ -127,10 +151,12 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
     with _quiet_dask():
         threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, len(client.scheduler_info()["workers"])))
         worker_config = BenchConfig(**{**asdict(config), "threads": threads})
+        resources = gpu_resources(config, client)
         futures, by_key = {}, {}
         for task in tasks:  # plan order puts a gen task before the best tasks that start from it
             after = [by_key[task.after]] if task.after in by_key else []
-            future = client.submit(_run_after, worker_config, task, *after, key=f"epizoo-{task.key}-{os.getpid()}", pure=False)
+            future = client.submit(_run_after, worker_config, task, *after, key=f"epizoo-{task.key}-{os.getpid()}", pure=False,
+                                   resources=resources or None)
             futures[future], by_key[task.key] = task, future
         for task in tasks:
             progress.start(task, skipped=run.result(task) is not None, remote=True)

@@ -57,10 +57,13 @@ def _header(config: BenchConfig, task: Task, cell_line: str) -> str:
 
 
 def _task_device(config: BenchConfig) -> str:
-    """On a dask worker with GPUs and ``--device auto``: one GPU per worker, round-robin."""
+    """On a dask worker with GPUs and ``--device auto`` or ``cuda``: the worker's own GPU, so that N
+    workers train on N GPUs, not all on GPU 0. A local cluster names its workers 0..N-1 (worker i
+    takes cuda:i mod the GPU count); a worker that sees one GPU (a SLURM job with --gres=gpu:1) takes
+    cuda:0. ``cuda:N`` and ``cpu`` are kept as given; outside dask, ``auto`` is resolved later."""
     import torch
 
-    if config.device != "auto" or not torch.cuda.is_available():
+    if config.device not in ("auto", "cuda") or not torch.cuda.is_available():
         return config.device
     try:
         from distributed import get_worker
@@ -68,7 +71,7 @@ def _task_device(config: BenchConfig) -> str:
         name = get_worker().name
     except (ImportError, ValueError):
         return config.device
-    index = name if isinstance(name, int) else sum(map(ord, str(name)))
+    index = name if isinstance(name, int) else int(name) if str(name).isdigit() else sum(map(ord, str(name)))
     return f"cuda:{index % torch.cuda.device_count()}"
 
 
@@ -131,6 +134,7 @@ def run_task(
                  **({"regime": task.regime} if task.regime != "specific" else {})},
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),
+        "kmer_conv_path": result.summary.get("kmer_conv_path"), "probe": result.summary.get("probe"),
         **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.task == "contact-map" else {}),
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
