@@ -156,6 +156,50 @@ def export(store: str, pairs: np.ndarray, sentence2word, index) -> dict[str, np.
     return {k: v[order] for k, v in out.items()}
 
 
+# ---- the same function? ----------------------------------------------------------------------
+# The upstream parameter names and the port's, in the order the upstream module defines them.
+UPSTREAM_TO_EPIZOO = (
+    ("weight_transformer", "transformer_weight"), ("weight_gru", "gru_weight"), ("embedding_en.", "embedding.enhancer."),
+    ("embedding_pr.", "embedding.promoter."), ("enhancer_conv_layer.", "enhancer_conv."), ("promoter_conv_layer.", "promoter_conv."),
+    ("bn2.", "merge.0."), ("encoder.", "transformer."), ("cbam_layer.mlp.", "cbam.channel_mlp."), ("cbam_layer.conv.", "cbam.spatial."),
+    ("bn1.", "head.0."), ("merger_dense.", "head.1."), ("bn.", "head.3."), ("output_layer.", "head.5."),
+)
+
+
+def _epizoo_name(name: str) -> str:
+    for upstream, ours in UPSTREAM_TO_EPIZOO:
+        if name.startswith(upstream):
+            return ours + name[len(upstream):]
+    return name
+
+
+def forward_check(model_class, data: dict[str, np.ndarray], pairs: int = 32) -> dict:
+    """Copy a freshly initialised upstream model (with random BatchNorm statistics) into the epizoo
+    port and compare their eval-mode probabilities on the first ``pairs`` pairs of ``data``."""
+    from epizoo.plugins import get_model
+
+    torch.manual_seed(0)
+    upstream = model_class(ENHANCER, PROMOTER, 4097, 100)
+    state = {}
+    for name, value in upstream.state_dict().items():
+        if name.endswith("running_mean"):
+            value = 0.1 * torch.randn_like(value)
+        elif name.endswith("running_var"):
+            value = 0.5 + torch.rand_like(value)
+        state[name] = value
+    upstream.load_state_dict(state)
+    spec = get_model(MODEL)
+    ours = spec.factory(**spec.hparams(enhancer_length=ENHANCER, promoter_length=PROMOTER))
+    ours.load_state_dict({_epizoo_name(k): v.float() if v.is_floating_point() else v for k, v in state.items()})
+    upstream.eval()
+    ours.eval()
+    e, p = torch.from_numpy(data["enhancer"][:pairs]), torch.from_numpy(data["promoter"][:pairs])
+    with torch.no_grad():
+        a, b = upstream(e, p).reshape(-1), torch.sigmoid(ours(e, p))
+    return {"pairs": int(a.numel()), "max_abs_difference": float((a - b).abs().max()),
+            "parameters": {"upstream": sum(x.numel() for x in upstream.parameters()), "epizoo": sum(x.numel() for x in ours.parameters())}}
+
+
 # ---- the two training loops -------------------------------------------------------------------
 def _auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score  # what the upstream test.py scores with
@@ -309,6 +353,7 @@ def main(argv=None) -> None:
     parser.add_argument("--sides", default="upstream,epizoo")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--check-only", action="store_true", help="export and compare the two forward passes, train nothing")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -335,6 +380,11 @@ def main(argv=None) -> None:
     )
     print(f"{args.split} {fold}: " + ", ".join(f"{n} {d['label'].size} pairs ({int(d['label'].sum())} positive)" for n, d in data.items())
           + "; tokens identical to epizoo's kmer6", flush=True)
+    check = forward_check(model_class, data["test"])
+    (args.out / "forward-check.json").write_text(json.dumps(check, indent=1))
+    print(f"forward check (upstream weights copied into the port, eval mode): {json.dumps(check)}", flush=True)
+    if args.check_only:
+        return
 
     for seed in args.seeds:
         for side in args.sides.split(","):
