@@ -523,16 +523,20 @@ def train_fold(
     torch.manual_seed(options.seed)
     np.random.seed(options.seed)
     hparams = fill_store_hparams(spec.hparams(tiny=options.tiny, demo=options.demo), group)
-    if spec.uses_pretrained_embedding:
-        from epizoo.encoders import dna2vec_vectors
+    starting = None
+    if spec.uses_pretrained_embedding:  # dna2vec's vectors, else ones trained on this fold's training side
+        from epizoo.training.embedding import starting_vectors
 
-        hparams["pretrained_embedding"] = dna2vec_vectors()
+        starting = starting_vectors(str(store), group, sides.train, options.seed)
+        hparams["pretrained_embedding"] = starting.matrix
     if initial_state is not None and spec.kind == "sklearn":
         raise EpizooError(f"{spec.name} is a scikit-learn model: it is fitted afresh and cannot start from given weights")
     if spec.kind == "sklearn":
         result = _train_sklearn(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch)
     else:
         result = _train_torch(spec, str(store), sides, labels, recipe, hparams, options, device, on_epoch, on_batch, initial_state)
+    if starting is not None:
+        starting.record(result.summary)
     result.summary.update(
         recipe=asdict(recipe),
         hparams=_public_hparams(hparams),
