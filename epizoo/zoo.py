@@ -6,7 +6,8 @@ Two kinds of model exist:
   ``forward(enhancer, promoter)`` takes the encoded inputs named by ``input_encoding`` and
   returns logits of shape ``(batch,)``, with no sigmoid inside. Models that embed k-mers accept a
   ``pretrained_embedding`` hparam (a ``(4097, 100)`` array or None for random init) and
-  report which one they used in ``module.embedding_source`` ('dna2vec' or 'random').
+  report which one they used in ``module.embedding_source`` ('dna2vec' for any given matrix, or
+  'random'; the trainer records where a given matrix came from: epizoo.training.embedding).
 * ``kind="sklearn"``: ``factory(**hparams)`` returns a scikit-learn estimator with
   ``fit``/``predict_proba``; ``features(enhancer_codes, promoter_codes, distance)`` turns int8
   code arrays and distances (numpy) into its feature matrix. A distance is in bp, or
@@ -96,7 +97,7 @@ class ModelSpec:
     demo_hparams: dict[str, Any] = field(default_factory=dict)
     demo_recipe: dict[str, Any] = field(default_factory=dict)  # TrainingRecipe fields changed at demo size
     published_parameters: int | None = None  # trainable parameters at default settings, for the test
-    uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors if available
+    uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors, else trained ones (training.embedding)
     features: Callable[..., Any] | None = None  # sklearn kind only
     # What the model predicts: 'pair' (a score per enhancer-promoter pair, the contract above) or
     # 'contact-map' (forward(x (B, C, L) float) -> (map (B, N, N), aux logits or None); x is one-hot

@@ -268,12 +268,13 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
 
 
 def _say_which_embedding(config: BenchConfig, progress) -> None:
-    """Tell the user, before training, when embedding models must start from random vectors."""
+    """Tell the user, before training, when embedding models cannot start from the dna2vec vectors."""
     from epizoo.encoders import dna2vec_unavailable_reason, dna2vec_vectors
     from epizoo.plugins import get_model
 
     if any(get_model(name).uses_pretrained_embedding for name in config.models) and dna2vec_vectors() is None:
-        progress.log(f"dna2vec vectors unavailable ({dna2vec_unavailable_reason()}); k-mer embedding models start from random vectors")
+        progress.log(f"dna2vec vectors unavailable ({dna2vec_unavailable_reason()}); k-mer embedding models start from "
+                     "6-mer vectors trained with gensim on each fold's training side")
 
 
 def default_command() -> str:
