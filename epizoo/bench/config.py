@@ -26,6 +26,11 @@ LOCATION_KEYS = ("store", "out")
 # Training regimes (epizoo.bench.regimes): one model per cell line and fold; one per fold on every
 # selected cell line; that one fine-tuned per cell line. A run of ``specific`` alone is as before.
 REGIMES = ("specific", "gen", "best")
+# Positive controls (--control): the same models on the same store under a split that rewards
+# memorisation, beside the chosen split. Their tasks carry the control's name as their regime, so
+# each is a report column of its own (``SYN-A (random split: leaks)``).
+CONTROLS = {"random": "random-split"}
+CONTROL_LABELS = {"random-split": "random split: leaks"}
 
 
 @dataclass
@@ -56,6 +61,7 @@ class BenchConfig:
     command: str = ""
     store_identity: str = ""  # the store's creation time and sequence hash: resuming on a rebuilt store is refused
     regime: list[str] = field(default_factory=lambda: ["specific"])  # see REGIMES
+    controls: list[str] = field(default_factory=list)  # see CONTROLS
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
         from epizoo.training.trainer import TrainOptions
@@ -72,10 +78,11 @@ class BenchConfig:
 
 
 def _defining(settings: dict[str, Any]) -> dict[str, Any]:
-    # ``specific`` alone is left out, so runs made before regimes existed resume as the same run.
+    # ``specific`` alone and no controls are left out, so runs made before they existed resume as the same run.
     return {
         key: value for key, value in settings.items()
         if key not in EXECUTION_KEYS + LOCATION_KEYS and not (key == "regime" and value in (["specific"], None))
+        and not (key == "controls" and not value)
     }
 
 

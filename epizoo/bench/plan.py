@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from epizoo import contigs
-from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, BenchConfig, Task
+from epizoo.bench.config import CONTROLS, CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, BenchConfig, Task
 from epizoo.errors import EmptyResultError, EpizooError
 
 
@@ -124,6 +124,45 @@ def _skip_reason(labels: np.ndarray, test: np.ndarray) -> str | None:
     return None
 
 
+def check_controls(config: BenchConfig) -> None:
+    """A positive control runs beside another split, on the per-cell-line folds of the specific regime."""
+    if not config.controls:
+        return
+    unknown = [name for name in config.controls if name not in CONTROLS]
+    if unknown:
+        raise EpizooError(f"--control {', '.join(unknown)}: choose one of {', '.join(CONTROLS)}")
+    if config.split in config.controls:
+        raise EpizooError(f"--control {config.split} repeats --split {config.split}; choose another split, or leave --control out")
+    if config.split in CROSS_SPLITS + MULTI_CELL_SPLITS:
+        raise EpizooError(f"--control compares with per-cell-line folds; the {config.split} split trains and tests on different cell lines")
+
+
+def control_tasks(ds, config: BenchConfig, warn: Callable[[str], None]) -> tuple[list[Task], list[dict]]:
+    """Each model on one fold per cell line of each control split (``random``: pairs drawn at random,
+    so test elements are seen in training). It rewards memorisation: a model that can fit the data
+    shows it here, whatever it does under the chosen split."""
+    from epizoo.plugins import get_split
+
+    labels = np.asarray(ds["pair_label"].values).astype(bool)
+    tasks, leakage = [], []
+    for control in config.controls:
+        regime = CONTROLS[control]
+        for line in _selected_cell_lines(ds, config):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # this split leaks by design: that is the control
+                folds = get_split(control).function(ds, cell_lines=[line], seed=config.seed)
+            for fold in folds:
+                report = _check_fold(ds, fold, control, lambda message: None)
+                leakage.append({"cell_line": line, "train_cell_line": line, "regime": regime, **report})
+                if _skip_reason(labels, fold.test) is not None:
+                    warn(f"control {control} on {line}: {_skip_reason(labels, fold.test)}; no control column")
+                    continue
+                sides = [np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)]
+                info = json.loads(json.dumps(fold.info, default=str))
+                tasks += [Task(model, line, line, fold.name, *sides, info, regime=regime) for model in config.models]
+    return tasks, leakage
+
+
 def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[list[Task], list[dict], list[dict]]:
     """Every (model, cell line, fold) task, the folds skipped with their reason, and the leakage reports.
 
@@ -162,6 +201,9 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
             tasks += [Task(model, test_line, train_line, fold.name, *sides, info) for model in config.models]
     if set(regimes) - {"specific"}:
         more, reports = regime_tasks(ds, config, per_line, warn)
+        tasks, leakage = tasks + more, leakage + reports
+    if config.controls:
+        more, reports = control_tasks(ds, config, warn)
         tasks, leakage = tasks + more, leakage + reports
     if config.split in MULTI_CELL_SPLITS:
         tasks = _train_once_per_fold(tasks)

@@ -21,7 +21,10 @@ import pandas as pd
 
 from epizoo.bench.plots import LEARNING_CURVES_PNG, make_plots
 from epizoo.bench.results import (
+    BUDGET_COLUMNS,
     MEMORISATION_RULE,
+    budget_notes,
+    budget_summary,
     column_of,
     learning_curves,
     learning_summary,
@@ -34,7 +37,7 @@ from epizoo.bench.results import (
     regime_order,
     regimes_of,
 )
-from epizoo.bench.config import MULTI_CELL_SPLITS
+from epizoo.bench.config import CONTROL_LABELS, MULTI_CELL_SPLITS
 from epizoo.training.checkpoint import atomic_write_text
 
 __all__ = ["Report", "build_report", "column_of", "load_run", "read_predictions", "summarise", "write_report"]
@@ -57,6 +60,11 @@ class Report:
     def learning(self) -> pd.DataFrame:
         """Per model: epochs, final training loss, best validation AUROC, memorisation flag."""
         return learning_summary(self.histories)
+
+    @property
+    def budgets(self) -> pd.DataFrame:
+        """Per model and column: training pairs, items seen, epochs, seconds and stop reasons."""
+        return budget_summary(self.metrics)
 
     @property
     def curves(self) -> pd.DataFrame:
@@ -124,6 +132,7 @@ def markdown(report: Report) -> str:
         lines += [f"## {title}", "", "| model | " + " | ".join(report.columns) + " |", "|---" * (len(report.columns) + 1) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, metric)]
         lines.append("")
+    lines += budget_markdown(report)
     lines += regime_markdown(report)
     lines += pooled_markdown(report)
     if not report.skipped.empty:
@@ -135,6 +144,25 @@ def markdown(report: Report) -> str:
     if others:
         lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in others] + [""]
     return "\n".join(lines)
+
+
+BUDGET_HEADER = ["model", "column", "folds", "training pairs", "items seen", "epochs run", "epochs allowed", "seconds", "stopped by"]
+BUDGET_TEXT = (
+    "What each model was given and used, as ranges over folds: its training pairs, the items it went through "
+    "(every epoch, shifted copies of positives included), epochs run and allowed, training seconds, and why it "
+    "stopped (epochs: all allowed epochs ran; early_stopping: validation stopped improving; budget: the "
+    "wall-clock budget ran out; fitted: a scikit-learn model, fitted once)."
+)
+
+
+def budget_rows(report: Report) -> list[list[str]]:
+    return [[str(row[name]) for name in BUDGET_COLUMNS] for row in report.budgets.to_dict(orient="records")]
+
+
+def budget_markdown(report: Report) -> list[str]:
+    lines = ["## Budgets", "", BUDGET_TEXT, "", *(f"* {note}" for note in budget_notes(report.metrics)), ""]
+    lines += ["| " + " | ".join(BUDGET_HEADER) + " |", "|---" * len(BUDGET_HEADER) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in budget_rows(report)] + [""]
 
 
 REGIME_TEXT = (
@@ -153,10 +181,22 @@ def refitted_models(report: Report) -> list[str]:
     return list(dict.fromkeys(refits["model"]))
 
 
+CONTROL_TEXT = (
+    "*random split: leaks* is a positive control (--control random): one pair-level random fold per cell line, "
+    "so the test pairs' enhancers and promoters also sit in training pairs. It rewards memorisation: a model "
+    "above chance there and at chance under the chosen split can fit the data but does not generalise to "
+    "unseen elements."
+)
+
+
 def regime_notes(report: Report) -> list[str]:
     if "regime" not in report.summary:
         return []
-    notes = [REGIME_TEXT]
+    present = set(report.summary["regime"])
+    notes = [CONTROL_TEXT] if present & set(CONTROL_LABELS) else []
+    if not present - {"specific", *CONTROL_LABELS}:
+        return notes
+    notes.insert(0, REGIME_TEXT)
     refits = refitted_models(report)
     if refits:
         notes.append(f"{', '.join(refits)}: scikit-learn, no fine-tuning; their best column refits on the cell line's "
@@ -166,7 +206,8 @@ def regime_notes(report: Report) -> list[str]:
 
 def regime_markdown(report: Report) -> list[str]:
     notes = regime_notes(report)
-    return ["## Regimes", "", *(f"{note}\n" for note in notes)] if notes else []
+    title = "## Regimes" if REGIME_TEXT in notes else "## Positive control"
+    return [title, "", *(f"{note}\n" for note in notes)] if notes else []
 
 
 def pooled_rows(report: Report) -> list[list[str]]:
@@ -244,6 +285,14 @@ def rich_tables(report: Report) -> list:
         for row in table_rows(report, metric):
             table.add_row(*row)
         tables.append(table)
+    table = Table(title="Budgets (ranges over folds; report.md has more)")
+    shown = [BUDGET_HEADER.index(name) for name in ("model", "column", "training pairs", "items seen", "epochs run", "seconds", "stopped by")]
+    for index in shown:
+        name = BUDGET_HEADER[index]
+        table.add_column(name, justify="left" if name in ("model", "column", "stopped by") else "right")
+    for row in budget_rows(report):
+        table.add_row(*(row[index] for index in shown))
+    tables.append(table)
     if not report.pooled.empty:
         table = Table(title="Pooled over folds")
         for name in POOLED_HEADER:
@@ -269,6 +318,8 @@ def as_json(report: Report) -> dict[str, Any]:
         "learning": _records(report.learning),
         "learning_curves": _records(report.curves),
         "pooled": _records(report.pooled),
+        "budgets": _records(report.budgets),
+        "budget_notes": budget_notes(report.metrics),
         **({"regimes": list(dict.fromkeys(report.summary["regime"])), "regime_notes": regime_notes(report)} if "regime" in report.summary else {}),
     }
 
@@ -301,8 +352,11 @@ def print_report(report: Report) -> None:
 
     for table in rich_tables(report):
         console.stdout.print(table)
-    for note in regime_notes(report)[1:]:
-        console.stdout.print(note)
+    for note in budget_notes(report.metrics):
+        console.stdout.print(note.replace("**", ""))
+    for note in regime_notes(report):
+        if note != REGIME_TEXT:
+            console.stdout.print(note.replace("*", ""))
     if not report.skipped.empty:
         console.stdout.print(f"{len(report.skipped)} fold(s) skipped; see {report.run / 'report.md'}")
     learning = report.learning

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from epizoo.bench.config import REGIMES, group_name, safe_name
+from epizoo.bench.config import CONTROL_LABELS, REGIMES, group_name, safe_name
 from epizoo.errors import InputFileError
 
 # The memorisation rule, per fold: the training loss falls substantially while the validation
@@ -45,7 +45,7 @@ def column_of(cell_line: str, train_cell_line: str, regime: str = "specific", la
     """The report column of a cell line: itself, or ``train -> test`` for cross-cell-line runs;
     ``K562 (gen)`` for another regime (``labelled``: ``K562 (specific)`` too, in a run of several)."""
     if regime != "specific":
-        return f"{cell_line} ({regime})"
+        return f"{cell_line} ({CONTROL_LABELS.get(regime, regime)})"
     column = str(cell_line) if str(train_cell_line) == str(cell_line) else f"{train_cell_line} -> {cell_line}"
     return f"{column} (specific)" if labelled else column
 
@@ -269,3 +269,66 @@ def pooled_metrics(run: str | Path, metrics: pd.DataFrame) -> pd.DataFrame:
         })
     return pd.DataFrame(rows, columns=["model", "column", "n_folds", "pairs", "positive_rate", "auroc", "aupr"])
 
+
+
+# ---- budgets ----------------------------------------------------------------------------------
+BUDGET_COLUMNS = ["model", "column", "n_folds", "train_pairs", "items_seen", "epochs", "max_epochs", "seconds", "stopped_by"]
+
+
+def _span(values: pd.Series, digits: int = 0) -> str:
+    """``6,588`` or ``6,512–6,588``: the range over folds; ``n/a`` when nothing was recorded."""
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    if values.empty:
+        return "n/a"
+    low, high = values.min(), values.max()
+    text = (lambda v: f"{v:,.{digits}f}")
+    return text(low) if low == high else f"{text(low)}–{text(high)}"
+
+
+def budget_summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    """What each model was given and used, per report column: training pairs, items seen (all
+    epochs, shifted copies included), epochs run and allowed, training seconds and why it stopped.
+
+    Older run directories lack some of these columns: their cells read ``n/a``.
+    """
+    metrics = metrics.assign(column=metric_columns(metrics))
+    rows = []
+    for (model, column), group in metrics.groupby(["model", "column"], sort=False):
+        stops = group["stopped_by"].dropna().astype(str) if "stopped_by" in group else pd.Series(dtype=str)
+        rows.append({
+            "model": model, "column": column, "n_folds": len(group),
+            "train_pairs": _span(group.get("n_train_pairs", pd.Series(dtype=float))),
+            "items_seen": _span(group.get("items_seen", pd.Series(dtype=float))),
+            "epochs": _span(group.get("epochs_run", pd.Series(dtype=float))),
+            "max_epochs": _span(group.get("max_epochs", pd.Series(dtype=float))),
+            "seconds": _span(group.get("seconds", pd.Series(dtype=float)), 1),
+            "stopped_by": ", ".join(f"{name} ×{count}" for name, count in stops.value_counts(sort=False).items()) or "n/a",
+        })
+    return pd.DataFrame(rows, columns=BUDGET_COLUMNS)
+
+
+def budget_notes(metrics: pd.DataFrame) -> list[str]:
+    """Whether the models of each report column were given equal budgets: the same training pairs
+    in every fold and, for models trained by epochs, the same allowed epochs."""
+    needed = {"n_train_pairs", "max_epochs", "stopped_by"}
+    if not needed <= set(metrics):
+        return ["This run directory predates budget records: compare models' budgets from their result.json files."]
+    metrics = metrics.assign(column=metric_columns(metrics))
+    notes = []
+    for column, group in metrics.groupby("column", sort=False):
+        pairs = group.groupby("fold")["n_train_pairs"].nunique()
+        trained = group[group["stopped_by"].astype(str) != "fitted"]
+        epochs = set(pd.to_numeric(trained["max_epochs"], errors="coerce").dropna().astype(int))
+        unequal_pairs = [str(fold) for fold, n in pairs.items() if n > 1]
+        if not unequal_pairs and len(epochs) <= 1:
+            allowed = f"; models trained by epochs were allowed {epochs.pop()}" if epochs else ""
+            notes.append(f"{column}: equal budgets: every model trained on the same pairs in each fold{allowed}.")
+            continue
+        parts = []
+        if unequal_pairs:
+            parts.append(f"the training pairs differ between models in fold(s) {', '.join(unequal_pairs)}")
+        if len(epochs) > 1:
+            by_model = trained.groupby("model")["max_epochs"].max().astype(int)
+            parts.append("allowed epochs differ (" + ", ".join(f"{m} {e}" for m, e in by_model.items()) + ")")
+        notes.append(f"{column}: **unequal budgets**: {'; '.join(parts)}. Pass --epochs and --max-pairs to equalise them.")
+    return notes

@@ -191,12 +191,30 @@ def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
             **{name: r["metrics"].get(name, np.nan) for name in METRIC_COLUMNS},
             **{name: value for name, value in r["metrics"].items() if name not in METRIC_COLUMNS},
             "best_epoch": training.get("best_epoch"), "epochs_run": training.get("epochs_run"),
-            "stopped_by": training.get("stopped_by"), "n_train_pairs": training.get("n_train_pairs"),
-            "n_train_items": training.get("n_train_items"), "embedding_source": training.get("embedding_source") or "",
+            "stopped_by": training.get("stopped_by"), "max_epochs": (training.get("recipe") or {}).get("epochs"),
+            "n_train_pairs": training.get("n_train_pairs"),
+            "n_train_items": training.get("n_train_items"), "items_seen": items_seen(r),
+            "embedding_source": training.get("embedding_source") or "",
             **({"fine_tuned": training.get("fine_tuned", "")} if regimes else {}),
             "seconds": round(r.get("seconds", 0.0), 3), "cpu_seconds": round(r.get("cpu_seconds", 0.0), 3),
         })
     return pd.DataFrame(rows)
+
+
+def items_seen(result: dict[str, Any]) -> int | None:
+    """Training items a task went through, over all its epochs: the part of its budget it used.
+
+    A torch epoch records its ``items`` (shifted copies included, cut short by a wall-clock
+    budget); a scikit-learn model is fitted once on its training pairs.
+    """
+    training = result.get("training") or {}
+    if training.get("items_seen") is not None:  # recorded by the trainer (a gen row has no history of its own)
+        return int(training["items_seen"])
+    history = result.get("history") or []
+    counted = [epoch.get("items") for epoch in history if isinstance(epoch, dict) and epoch.get("items") is not None]
+    if counted:
+        return int(sum(counted))
+    return training.get("n_train_pairs")
 
 
 def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from epizoo.bench.config import CROSS_SPLITS, EXECUTION_KEYS, LEAKY_SPLITS, LOCATION_KEYS, BenchConfig, Task, safe_name
 from epizoo.bench.contact_tasks import is_contact_model, plan_maps
-from epizoo.bench.plan import plan
+from epizoo.bench.plan import check_controls, plan
 from epizoo.bench.progress import PlainProgress, QuietProgress, RichProgress, make_progress
 from epizoo.bench.rundir import (
     LOCK_FILE, METRIC_COLUMNS, RunDirectory, RunDirectoryError, _check_out, collect_results, environment, metrics_table,
@@ -156,7 +156,7 @@ def _run_dask(config: BenchConfig, tasks: list[Task], run: RunDirectory, progres
         for task in tasks:  # plan order puts a gen task before the best tasks that start from it
             after = [by_key[task.after]] if task.after in by_key else []
             future = client.submit(_run_after, worker_config, task, *after, key=f"epizoo-{task.key}-{os.getpid()}", pure=False,
-                                   resources=resources or None)
+                                   **({"resources": resources} if resources else {}))  # a GPU each, only where workers have one
             futures[future], by_key[task.key] = task, future
         for task in tasks:
             progress.start(task, skipped=run.result(task) is not None, remote=True)
@@ -187,6 +187,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
             raise EpizooError(f"{option} names nothing; give names separated by commas, or leave the option out")
     config.regime = parse_regimes(config.regime or ["specific"])
     check_split(config)
+    check_controls(config)
     if config.max_pairs is not None and config.max_pairs < 4:
         raise EpizooError(f"--max-pairs {config.max_pairs} cannot hold two training pairs of each class; give at least 4")
     every_model = config.models in (["all"], "all")
@@ -202,8 +203,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     config.store_identity = store_identity(ds)
     progress = progress or make_progress(config.progress, config.train_options())
     if maps_only:  # the contact-map benchmark: held-out maps, not pairs (epizoo.bench.contact_tasks)
-        if config.regime != ["specific"]:
-            raise EpizooError("contact-map models run the specific regime only; leave --regime out")
+        if config.regime != ["specific"] or config.controls:
+            raise EpizooError("contact-map models run the specific regime only; leave --regime and --control out")
         tasks, skipped, leakage = plan_maps(ds, config), [], []
     else:
         config.models, unreadable = _models_for_store(ds, config.store, config.models, every_model, config.regime)

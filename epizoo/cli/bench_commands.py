@@ -21,6 +21,7 @@ BALANCE = ("augment", "weights", "sampler", "none")
 @click.option("--cell-lines", multiple=True, metavar="A,B", help="Only these cell lines, comma-separated (default: all in the store).")
 @click.option("--folds", multiple=True, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco), comma-separated.")
 @click.option("--regime", default="specific", show_default=True, metavar="R1,R2", help="Training regimes, comma-separated: specific (one model per cell line and fold), gen (one per fold on all cell lines), best (gen fine-tuned per cell line; runs gen too).")
+@click.option("--control", "controls", multiple=True, metavar="SPLIT", help="A positive control beside --split (repeatable): random, one pair-level random fold per cell line, which rewards memorisation; its own report column.")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
 @click.option("--demo", is_flag=True, help="The models' demo size: published layers, narrower, on windows that cover the synthetic grammar.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
@@ -56,6 +57,7 @@ def bench_command(**kw: Any) -> None:
         store=kw["store"], out=kw["out"], models=names(kw["models"], "--models") or ["all"], split=kw["split"],
         split_options=parse_options(kw["split_option"], "--split-option"),
         cell_lines=names(kw["cell_lines"], "--cell-lines"), folds=names(kw["folds"], "--folds"), regime=parse_regimes(kw["regime"]),
+        controls=names(kw["controls"], "--control") or [],
         tiny=kw["tiny"], demo=kw["demo"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"],
         budget=kw["budget"], lr=kw["lr"], precision=kw["precision"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],

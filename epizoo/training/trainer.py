@@ -444,6 +444,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "epochs_run": len(history),
         "stopped_by": stop,
         "n_train_items": per_epoch,
+        "items_seen": int(sum(record["items"] for record in history)),
         "embedding_source": getattr(run.model, "embedding_source", None),
         "precision": run.precision,
         "kmer_conv_path": run.kmer_conv_path,  # None: the model has no k-mer conv layer left to auto
@@ -490,7 +491,8 @@ def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device,
         on_epoch(record)
     test_pairs, test_labels, test_features = _features(spec, store, sides.test, hparams, options)
     test_scores = estimator.predict_proba(test_features)[:, 1]
-    summary = {"best_epoch": 1, "epochs_run": 1, "stopped_by": "fitted", "n_train_items": int(sides.train.size), "embedding_source": None}
+    summary = {"best_epoch": 1, "epochs_run": 1, "stopped_by": "fitted", "n_train_items": int(sides.train.size),
+               "items_seen": int(sides.train.size), "embedding_source": None}
     return TrainResult(test_pairs, test_labels, test_scores, [record], summary, estimator=estimator)
 
 
