@@ -95,7 +95,8 @@ class ModelSpec:
     # The demo size: the same architecture, narrower, with windows that cover the synthetic grammar's
     # central 300 bp, so that whether it learns shows on a CPU in minutes. Merged over defaults.
     demo_hparams: dict[str, Any] = field(default_factory=dict)
-    demo_recipe: dict[str, Any] = field(default_factory=dict)  # TrainingRecipe fields changed at demo size
+    # TrainingRecipe fields changed at demo size; the demo's budget (epochs, pairs, shifts) is the same for all
+    demo_recipe: dict[str, Any] = field(default_factory=dict)
     published_parameters: int | None = None  # trainable parameters at default settings, for the test
     uses_pretrained_embedding: bool = False  # True: the trainer passes dna2vec 6-mer vectors, else trained ones (training.embedding)
     features: Callable[..., Any] | None = None  # sklearn kind only

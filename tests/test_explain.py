@@ -159,8 +159,10 @@ def test_ism_equals_brute_force(run, store):
 @pytest.mark.slow
 def test_gradient_mode_runs(run, small, tmp_path):
     out = tmp_path / "gradient"
-    summary = epizoo.explain(small, out, checkpoint=run_checkpoint(run, "epizoo-cnn"),
-                             settings=epizoo.explain.ExplainSettings(method="gradient", max_pairs=6, top_motifs=1))
+    # No probability floor: on this unseen store the best pair's score depends on the CPU's float
+    # kernels (0.915 on one AMD machine, above 0.95 on another); the test is about the method running.
+    settings = epizoo.explain.ExplainSettings(method="gradient", max_pairs=6, top_motifs=1, min_probability=0.0)
+    summary = epizoo.explain(small, out, checkpoint=run_checkpoint(run, "epizoo-cnn"), settings=settings)
     assert summary["settings"]["method"] == "gradient" and summary["side"] == "all" and summary["pairs_used"] == 6
     assert "gradient x input" in (out / "tracks" / "promoter.bedGraph").read_text().splitlines()[0]
     assert (out / "clusters.tsv").is_file()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import epizoo
 import epizoo.plugins
 from epizoo import coords
 from epizoo.errors import EpizooError
-from epizoo.plugins import get_model, get_split
+from epizoo.plugins import get_model, get_models, get_split
 from epizoo.training import trainer
 from epizoo.training.checkpoint import load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, TrainOptions, train_fold
@@ -188,13 +190,19 @@ def test_demo_size_uses_demo_hparams_and_recipe(store):
     spec = get_model("epizoo-cnn")
     result = train_fold(spec, path, sides, TrainOptions(demo=True, max_pairs=40, batch_size=16))
     assert result.summary["hparams"]["enhancer_length"] == spec.demo_hparams["enhancer_length"]
-    assert result.summary["recipe"]["epochs"] == spec.demo_recipe["epochs"]
+    assert result.summary["recipe"]["epochs"] == trainer.DEMO_RECIPE["epochs"]
     assert result.summary["recipe"]["augmentation_shifts"] == 0
     published = trainer.resolve_recipe(get_model("epi-dlmh"), TrainOptions(demo=True))
     assert published.epochs == trainer.DEMO_RECIPE["epochs"] and published.augmentation_shifts == 0
     assert published.max_train_pairs == trainer.DEMO_RECIPE["max_train_pairs"]
     assert published.learning_rate == get_model("epi-dlmh").demo_recipe["learning_rate"]  # its demo_recipe says so
     assert trainer.resolve_recipe(get_model("epi-mind"), TrainOptions(demo=True)).learning_rate == get_model("epi-mind").recipe.learning_rate
+    # one budget for every model at demo size: a spec's demo_recipe cannot change it
+    budget = {"epochs", "max_train_pairs", "augmentation_shifts"}
+    recipes = [trainer.resolve_recipe(spec, TrainOptions(demo=True)) for spec in get_models().values() if spec.kind == "torch"]
+    assert all({key: getattr(r, key) for key in budget} == {key: trainer.DEMO_RECIPE[key] for key in budget} for r in recipes)
+    greedy = replace(spec, demo_recipe={"epochs": 40, "max_train_pairs": None, "learning_rate": 0.01})
+    assert trainer.resolve_recipe(greedy, TrainOptions(demo=True)).epochs == trainer.DEMO_RECIPE["epochs"]
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,6 @@ SPEC = ModelSpec(
     promoter_length=1000,
     tiny_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 16, "rank": 8, "hidden": 16},
     demo_hparams={"enhancer_length": 400, "promoter_length": 400},  # the layers of the default size
-    demo_recipe={"epochs": 4, "max_train_pairs": None},  # it learns from every training pair in seconds
     published_parameters=None,
 )
 
