@@ -102,7 +102,7 @@ SPEC = ModelSpec(
         "dense_units": 16,
     },
     demo_hparams={"enhancer_length": 400, "promoter_length": 400, "filters": 32, "gru_units": 16, "attention_dim": 16, "dense_units": 32},
-    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 2 epochs
+    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 3 epochs
     published_parameters=1_566_241,
     uses_pretrained_embedding=True,
     recipe=TrainingRecipe(

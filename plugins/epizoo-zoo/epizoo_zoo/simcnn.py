@@ -126,7 +126,7 @@ SPEC = ModelSpec(
         "dense_units": 32,
     },
     demo_hparams={"enhancer_length": 400, "promoter_length": 400, "first_filters": 64, "second_filters": 32, "dense_units": 64},
-    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 2 epochs
+    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 3 epochs
     published_parameters=47_565_731,
 )
 

@@ -156,7 +156,7 @@ SPEC = ModelSpec(
     default_hparams={"preset": "basic"},
     tiny_hparams={"enhancer_length": 400, "promoter_length": 300, "kernels": 16, "lstm_units": 8, "dense_units": 32},
     demo_hparams={"enhancer_length": 400, "promoter_length": 400, "kernels": 64, "lstm_units": 16, "dense_units": 64},
-    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 2 epochs
+    demo_recipe={"learning_rate": 0.001},  # its published rate cannot move in a demo's 3 epochs
     published_parameters=19_849_003,
 )
 
