@@ -159,3 +159,153 @@ def test_registered_as_a_dataset():
     spec = get_dataset("synthetic")
     assert spec.genome_build == "synthetic"
     assert len(spec.load(DatasetRequest(options={"n_pairs": 300, "n_contigs": 2})).pairs) > 250
+
+
+# ---- the difficulty ladder: motif_position, motif_window, n_elements ----------------------------------
+
+SMALL = {"n_pairs": 600, "n_contigs": 2}
+# sha256 of the pair table (CSV) and the genome's sha256 for seed 3 and SMALL, computed before the ladder
+# options existed: the defaults must keep building the same data set (so the same stores)
+SMALL_DIGEST = "c2411b46b359f20f68e60eb7a69f7b189c321d7d2fbd4398e79f052ed9245f82"
+FIXTURE_DIGEST = "e92cb5a715fcf1c98f68498e1c752607722c0019088200542b149f8d9cd8d871"  # the module fixture's
+
+
+def digest(loaded) -> str:
+    import hashlib
+
+    h = hashlib.sha256(loaded.pairs.to_csv(index=False).encode())
+    h.update(loaded.sequence.sha256().encode())
+    return h.hexdigest()
+
+
+def test_defaults_build_the_same_data_as_before_the_ladder(loaded):
+    assert digest(loaded) == FIXTURE_DIGEST
+    assert digest(simulate(DatasetRequest(seed=3, options=SMALL))) == SMALL_DIGEST
+    explicit = {**SMALL, "motif_position": "central", "motif_window": 0, "n_elements": 300}  # 2 contigs x 150, what SMALL derives
+    assert digest(simulate(DatasetRequest(seed=3, options=explicit))) == SMALL_DIGEST
+
+
+def copy_offsets(options: dict, half_window: dict[str, int], seed: int = 3) -> dict[str, list[np.ndarray]]:
+    """Per kind, for every element: the offsets (motif centre - element centre) of its class's copies
+    (the one motif found at least twice) within ``half_window`` bp of its centre.
+
+    A random 10-mer also turns up by chance (about once per million bp per motif), so the checks
+    below allow stray hits in 2 % of elements."""
+    from epizoo.datasets.synthetic import simulate_genome
+
+    genome, elements, opts = simulate_genome(DatasetRequest(seed=seed, options=options))
+    motifs = dict(zip(("enhancer", "promoter"), planted_motifs(seed)))
+    found: dict[str, list[np.ndarray]] = {"enhancer": [], "promoter": []}
+    for contig, kind, centre in elements[["contig", "kind", "centre"]].itertuples(index=False):
+        half = half_window[kind]
+        text = sequence.decode(genome[contig][centre - half : centre + half])
+        hits = [[i for i in range(len(text)) if text.startswith(m, i)] for m in motifs[kind]]
+        classes = [h for h in hits if len(h) >= 2]
+        assert len(classes) == 1, (kind, centre, hits)  # one class, planted 2-3 times
+        found[kind].append(np.array(classes[0]) + 10 // 2 - half)  # motif_length 10: its centre
+    return found
+
+
+def share(found, check) -> float:
+    every = found["enhancer"] + found["promoter"]
+    return sum(bool(check(offsets)) for offsets in every) / len(every)
+
+
+def test_fixed_plants_every_copy_at_its_offset():
+    found = copy_offsets({**SMALL, "motif_position": "fixed"}, {"enhancer": 1500, "promoter": 1000})
+    # the first copy exactly at the centre, the others 100 bp downstream, then upstream
+    assert share(found, lambda o: o.tolist() in ([-100, 0, 100], [0, 100])) > 0.98
+    assert share(found, lambda o: {0, 100} <= set(o.tolist())) == 1.0
+    assert 0.2 < share(found, lambda o: -100 in o) < 0.8  # 2 or 3 copies
+
+
+def test_central_plants_within_150_bp():
+    found = copy_offsets(SMALL, {"enhancer": 1500, "promoter": 1000})
+    assert share(found, lambda o: (np.abs(o) <= 150 - 5).all()) > 0.98  # the whole 10-mer inside +-150
+    assert share(found, lambda o: (np.abs(o) <= 150 - 5).sum() >= 2) == 1.0
+
+
+@pytest.mark.parametrize("window", [0, 400])
+def test_anywhere_plants_over_the_model_window(window):
+    options = {**SMALL, "motif_position": "anywhere", **({"motif_window": window} if window else {})}
+    half = {"enhancer": (window or 3000) // 2, "promoter": (window or 2000) // 2}
+    # a wider search finds no more copies: every copy lies in the element's own window, and no
+    # window holds a neighbour's copies
+    found = copy_offsets(options, half)
+    wider = copy_offsets(options, {kind: h + 300 for kind, h in half.items()})
+    for kind in found:
+        every = np.concatenate(found[kind])
+        assert (np.abs(every) <= half[kind] - 5).all()
+        assert (np.abs(every) > 150).mean() > (0.2 if window else 0.8)  # copies outside the central 300 bp
+        stray = sum(len(w) != len(f) for w, f in zip(wider[kind], found[kind]))
+        assert stray <= 0.02 * len(found[kind])
+    report = simulate(DatasetRequest(seed=3, options=options)).report
+    assert report["motif_position"] == "anywhere" and report["motif_window"] == {k: 2 * h for k, h in half.items()}
+
+
+def test_fixed_and_anywhere_change_only_the_motifs():
+    """Below a 1.7-kb window the levels share their elements, classes and pairs: only the copies move."""
+    central = simulate(DatasetRequest(seed=3, options=SMALL))
+    for extra in ({"motif_position": "fixed"}, {"motif_position": "anywhere", "motif_window": 400}):
+        other = simulate(DatasetRequest(seed=3, options={**SMALL, **extra}))
+        assert other.pairs.equals(central.pairs)
+        assert other.sequence.sha256() != central.sequence.sha256()
+
+
+def test_n_elements_sets_the_elements_and_their_reuse():
+    from epizoo.datasets.synthetic import simulate_genome
+
+    _, elements, _ = simulate_genome(DatasetRequest(seed=3, options={**SMALL, "n_elements": 201}))
+    counts = elements.groupby(["contig", "kind"]).size()
+    assert counts.to_dict() == {("chr1", "enhancer"): 101, ("chr1", "promoter"): 101, ("chrX", "enhancer"): 100,
+                                ("chrX", "promoter"): 100}
+
+    def per_enhancer(n_elements):
+        loaded = simulate(DatasetRequest(seed=3, options={**SMALL, "n_elements": n_elements}))
+        assert loaded.report["n_elements"] == n_elements and loaded.report["shortfall"] == 0
+        pairs = loaded.pairs
+        return len(pairs), pairs.groupby(["enhancer_contig", "enhancer_start"]).ngroups
+
+    (few_pairs, few), (many_pairs, many) = per_enhancer(120), per_enhancer(2000)
+    assert few <= 120 and many > 400
+    assert few_pairs / few > 3 * many_pairs / many  # fewer elements: each in more pairs
+    assert simulate(DatasetRequest(seed=3, options=SMALL)).report["n_elements"] == 300  # derived: 2 contigs x 150
+
+
+@pytest.mark.parametrize(
+    "options, text",
+    [
+        ({"motif_position": "middle"}, "must be one of: fixed, central, anywhere"),
+        ({"motif_window": 400}, "applies to motif_position=anywhere only"),
+        ({"motif_position": "anywhere", "motif_window": 200}, "must be from 300"),
+        ({"motif_position": "anywhere", "motif_window": "wide"}, "must be an integer"),
+        ({"n_elements": -3}, "must be at least 1"),
+        ({**SMALL, "n_elements": 20}, "too few for n_pairs=600"),
+    ],
+)
+def test_bad_ladder_options_are_one_clear_error(options, text):
+    with pytest.raises(SyntheticOptionError, match=text) as info:
+        simulate(DatasetRequest(options=options))
+    assert "\n" not in str(info.value)
+
+
+def test_too_few_elements_names_a_number_that_works():
+    import re
+
+    with pytest.raises(SyntheticOptionError) as info:
+        simulate(DatasetRequest(options={**SMALL, "n_elements": 20}))
+    needed = int(re.search(r"at least ([\d,]+) enhancers", str(info.value)).group(1).replace(",", ""))
+    loaded = simulate(DatasetRequest(options={**SMALL, "n_elements": needed}))
+    assert loaded.report["shortfall"] <= 0.03 * len(loaded.pairs)  # at the bound a few pairs may lack a partner
+
+
+def test_the_store_records_the_ladder_options(tmp_path):
+    import json
+
+    from epizoo import open_store, simulate_store
+
+    simulate_store(tmp_path / "fixed.zarr", n_pairs=300, n_contigs=1, cell_lines=1, motif_position="fixed", n_elements=160)
+    attrs = open_store(tmp_path / "fixed.zarr").attrs
+    reader = json.loads(attrs["build_report"])["reader"]
+    assert reader["motif_position"] == "fixed" and reader["n_elements"] == 160
+    assert "motif_position': 'fixed'" in attrs["command"]

@@ -5,7 +5,11 @@ The grammar (documented in ``docs/datasets.md``):
 * a random background genome with GC content varying per 10-kb block;
 * ``n_classes`` compatible motif pairs: enhancer motif ``A_k`` goes with promoter motif ``B_k``;
 * every element carries one motif class, planted 2-3 times within +-150 bp of its centre, so a
-  model that sees only a short centred crop still sees it;
+  model that sees only a short centred crop still sees it (``motif_position=central``, the
+  default; ``fixed`` puts every copy at a fixed offset, the first exactly at the centre, and
+  ``anywhere`` spreads the copies over the element's whole model window);
+* elements are reused across pairs: ``n_elements`` enhancers and as many promoters are placed
+  (by default a number derived from ``n_pairs``), so fewer elements mean more pairs per element;
 * a pair is positive when the enhancer's class equals the promoter's class and negative when
   they differ, so neither element alone predicts the label;
 * label noise: a fraction ``label_noise`` (default 2 %) of positives is drawn from incompatible
@@ -40,8 +44,13 @@ DEFAULTS = {
     "site_spacing": 40_000,
     "contact_depth": 400.0,
     "boundary": 1.0,
+    # the difficulty ladder (docs/datasets.md, "Difficulty"): where the copies sit, how many elements
+    "motif_position": "central",
+    "motif_window": 0,  # bp, anywhere only; 0: the store's default windows (3,000 / 2,000 bp)
+    "n_elements": 0,  # enhancers (and as many promoters) over all contigs; 0: derived from n_pairs
 }
 FLOAT_OPTIONS = ("label_noise", "contact_depth", "boundary")
+STRING_OPTIONS = {"motif_position": ("fixed", "central", "anywhere")}
 MIN_DISTANCE, MAX_DISTANCE = 10_000, 2_000_000
 # log10 distance laws (mean, sd): positives a little closer than negatives.
 POSITIVE_LOG_DISTANCE = (4.95, 0.45)
@@ -51,7 +60,13 @@ SLOT = 4_000  # bp reserved per element, so elements never overlap
 GC_BLOCK = 10_000
 PROMOTER_HALF_WIDTH = 500  # promoters are 1-kb intervals centred on the TSS
 MOTIF_SPAN = 150  # motifs sit within +-150 bp of the element centre
+FIXED_OFFSETS = (0, 100, -100)  # motif_position=fixed: copy k's centre sits this far from the element centre
+# motif_position=anywhere with motif_window=0: the model windows a store keeps by default
+# (epizoo build-store --enhancer-window / --promoter-window), so the copies land inside them
+DEFAULT_WINDOWS = {"enhancer": 3000, "promoter": 2000}
+MAX_MOTIF_WINDOW = 10_000
 ACTIVITY = 0.75  # chance an element is active in a given cell line
+CAPACITY = 0.5  # n_elements must allow twice the distinct pairs drawn (per contig, cell line and label)
 
 
 class SyntheticOptionError(EpizooError):
@@ -68,6 +83,12 @@ def options_of(request: DatasetRequest) -> dict[str, float]:
             raise SyntheticOptionError(
                 f"unknown synthetic option {key!r}; valid options: {', '.join([*DEFAULTS, 'seed', *BOOL_OPTIONS])}"
             )
+        if key in STRING_OPTIONS:
+            choices = STRING_OPTIONS[key]
+            if str(value).strip().lower() not in choices:
+                raise SyntheticOptionError(f"synthetic option {key}={value!r} must be one of: {', '.join(choices)}")
+            merged[key] = str(value).strip().lower()
+            continue
         kind, noun = (float, "a number") if key in FLOAT_OPTIONS else (int, "an integer")
         try:
             merged[key] = kind(value)
@@ -84,7 +105,41 @@ def options_of(request: DatasetRequest) -> dict[str, float]:
         raise SyntheticOptionError(f"synthetic option boundary={merged['boundary']} must be above 0 and at most 1 (1: no insulation)")
     if not 0 <= merged["label_noise"] < 0.5:
         raise SyntheticOptionError(f"synthetic option label_noise={merged['label_noise']} must be from 0 to below 0.5 (a fraction)")
+    _check_ladder(merged)
     return merged
+
+
+def _check_ladder(merged: dict) -> None:
+    """The difficulty options: a window only where copies may go anywhere, and enough elements for the pairs."""
+    window = merged["motif_window"]
+    if window and merged["motif_position"] != "anywhere":
+        raise SyntheticOptionError(
+            f"synthetic option motif_window applies to motif_position=anywhere only (here motif_position={merged['motif_position']})"
+        )
+    if window and not 2 * MOTIF_SPAN <= window <= MAX_MOTIF_WINDOW:
+        raise SyntheticOptionError(
+            f"synthetic option motif_window={window} must be from {2 * MOTIF_SPAN} to {MAX_MOTIF_WINDOW:,} bp (0: the store's default windows)"
+        )
+    if window < 0:
+        raise SyntheticOptionError(f"synthetic option motif_window={window} must be 0 (the store's default windows) or a window in bp")
+    n_elements = merged["n_elements"]
+    if n_elements < 0:
+        raise SyntheticOptionError(f"synthetic option n_elements={n_elements} must be at least 1 (0: derived from n_pairs)")
+    if not n_elements:
+        return
+    # each contig and cell line draws its pairs from its active elements; a pair is drawn at most once
+    per_contig = n_elements // merged["n_contigs"]
+    active = ACTIVITY * per_contig
+    positives = merged["n_pairs"] / (merged["ratio"] + 1) / merged["n_contigs"] / merged["cell_lines"]
+    compatible = active * active / merged["n_classes"]
+    incompatible = active * active - compatible
+    if per_contig < 2 or positives > CAPACITY * compatible or merged["ratio"] * positives > CAPACITY * incompatible:
+        needed = max(2, int(np.ceil(np.sqrt(max(positives * merged["n_classes"], merged["ratio"] * positives * merged["n_classes"]
+                                                    / (merged["n_classes"] - 1)) / CAPACITY) / ACTIVITY)))
+        raise SyntheticOptionError(
+            f"synthetic option n_elements={n_elements} is too few for n_pairs={merged['n_pairs']}: {merged['n_contigs']} contig(s) need "
+            f"at least {needed * merged['n_contigs']:,} enhancers (and as many promoters) to draw the pairs, each once; raise n_elements or lower n_pairs"
+        )
 
 
 def seed_of(request: DatasetRequest) -> int:
@@ -143,12 +198,50 @@ def place_elements(rng: np.random.Generator, contig: str, n_enhancers: int, n_pr
     )
 
 
-def plant(rng: np.random.Generator, codes: np.ndarray, centre: int, motif: np.ndarray) -> None:
-    """Write ``motif`` 2-3 times into separate thirds of the +-150 bp around ``centre``."""
+def plant(rng: np.random.Generator, codes: np.ndarray, centre: int, motif: np.ndarray, position: str = "central",
+          window: int = 0, place_rng: np.random.Generator | None = None) -> None:
+    """Write ``motif`` 2-3 times around ``centre``: ``central``, into separate thirds of the +-150 bp;
+    ``fixed``, centred at ``FIXED_OFFSETS`` (the first exactly at ``centre``); ``anywhere``, into
+    separate thirds of the centred ``window``.
+
+    ``rng`` makes the same draws at every position (so the rest of the data set does not change
+    with it); ``fixed`` and ``anywhere`` draw their own offsets from ``place_rng``.
+    """
     third = 2 * MOTIF_SPAN // 3
-    for part in np.sort(rng.choice(3, size=rng.integers(2, 4), replace=False)):
+    parts = np.sort(rng.choice(3, size=rng.integers(2, 4), replace=False))
+    for k, part in enumerate(parts):
         at = centre - MOTIF_SPAN + part * third + rng.integers(0, third - len(motif) + 1)
+        if position == "fixed":
+            at = centre + FIXED_OFFSETS[k] - len(motif) // 2
+        elif position == "anywhere":
+            wide = window // 3
+            at = centre - window // 2 + part * wide + place_rng.integers(0, wide - len(motif) + 1)
         codes[at : at + len(motif)] = motif
+
+
+def motif_windows(opts: dict) -> dict[str, int]:
+    """The centred window (bp) the copies are planted in, per element kind."""
+    if opts["motif_position"] == "anywhere":
+        return {kind: int(opts["motif_window"]) or size for kind, size in DEFAULT_WINDOWS.items()}
+    if opts["motif_position"] == "fixed":
+        return {kind: 2 * max(abs(o) for o in FIXED_OFFSETS) + opts["motif_length"] for kind in DEFAULT_WINDOWS}
+    return {kind: 2 * MOTIF_SPAN for kind in DEFAULT_WINDOWS}
+
+
+def elements_per_contig(opts: dict) -> list[int]:
+    """Enhancers (and as many promoters) per contig: ``n_elements`` spread evenly, or derived from ``n_pairs``."""
+    n_contigs = opts["n_contigs"]
+    if opts["n_elements"]:
+        base, extra = divmod(int(opts["n_elements"]), n_contigs)
+        return [base + (i < extra) for i in range(n_contigs)]
+    return [max(150, -(-opts["n_pairs"] // (8 * n_contigs)))] * n_contigs
+
+
+def slot_of(opts: dict) -> int:
+    """bp reserved per element: ``SLOT``, or wider where copies spread over windows wider than half a slot, so
+    that no element's window holds a neighbour's copies (neighbouring centres are at least 0.85 slot / 2 apart)."""
+    widest = max(motif_windows(opts).values())
+    return max(SLOT, int(np.ceil(2 * widest / 0.85)))
 
 
 def log_normal_weights(distances: np.ndarray, law: tuple[float, float]) -> np.ndarray:
@@ -238,16 +331,17 @@ def simulate_genome(request: DatasetRequest) -> tuple[dict[str, np.ndarray], pd.
         "enhancer": [sequence.encode(m) for m in enhancer_motifs],
         "promoter": [sequence.encode(m) for m in promoter_motifs],
     }
-    per_contig = max(150, -(-opts["n_pairs"] // (8 * opts["n_contigs"])))
+    position, windows, slot = opts["motif_position"], motif_windows(opts), slot_of(opts)
+    place_rng = np.random.default_rng([seed, 8])  # the offsets of fixed-free positions (anywhere)
     genome: dict[str, np.ndarray] = {}
     tables = []
-    for contig in contig_names(opts["n_contigs"]):
-        length = int(max(MIN_CONTIG_LENGTH, 2 * per_contig * SLOT) * rng.uniform(0.85, 1.15))
+    for contig, per_contig in zip(contig_names(opts["n_contigs"]), elements_per_contig(opts)):
+        length = int(max(MIN_CONTIG_LENGTH, 2 * per_contig * slot) * rng.uniform(0.85, 1.15))
         codes = background(rng, length)
         elements = place_elements(rng, contig, per_contig, per_contig, length)
         elements["motif_class"] = rng.integers(0, opts["n_classes"], len(elements))
         for centre, kind, motif_class in elements[["centre", "kind", "motif_class"]].itertuples(index=False):
-            plant(rng, codes, centre, motif_codes[kind][motif_class])
+            plant(rng, codes, centre, motif_codes[kind][motif_class], position, windows[kind], place_rng)
         genome[contig] = codes
         tables.append(elements)
     elements = pd.concat(tables, ignore_index=True)
@@ -306,6 +400,9 @@ def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
         "negatives": int((pairs["label"] == 0).sum()),
         "shortfall": int(shortfall),
         "label_noise": opts["label_noise"],
+        "motif_position": opts["motif_position"],
+        "motif_window": motif_windows(opts),
+        "n_elements": int(sum(elements_per_contig(opts))),
         "oracle_auroc": round(oracle_auroc(table, compatible), 4),
     }
     loaded = LoadedDataset(pairs, "synthetic", variant="", sequence=_as_sequence(genome, seed_of(request)), report=report)
