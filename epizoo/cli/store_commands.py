@@ -43,7 +43,7 @@ def _report_table(report):
         ("pairs read", f"{report.pairs_read:,}"),
         ("pairs kept", f"{report.pairs_kept:,}"),
         *[(f"dropped: {reason}", f"{n:,}") for reason, n in report.dropped.items()],
-        *[(f"reader: {reason}", f"{n:,}") for reason, n in report.reader.items()],
+        *[(f"reader: {reason}", f"{n:,}" if isinstance(n, int | float) else str(n)) for reason, n in report.reader.items()],  # counts, or a dataset's settings
         *_signal_rows(report.signals),
         ("enhancers stored", f"{report.enhancers:,}"),
         ("promoters stored", f"{report.promoters:,}"),
