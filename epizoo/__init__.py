@@ -4,7 +4,15 @@ __version__ = "0.1.0"
 
 # Heavy modules (xarray, zarr, dask, torch) load only when these names are first used, so that
 # `import epizoo` and the CLI's start stay cheap.
-_LAZY = {"open_store": "epizoo.store.io", "simulate_store": "epizoo.store.build", "load_model": "epizoo.inference", "scan": "epizoo.inference_scan", "explain": "epizoo.explain"}
+_LAZY = {
+    "open_store": "epizoo.store.io",
+    "simulate_store": "epizoo.store.build",
+    "load_model": "epizoo.inference",
+    "LoadedModel": "epizoo.inference",
+    "predict_pairs": "epizoo.inference",
+    "scan": "epizoo.inference_scan",
+    "explain": "epizoo.explain",
+}
 
 
 def __getattr__(name):

@@ -15,8 +15,9 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -218,16 +219,72 @@ def _read(folder: Path) -> tuple[dict[str, Any], Any]:
         raise InputFileError(f"checkpoint {folder} has unreadable weights ({type(exc).__name__}); rerun the task that wrote it") from None
 
 
-def load_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
-    """The trained model of a checkpoint folder, ready to score, and its :class:`~epizoo.zoo.ModelSpec`.
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checkpoint's model with everything that scores it as the bench did (:func:`load_model`).
+
+    ``model``: the torch module (eval mode, on ``device``) or the fitted scikit-learn estimator;
+    ``spec``: its :class:`~epizoo.zoo.ModelSpec`; ``windows``: ``{"enhancer": bp, "promoter": bp}``,
+    the lengths it was trained on (the checkpoint's, not the spec's defaults; empty for a model that
+    reads no sequence); ``encoder``: the function that turns int8 codes into its input (None for a
+    scikit-learn model, which takes ``spec.features``); ``description``: the ``checkpoint.json``.
+
+    It unpacks as ``model, spec = load_model(path)``, the pair load_model returned before, so that
+    code written then keeps working; new code reads the attributes.
+    """
+
+    model: Any
+    spec: Any
+    windows: dict[str, int]
+    encoder: Callable[[Any], Any] | None
+    description: dict[str, Any]
+    device: str = "cpu"
+
+    def __iter__(self):
+        return iter((self.model, self.spec))
+
+    def score(self, enhancer_codes: np.ndarray, promoter_codes: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities of pairs given their int8 code windows ``(pairs, bp)``, cut to :attr:`windows`
+        (``ds.epizoo.codes(kind, elements, length=loaded.windows[kind])``) and distances in bp."""
+        _check_widths(self, enhancer_codes, promoter_codes)
+        enhancer, promoter = np.atleast_2d(enhancer_codes), np.atleast_2d(promoter_codes)
+        distance = np.zeros(len(enhancer), np.int64) if distance is None else np.atleast_1d(np.asarray(distance))
+        return pair_scorer(self.model, self.spec, self.description, self.device)(enhancer, promoter, distance)
+
+
+def _check_widths(loaded: LoadedModel, enhancer: np.ndarray, promoter: np.ndarray) -> None:
+    """Windows of another length give scores with no error but no meaning: refuse them in one line."""
+    from epizoo.model_inputs import SIGNALS, reads
+
+    if reads(loaded.spec, SIGNALS):
+        raise EpizooError(f"{loaded.spec.name} reads epigenomic signals: score it with epizoo.predict_pairs(loaded, store, pairs)")
+    for kind, codes in (("enhancer", enhancer), ("promoter", promoter)):
+        want = loaded.windows.get(kind)
+        if want is not None and np.shape(codes)[-1] != want:
+            raise EpizooError(
+                f"{loaded.spec.name} was trained on {want}-bp {kind} windows, not {np.shape(codes)[-1]}: "
+                f"cut them with ds.epizoo.codes('{kind}', elements, length=loaded.windows['{kind}'])"
+            )
+
+
+def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
+    """The trained model of a checkpoint folder (or its ``checkpoint.json``) as a :class:`LoadedModel`.
 
     A torch model comes back in eval mode on ``device``; a scikit-learn model as its fitted
     estimator (a pickle: load only checkpoints you trust). A checkpoint of a newer format, of a
     model that is not installed, or whose weights do not fit the installed model raises an
     :class:`~epizoo.errors.EpizooError` with one line that says so.
     """
-    model, spec, _ = load_checkpoint_model(path, device)
-    return model, spec
+    from epizoo.model_inputs import SEQUENCE, reads
+
+    model, spec, description = load_checkpoint_model(path, device)
+    windows = model_windows(spec, description) if reads(spec, SEQUENCE) and getattr(spec, "task", "pair") == "pair" else {}
+    encoder = None
+    if spec.kind == "torch":
+        from epizoo.plugins import get_encoder
+
+        encoder = get_encoder(description.get("input_encoding") or spec.input_encoding).function
+    return LoadedModel(model, spec, windows, encoder, description, str(device))
 
 
 # ---- scoring ----------------------------------------------------------------------------------
@@ -273,7 +330,32 @@ def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str 
     return score
 
 
-def predict_pairs(
+def predict_pairs(loaded: Any, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``predict_pairs(loaded, store, pairs=None, device=None, batch_size=256, precision="auto")``:
+    (pairs, labels, probabilities) of ``pairs`` (default: all) of the store at path ``store``, in pair
+    order, scored as the bench scores them (the windows, encoder and loader of :func:`load_model`'s
+    :class:`LoadedModel`; device: the one it was loaded on).
+
+    The form before :class:`LoadedModel`, ``predict_pairs(model, spec, description, store, pairs, ...)``,
+    is :func:`score_pairs` and still accepted.
+    """
+    if not isinstance(loaded, LoadedModel):
+        return score_pairs(loaded, *args, **kwargs)
+    return _predict_loaded(loaded, *args, **kwargs)
+
+
+def _predict_loaded(
+    loaded: LoadedModel, store: str | Path, pairs: Any = None, device: str | None = None,
+    batch_size: int = PREDICT_BATCH, precision: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if pairs is None:
+        import zarr
+
+        pairs = np.arange(zarr.open_group(str(store), mode="r")["pair_label"].shape[0], dtype=np.int64)
+    return score_pairs(loaded.model, loaded.spec, loaded.description, str(store), pairs, device or loaded.device, batch_size, precision)
+
+
+def score_pairs(
     model: Any,
     spec: Any,
     description: dict[str, Any],
@@ -289,10 +371,8 @@ def predict_pairs(
     from epizoo.training.trainer import TrainOptions, _features, resolve_device, resolve_precision
 
     pairs = np.sort(np.asarray(pairs, dtype=np.int64))
-    hparams = {
-        "enhancer_length": description.get("enhancer_length", (description.get("hparams") or {}).get("enhancer_length", spec.enhancer_length)),
-        "promoter_length": description.get("promoter_length", (description.get("hparams") or {}).get("promoter_length", spec.promoter_length)),
-    }
+    windows = model_windows(spec, description)
+    hparams = {"enhancer_length": windows["enhancer"], "promoter_length": windows["promoter"]}
     if pairs.size == 0:
         return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if getattr(spec, "task", "pair") == "contact-map":  # scored from its predicted maps
@@ -445,7 +525,7 @@ def write_predictions(
         found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
         note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)
     else:
-        found, labels, scores = predict_pairs(model, spec, description, store, chosen, target, batch_size, precision)
+        found, labels, scores = score_pairs(model, spec, description, store, chosen, target, batch_size, precision)
     table = _prediction_table(ds, found, labels, scores)
     fold = description.get("fold") or {}
     header = (
@@ -551,7 +631,7 @@ def write_bedpe_predictions(
                 f"{first['enhancer_contig']}:{first['enhancer_start']}-{first['enhancer_end']} with "
                 f"{first['promoter_contig']}:{first['promoter_start']}-{first['promoter_end']}); give a source that covers every pair"
             )
-        found, _labels, scores = predict_pairs(model, spec, description, store, np.unique(chosen), target, batch_size, precision)
+        found, _labels, scores = score_pairs(model, spec, description, store, np.unique(chosen), target, batch_size, precision)
         score_of = np.empty(ds.sizes["pairs"], dtype=np.float64)
         score_of[found] = scores
         per_row = score_of[chosen]

@@ -1,0 +1,132 @@
+"""``epizoo.load_model`` → ``epizoo.predict_pairs`` gives the bench's scores for every registered pair
+model that runs on the synthetic store, on the windows the checkpoint was trained on; and the
+Python recipe of docs/predict.md runs as written."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+import epizoo
+from epizoo.cli import cli
+from epizoo.errors import EpizooError
+from epizoo.plugins import get_models
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "predict.md"
+FOLD = "chr1"  # the fold docs/predict.md names
+
+
+def _skip_reason(spec) -> str | None:
+    """Why a registered model cannot run here (None: it can): the store has no signals or genome layer."""
+    if spec.task != "pair":
+        return "needs-genome-layer"
+    if "signals" in spec.inputs:
+        return "needs-signals"
+    return None
+
+
+MODELS = [
+    pytest.param(name, id=name) if _skip_reason(spec) is None
+    else pytest.param(name, id=f"{name}-skipped-{_skip_reason(spec)}", marks=pytest.mark.skip(reason=_skip_reason(spec)))
+    for name, spec in sorted(get_models().items())
+]
+RUNNABLE = [p.values[0] for p in MODELS if not p.marks]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("load-model") / "synthetic.zarr"
+    epizoo.simulate_store(path, n_pairs=120, n_contigs=3, cell_lines=1, ratio=2, seed=2)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def run(store, tmp_path_factory, shared_data) -> Path:
+    """One tiny bench of every runnable model: tiny windows differ from the specs' defaults."""
+    out = tmp_path_factory.mktemp("load-model-run") / "run"
+    args = ["bench", store, "--models", ",".join(RUNNABLE), "--tiny", "--folds", FOLD, "--max-pairs", "40", "--threads", "1",
+            "--no-progress", "-o", str(out)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EPIZOO_DATA_DIR", str(shared_data))  # dna2vec vectors: no gensim training per fold
+        result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def bench_table(run: Path, model: str) -> pd.DataFrame:
+    return pd.read_csv(run / "predictions" / model / "SYN-A" / f"{FOLD}.tsv", sep="\t", comment="#")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_load_model_scores_like_the_bench(run, store, model):
+    loaded = epizoo.load_model(run / "checkpoints" / model / "SYN-A" / FOLD)
+    spec = loaded.spec
+    if "sequence" in spec.inputs:  # the checkpoint's windows (tiny), not the spec's defaults
+        tiny = spec.hparams(tiny=True)
+        assert loaded.windows == {"enhancer": tiny["enhancer_length"], "promoter": tiny["promoter_length"]}
+    else:
+        assert loaded.windows == {}
+    assert (loaded.encoder is None) == (spec.kind == "sklearn")
+    expected = bench_table(run, model)
+    pairs, labels, scores = epizoo.predict_pairs(loaded, store, expected["pair"].to_numpy())
+    np.testing.assert_array_equal(pairs, expected["pair"])
+    np.testing.assert_array_equal(labels.astype(int), expected["label"])
+    np.testing.assert_allclose(scores, expected["score"], atol=1e-5)
+    # windows cut by hand to loaded.windows score alike
+    ds = epizoo.open_store(store)
+    codes = {
+        kind: ds.epizoo.codes(kind, ds[f"pair_{kind}"].values[pairs], length=loaded.windows[kind]) if loaded.windows
+        else np.zeros((pairs.size, 0), np.int8)
+        for kind in ("enhancer", "promoter")
+    }
+    by_hand = loaded.score(codes["enhancer"], codes["promoter"], ds["pair_distance"].values[pairs])
+    np.testing.assert_allclose(by_hand, expected["score"], atol=1e-5)
+
+
+def test_loaded_model_unpacks_as_before_and_refuses_other_windows(run, store):
+    loaded = epizoo.load_model(run / "checkpoints" / "epivan" / "SYN-A" / FOLD)
+    model, spec = loaded  # the (model, spec) pair load_model returned before
+    assert model is loaded.model and spec.name == "epivan" and not model.training
+    assert loaded.windows != {"enhancer": spec.enhancer_length, "promoter": spec.promoter_length}
+    ds = epizoo.open_store(store)
+    default = {kind: ds.epizoo.codes(kind, [0], length=getattr(spec, f"{kind}_length")) for kind in ("enhancer", "promoter")}
+    with pytest.raises(EpizooError, match=r"trained on 600-bp enhancer windows, not 3000"):
+        loaded.score(default["enhancer"], default["promoter"], [1000])
+    pairs = np.arange(ds.sizes["pairs"])
+    everything = epizoo.predict_pairs(loaded, store)  # no pairs: every pair of the store
+    np.testing.assert_array_equal(everything[0], pairs)
+
+
+def _python_blocks(text: str, heading: str) -> list[str]:
+    section = text[text.index(heading):]
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def test_docs_recipe_runs_as_written(run, store, tmp_path):
+    """The Python blocks of docs/predict.md's load_model section, on a demo/ folder laid out as `make demo` makes it."""
+    (tmp_path / "demo").mkdir()
+    os.symlink(run, tmp_path / "demo" / "run")
+    os.symlink(store, tmp_path / "demo" / "synthetic.zarr")
+    blocks = _python_blocks(DOCS.read_text(), "## `epizoo.load_model`")
+    assert len(blocks) == 2
+    namespace: dict = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        for block in blocks:
+            exec(compile(block, str(DOCS), "exec"), namespace)  # noqa: S102: the documentation's own code
+    scores, loaded = namespace["scores"], namespace["loaded"]
+    expected = bench_table(run, "epivan").set_index("pair")["score"]
+    np.testing.assert_allclose(scores[expected.index.to_numpy()], expected.to_numpy(), atol=1e-5)
+    np.testing.assert_allclose(loaded.score(namespace["enhancer"], namespace["promoter"], [0, 0, 0]), scores[:3], atol=1e-5)
+    with torch.no_grad():
+        by_hand = torch.sigmoid(loaded.model(loaded.encoder(torch.from_numpy(namespace["enhancer"])),
+                                             loaded.encoder(torch.from_numpy(namespace["promoter"]))))
+    np.testing.assert_allclose(by_hand.numpy(), scores[:3], atol=1e-5)
