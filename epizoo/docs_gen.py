@@ -80,6 +80,8 @@ def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
         "task": getattr(spec, "task", "pair"),
         "tracks": list(getattr(spec, "tracks", ())),
         "inputs": list(_reads(spec)),
+        "reads": reads_text(spec),
+        "windows": windows_text(spec, "{}/{}"),
         "enhancer_length": spec.enhancer_length,
         "promoter_length": spec.promoter_length,
         "published_parameters": spec.published_parameters,
@@ -140,22 +142,29 @@ def _reads(spec: Any) -> tuple[str, ...]:
     return tuple(getattr(spec, "inputs", ("sequence",)))
 
 
-def _input(spec: Any) -> str:
-    """What the model reads: its sequence encoding (or 'features'), and 'signals' if it reads them;
-    a contact-map model, the one-hot sequence and its tracks."""
+def reads_text(spec: Any) -> str:
+    """What the model reads, from its spec: ``genome`` (a contact-map model: one-hot sequence and its
+    tracks from the genome layer), ``sequence`` (a torch model's encoder in brackets), ``signals``, or
+    ``distance`` (the pair fields alone, ``inputs=()``)."""
     if getattr(spec, "task", "pair") == "contact-map":
-        return " + ".join(("one-hot", *spec.tracks))
-    sequence = spec.input_encoding or "features"
-    return " + ".join(sequence if part == "sequence" else part for part in _reads(spec)) or sequence
+        return f"genome ({' + '.join(('sequence', *spec.tracks))})"
+    parts = [f"sequence ({spec.input_encoding})" if part == "sequence" and spec.kind == "torch" else part for part in _reads(spec)]
+    return " + ".join(parts) or "distance"
 
 
-def _lengths(spec: Any, template: str) -> str:
-    """The window lengths, or '—' for a model of signals that reads no sequence; a contact-map model's window."""
-    if getattr(spec, "task", "pair") == "contact-map":
-        return f"window {spec.hparams().get('window_length', 0):,} bp, {spec.hparams().get('n_bins', 0)} bins (contact map)"
-    if "signals" in _reads(spec) and "sequence" not in _reads(spec):
+def windows_text(spec: Any, template: str) -> str:
+    """The enhancer/promoter windows of a model that reads sequence windows; '—' for any other (its
+    ``enhancer_length``/``promoter_length`` are the dataclass defaults, which it never reads)."""
+    if getattr(spec, "task", "pair") != "pair" or "sequence" not in _reads(spec):
         return "—"
     return template.format(spec.enhancer_length, spec.promoter_length)
+
+
+def card_windows(spec: Any, template: str = "enhancer {} bp, promoter {} bp") -> str:
+    """A card's windows: a contact-map model's genome window, else :func:`windows_text`."""
+    if getattr(spec, "task", "pair") == "contact-map":
+        return f"window {spec.hparams().get('window_length', 0):,} bp, {spec.hparams().get('n_bins', 0)} bins (contact map)"
+    return windows_text(spec, template)
 
 
 SUMMARY_COLUMNS = ("name", "aliases", "kind", "input", "lengths (enh/prom)", "parameters", "recipe")
@@ -180,8 +189,8 @@ def render_models_markdown(models: dict[str, Any]) -> str:
             f"[{spec.name}](#{_anchor(spec.name)})",
             ", ".join(spec.aliases),
             spec.kind,
-            _input(spec),
-            _lengths(spec, "{}/{}"),
+            reads_text(spec),
+            card_windows(spec, "{}/{}"),
             _parameters(spec),
             recipe_summary(spec.recipe, spec.kind),
         )
@@ -204,8 +213,8 @@ def _card_section(spec: Any) -> list[str]:
         ("citation", card.citation),
         ("licence", card.licence),
         ("upstream", _upstream(card)),
-        ("input", f"{_input(spec)} ({spec.kind})"),
-        ("lengths", _lengths(spec, "enhancer {} bp, promoter {} bp")),
+        ("input", f"{reads_text(spec)}; {spec.kind}"),
+        ("lengths", card_windows(spec)),
         ("parameters", _parameters(spec)),
         ("recipe", recipe_summary(spec.recipe, spec.kind)),
         ("recipe notes", spec.recipe.notes),

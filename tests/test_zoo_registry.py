@@ -33,3 +33,38 @@ def test_tiny_model_trains_on_a_batch_from_a_tiny_store(name, epizoo_model_smoke
 def test_default_configuration_has_the_published_parameter_count(name):
     spec = plugins.get_model(name)
     assert count_parameters(spec) == spec.published_parameters
+
+
+@pytest.fixture(scope="module")
+def models_table() -> dict[str, list[str]]:
+    """``epizoo models --no-params`` at a width that keeps each row on one line: name -> its cells."""
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    result = CliRunner().invoke(cli, ["models", "--no-params"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    cells = [[cell.strip() for cell in line.strip("│").split("│")] for line in result.stdout.splitlines() if line.startswith("│")]
+    return {row[0]: row for row in cells}
+
+
+@pytest.mark.parametrize("name", REGISTERED)
+def test_models_shows_what_each_model_reads(name, models_table):
+    """What a model reads and its windows come from its spec: windows only for models of sequence."""
+    spec = plugins.get_model(name)
+    _name, kind, reads, windows = models_table[name]
+    assert kind == spec.kind
+    if spec.task == "contact-map":
+        assert reads.startswith("genome") and all(track in reads for track in spec.tracks) and windows == "—"
+    elif "sequence" in spec.inputs:
+        assert windows == f"{spec.enhancer_length}/{spec.promoter_length}" and "sequence" in reads
+        assert reads.startswith(f"sequence ({spec.input_encoding})" if spec.kind == "torch" else "sequence")
+    else:
+        assert windows == "—" and "sequence" not in reads
+    assert ("signals" in reads) == ("signals" in spec.inputs)
+    if spec.task == "pair" and not spec.inputs:
+        assert reads == "distance"
+    from epizoo import docs_gen
+
+    record = docs_gen.model_record(spec)
+    assert (record["reads"], record["windows"]) == (reads, windows)  # --json says the same

@@ -83,18 +83,18 @@ def _print_models_table(specs: list[Any], counts: dict[str, int | None], params:
     table = Table()
     table.add_column("name", no_wrap=True)
     table.add_column("kind", no_wrap=True)
-    table.add_column("input", no_wrap=True)
+    table.add_column("input")  # what a model reads can be long: it wraps, the numbers never do
     table.add_column("windows", justify="right", no_wrap=True)
     if params:
         table.add_column("parameters", justify="right", no_wrap=True)
     for spec in specs:
         count = counts.get(spec.name)
         table.add_row(
-            spec.name, spec.kind, spec.input_encoding or "features", f"{spec.enhancer_length}/{spec.promoter_length}",
+            spec.name, spec.kind, docs_gen.reads_text(spec), docs_gen.windows_text(spec, "{}/{}"),
             *([f"{count:,}" if count is not None else "—"] if params else []),
         )
     console.stdout.print(table)
-    console.stdout.print("windows: enhancer/promoter bp. A model's card: epizoo models NAME", markup=False, highlight=False)
+    console.stdout.print("windows: enhancer/promoter bp, for models of sequence. Card: epizoo models NAME", markup=False, highlight=False)
 
 
 def _print_card(spec: Any, count: int | None, params: bool) -> None:
@@ -112,8 +112,8 @@ def _print_card(spec: Any, count: int | None, params: bool) -> None:
         ("licence", card.licence),
         ("upstream", upstream),
         ("kind", spec.kind),
-        ("input", spec.input_encoding or "features"),
-        ("windows", f"enhancer {spec.enhancer_length} bp, promoter {spec.promoter_length} bp"),
+        ("input", docs_gen.reads_text(spec)),
+        ("windows", docs_gen.card_windows(spec)),
         ("parameters", (f"{count:,}" if count is not None else "—") if params else ""),
         ("published parameters", f"{spec.published_parameters:,}" if spec.published_parameters else ""),
         ("recipe", docs_gen.recipe_summary(spec.recipe, spec.kind)),
