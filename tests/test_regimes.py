@@ -158,6 +158,16 @@ def test_a_gen_fold_that_would_leak_is_refused_before_training(store, tmp_path, 
 
 
 # ---- a run of every regime ----------------------------------------------------------------------
+def test_the_pair_cap_holds_per_cell_line_under_gen(run):
+    """--max-pairs 16 caps each cell line: specific trains on 16 pairs, gen on 16 from each of its two."""
+    out, _, _ = run
+    trained = {}
+    for path in (out / "tasks" / "epizoo-cnn").rglob("result.json"):
+        result = json.loads(path.read_text())
+        trained[result["regime"]] = result["training"]["n_train_pairs"]
+    assert trained == {"specific": 16, "gen": 32, "best": 16}
+
+
 def test_best_starts_from_the_gen_weights_of_its_fold(run):
     out, given, _ = run
     gen_description, gen_state = load_checkpoint(out / "checkpoints" / "epizoo-cnn" / "SYN-A+SYN-B@gen" / "chr1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -18,6 +18,7 @@ from epizoo.bench.contact_tasks import is_maps_task, train_contact_task
 from epizoo.bench.rundir import RunDirectory
 from epizoo.errors import EpizooError
 from epizoo.inference import checkpoint_model_fields
+from epizoo.jsontext import dumps
 from epizoo.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, train_fold
 
@@ -97,6 +98,8 @@ def run_task(
 
     spec = get_model(task.model)
     options = config.train_options(device=_task_device(config))
+    if task.regime == "gen":  # the caps (--max-pairs, --tiny, --demo) hold per pooled cell line
+        options = replace(options, pooled_cell_lines=max(1, len(task.info.get("cell_lines") or [])))
     if spec.task == "contact-map":  # trains on the genome layer (epizoo.bench.contact_tasks)
         result = train_contact_task(spec, config, task, options.device, on_epoch)
     else:
@@ -138,7 +141,7 @@ def run_task(
         **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.task == "contact-map" else {}),
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
-    atomic_write_text(task_dir / "result.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    atomic_write_text(task_dir / "result.json", dumps(record, indent=2, default=_json_default) + "\n")
     (task_dir / "done").touch()
     return record
 

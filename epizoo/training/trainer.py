@@ -71,6 +71,9 @@ class TrainOptions:
     threads: int | None = None
     seed: int = 0
     num_workers: int = 0
+    # A training side pooled from this many cell lines (the gen regime): each brings its own cap of
+    # training and validation pairs, so gen and specific differ in what they pool, not in how much.
+    pooled_cell_lines: int = 1
 
 
 @dataclass
@@ -180,9 +183,13 @@ def prepare_sides(sides: Sides, labels: np.ndarray, recipe: TrainingRecipe, opti
         valid = _stratified_sample(train, labels[train], max(1, round(recipe.validation_fraction * train.size)), rng)
         train = np.setdiff1d(train, valid)
     max_pairs = options.max_pairs if options.max_pairs is not None else (TINY_TRAIN_PAIRS if options.tiny else recipe.max_train_pairs)
+    if max_pairs is not None:
+        max_pairs *= options.pooled_cell_lines
     if max_pairs is not None and train.size > max_pairs:
         train = _stratified_sample(train, labels[train], max_pairs, rng)
     max_valid = TINY_VALID_PAIRS if options.tiny else DEMO_VALID_PAIRS if options.demo else None
+    if max_valid is not None:
+        max_valid *= options.pooled_cell_lines
     if max_valid is not None and valid.size > max_valid:
         valid = _stratified_sample(valid, labels[valid], max_valid, rng)
     if train.size == 0:
