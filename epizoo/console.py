@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -15,7 +14,9 @@ stderr = Console(stderr=True)
 
 def print_json(obj: Any) -> None:
     """Machine-readable output for ``--json``: plain JSON on stdout, no colour, no wrapping."""
-    print(json.dumps(obj, indent=2, default=str))
+    from epizoo.jsontext import dumps  # numpy loads only with a --json output
+
+    print(dumps(obj, indent=2))
 
 
 class _NoProgress:

@@ -17,6 +17,7 @@ import pandas as pd
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
 from epizoo.errors import EpizooError
+from epizoo.jsontext import dumps
 from epizoo.training.checkpoint import atomic_write_text
 
 LOCK_FILE = ".lock"
@@ -85,7 +86,7 @@ class RunDirectory:
             raise RunDirectoryError(f"cannot create the run directory {self.root} ({exc.strerror}); choose a writable --out") from None
         try:
             self._check(config, resume)
-            atomic_write_text(self.config, json.dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+            atomic_write_text(self.config, dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
         except BaseException:
             self.close()
             if created:

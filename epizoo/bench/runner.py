@@ -16,7 +16,6 @@ directory, its lock and identity, metrics.tsv), :mod:`.task` (one task, the pred
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -36,6 +35,7 @@ from epizoo.bench.rundir import (
 )
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
 from epizoo.errors import EpizooError
+from epizoo.jsontext import dumps
 from epizoo.training.checkpoint import atomic_write_text
 
 __all__ = [
@@ -216,8 +216,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     cluster = _Cluster(config, progress.log) if config.workers or config.scheduler else None
     try:
         run.open(config, resume)
-        atomic_write_text(run.environment, json.dumps(environment(str(device), config.threads), indent=2) + "\n")
-        atomic_write_text(run.leakage, json.dumps(leakage, indent=2, default=_json_default) + "\n")
+        atomic_write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
+        atomic_write_text(run.leakage, dumps(leakage, indent=2, default=_json_default) + "\n")
         atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
         for entry in skipped:
             progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")

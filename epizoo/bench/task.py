@@ -3,7 +3,6 @@ checkpoint and result, each renamed into place before the ``done`` marker."""
 
 from __future__ import annotations
 
-import json
 import platform
 import shutil
 from dataclasses import asdict, replace

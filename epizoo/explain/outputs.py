@@ -7,7 +7,6 @@ interrupted or failed run leaves no half-written output.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from epizoo.errors import InputFileError
+from epizoo.jsontext import dumps
 
 TRACK_DIGITS = 6
 
@@ -126,4 +126,4 @@ def pair_png(path: Path, title: str, importance: Any, starts: dict[str, int], co
 
 
 def write_json(path: Path, summary: dict[str, Any]) -> None:
-    path.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    path.write_text(dumps(summary, indent=2) + "\n")

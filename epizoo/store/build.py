@@ -8,7 +8,6 @@ are written in chunk-sized blocks, so memory stays bounded however many elements
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 import time
@@ -26,6 +25,7 @@ from epizoo.contigs import natural_key as natural_contig_key
 from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, StoreError
+from epizoo.jsontext import dumps
 from epizoo.store.integrity import write_manifest
 from epizoo.store.io import open_store, quiet_consolidation, store_size
 from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
@@ -540,7 +540,7 @@ def _finalise(wip: Path, report: BuildReport, began: float) -> None:
     report.seconds = round(time.perf_counter() - began, 3)
     group = zarr.open_group(wip, mode="r+", zarr_format=3)
     group.attrs.update(
-        {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build_report": json.dumps(report.to_dict())}
+        {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build_report": dumps(report.to_dict())}
     )
     with quiet_consolidation():
         zarr.consolidate_metadata(wip)

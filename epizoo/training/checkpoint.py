@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from epizoo.errors import InputFileError
+from epizoo.jsontext import dumps
 
 WEIGHTS = "weights.safetensors"
 ESTIMATOR = "estimator.joblib"
@@ -48,7 +49,7 @@ def save_checkpoint(directory: Path, description: dict[str, Any], state: dict[st
         tmp = directory / f".{ESTIMATOR}.tmp"
         joblib.dump(estimator, tmp)
         os.replace(tmp, directory / ESTIMATOR)
-    atomic_write_text(directory / DESCRIPTION, json.dumps(description, indent=2, default=str) + "\n")
+    atomic_write_text(directory / DESCRIPTION, dumps(description, indent=2) + "\n")
 
 
 def load_checkpoint(directory: Path) -> tuple[dict[str, Any], Any]:

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from epizoo.contact_metrics import DistanceDecay, diagonal_pearson, pearson, score_maps
 from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
+from epizoo.jsontext import dumps
 
 UPSTREAM_WINDOW = 2_097_152
 UPSTREAM_STEP = 500_000  # 50 bins of 10 kb
@@ -476,7 +477,6 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
     """``out/metrics.json`` (test metrics of the model and the baseline, per-diagonal curves, history,
     summary) and ``out/checkpoint`` (weights and a description ``epizoo.load_model`` can read),
     written in a sibling folder and renamed into place: never half-written. ``out`` must not exist."""
-    import json
     import os
     import shutil
 
@@ -493,7 +493,7 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
         save_checkpoint(wip / "checkpoint", description, state=result.state_dict)
         record = {"command": command, "model": result.metrics, "baseline": result.baseline, "diagonal_pearson": result.diagonal,
                   "history": result.history, "summary": result.summary}
-        (wip / "metrics.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+        (wip / "metrics.json").write_text(dumps(record, indent=2) + "\n")
         os.replace(wip, out)
     finally:
         shutil.rmtree(wip, ignore_errors=True)
