@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config) -> None:
+    """``EPIZOO_TEST_TORCH_THREADS=1`` (or 2) runs the suite on that many torch threads: trained
+    models' scores move with the thread count and the BLAS kernels, and every assertion on them
+    must hold for both (commands given ``--threads`` still use their own)."""
+    threads = os.environ.get("EPIZOO_TEST_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 @pytest.fixture(scope="session")
