@@ -16,6 +16,7 @@ than a step of slack in a window, a contig end, a contig shorter than a window).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,8 +187,10 @@ def predict_contact_pairs(model: Any, spec: Any, description: dict[str, Any], st
     """(pairs, labels, scores, note on the unscored) of ``store``'s ``pairs`` in pair order, as
     :func:`epizoo.inference.predict_pairs` gives them for a pair model."""
     from epizoo import open_store
+    from epizoo.store.io import require_pairs
 
     ds = open_store(store) if not hasattr(store, "epizoo") else store
+    require_pairs(ds, store if isinstance(store, (str, os.PathLike)) else "the store")
     pairs = np.sort(np.asarray(pairs, dtype=np.int64))
     result = contact_pair_result(model, spec, description, ds, pairs, cell_line, device=device)
     return pairs, ds["pair_label"].values[pairs].astype(np.float32), result.scores, result.note()

@@ -20,6 +20,9 @@ DEFAULT_N_SHIFTS = 20
 # test for it (``distance == TRANS_DISTANCE``) before taking a logarithm or comparing, never treat
 # it as "1 bp".
 TRANS_DISTANCE = -1
+# The largest coordinate or distance accepted anywhere: far beyond any genome, and small enough that
+# the sum of two (a start plus a window, a position plus a distance) cannot overflow int64.
+MAX_COORDINATE = 2**62
 
 
 def augmentation_shifts(n_shifts: int = DEFAULT_N_SHIFTS, step: int = DEFAULT_SHIFT_STEP) -> list[int]:

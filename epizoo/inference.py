@@ -351,7 +351,11 @@ def _predict_loaded(
     if pairs is None:
         import zarr
 
-        pairs = np.arange(zarr.open_group(str(store), mode="r")["pair_label"].shape[0], dtype=np.int64)
+        from epizoo.store.io import require_pairs
+
+        group = zarr.open_group(str(store), mode="r")
+        require_pairs(group.attrs, store)
+        pairs = np.arange(group["pair_label"].shape[0], dtype=np.int64)
     return score_pairs(loaded.model, loaded.spec, loaded.description, str(store), pairs, device or loaded.device, batch_size, precision)
 
 
@@ -501,6 +505,7 @@ def write_predictions(
     from epizoo import open_store
     from epizoo.bench.task import _prediction_table
     from epizoo.store.integrity import verify_before_reading_all
+    from epizoo.store.io import require_pairs
     from epizoo.training.checkpoint import atomic_write_text
     from epizoo.training.trainer import resolve_device
 
@@ -512,8 +517,9 @@ def write_predictions(
     if pairs == "test" and run is None:
         raise EpizooError("--pairs test needs the run the checkpoint comes from: give --run RUN --model M --fold F")
     target = str(resolve_device(device))
-    model, spec, description = load_checkpoint_model(checkpoint, device=target)
     ds = open_store(store)
+    require_pairs(ds, store)
+    model, spec, description = load_checkpoint_model(checkpoint, device=target)
     verify_before_reading_all(store)  # a same-size garbage chunk is one line here, not a codec error
     chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:

@@ -99,6 +99,18 @@ def _separator(path: Path) -> str:
     return "\t" if header.count("\t") > header.count(",") else ","
 
 
+def _check_finite(array: np.ndarray, raw: pd.DataFrame, columns: list[str], path: Path) -> None:
+    """Refuse inf, and values float32 cannot hold (they would be stored as inf): an empty cell is the
+    only missing value (NaN)."""
+    infinite = np.isinf(array.reshape(len(raw), -1))
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise InputFileError(
+            f"{path}, line {row + 2}: {columns[col]} is {raw[columns[col]].iloc[row].strip()!r}, not a finite number "
+            f"(signals are stored as float32, at most {np.finfo(np.float32).max:.3g}); fix or leave the cell empty"
+        )
+
+
 def read_feature_table(path: str | Path, convention: str = "bed", cell_line: str | None = None) -> SignalTable:
     """A TargetFinder-style feature table (CSV or TSV, optionally gzipped).
 
@@ -124,7 +136,9 @@ def read_feature_table(path: str | Path, convention: str = "bed", cell_line: str
     if bad.to_numpy().any():
         row, col = np.argwhere(bad.to_numpy())[0]
         raise InputFileError(f"{path}, line {row + 2}: {columns[col]} is {raw[columns[col]].iloc[row]!r}, not a number")
-    array = values.to_numpy(np.float32).reshape(len(raw), len(marks), len(REGIONS))
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf here, and is refused below
+        array = values.to_numpy(np.float32).reshape(len(raw), len(marks), len(REGIONS))
+    _check_finite(array, raw, columns, path)
     if (array < 0).any():
         row = int(np.argwhere(array < 0)[0][0])
         raise InputFileError(f"{path}, line {row + 2}: a negative signal value; signals are mean signal per bp (>= 0)")

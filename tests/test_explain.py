@@ -203,11 +203,14 @@ def test_ism_reads_a_kmer_model_through_its_encoder():
 def test_no_confident_pair_is_one_line(run, small, tmp_path):
     from safetensors.torch import load_file, save_file
 
+    from epizoo.training.checkpoint import write_checkpoint_manifest
+
     folder = tmp_path / "doubtful"
     shutil.copytree(run_checkpoint(run, "epizoo-cnn"), folder)
     weights = load_file(folder / "weights.safetensors")
     weights["head.3.bias"] = torch.full_like(weights["head.3.bias"], -50.0)  # every pair scored near 0
     save_file(weights, folder / "weights.safetensors")
+    write_checkpoint_manifest(folder)  # an edit on purpose
     out = tmp_path / "out"
     result = invoke("explain", small, "--checkpoint", str(folder), "-o", str(out), *FAST)
     one_line_failure(result, "no pair of", "probability > 0.95", "lower --min-probability")

@@ -17,7 +17,7 @@ import epizoo
 from epizoo.cli import cli
 from epizoo.errors import EpizooError, UnknownNameError
 from epizoo.inference import load_checkpoint_model, predict_pairs
-from epizoo.training.checkpoint import CHECKPOINT_FORMAT
+from epizoo.training.checkpoint import CHECKPOINT_FORMAT, write_checkpoint_manifest
 
 FAST = ["--tiny", "--epochs", "1", "--batch-size", "16", "--max-pairs", "16", "--no-progress", "--threads", "1"]
 # one k-mer model with dna2vec vectors, one one-hot model, and a scikit-learn one
@@ -118,6 +118,7 @@ def copy_checkpoint(run: Path, source: str, tmp_path: Path, **changes) -> Path:
     described = json.loads((folder / "checkpoint.json").read_text())
     described.update(changes)
     (folder / "checkpoint.json").write_text(json.dumps(described))
+    write_checkpoint_manifest(folder)  # an edit on purpose: the manifest would refuse it
     return folder
 
 
@@ -143,9 +144,13 @@ def test_weights_that_do_not_fit_are_one_line(run, tmp_path):
     described = json.loads((folder / "checkpoint.json").read_text())
     described["hparams"]["filters"] = 7
     (folder / "checkpoint.json").write_text(json.dumps(described))
+    with pytest.raises(EpizooError, match="checkpoint.json does not match its checksum"):
+        load_checkpoint_model(folder)  # an edited checkpoint is refused
+    write_checkpoint_manifest(folder)
     with pytest.raises(EpizooError, match="does not fit the installed epivan"):
         load_checkpoint_model(folder)
     (folder / "weights.safetensors").write_bytes(b"garbage")
+    write_checkpoint_manifest(folder)  # weights that pass the checksum but are no safetensors file
     with pytest.raises(EpizooError, match="unreadable weights"):
         load_checkpoint_model(folder)
 
@@ -157,6 +162,7 @@ def test_a_checkpoint_without_the_format_key_still_loads(run, store, tmp_path):
     del described["format"]
     described["hparams"] = {k: described["hparams"][k] for k in ("enhancer_length", "promoter_length", "filters", "gru_units", "attention_dim")}
     (folder / "checkpoint.json").write_text(json.dumps(described))
+    (folder / "manifest.json").unlink()  # format 1 came before checkpoint manifests
     module, _spec = epizoo.load_model(folder)
     assert isinstance(module, torch.nn.Module)
 

@@ -278,7 +278,7 @@ def test_bad_inputs_are_one_line_and_write_nothing(inputs, checkpoints, tmp_path
     cases = [
         (["--checkpoint", str(tmp_path / "nowhere"), *base], ["does not exist"]),
         (["--checkpoint", str(tmp_path), *base], ["checkpoint.json is missing"]),
-        (["--checkpoint", str(corrupt), *base], ["unreadable weights"]),
+        (["--checkpoint", str(corrupt), *base], ["is damaged or was edited", "weights.safetensors"]),
         (["--checkpoint", ckpt, *options(enhancers=foreign)], ["absent from genome.fa", "chr9, scaffold_7"]),
         (["--checkpoint", ckpt, *options(enhancers=empty)], ["has no elements"]),
         (["--checkpoint", ckpt, *options(enhancers=far)], ["no enhancer-promoter pair"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 import click
@@ -66,10 +67,31 @@ def bench_command(**kw: Any) -> None:
     )
     try:
         bench(config, resume=kw["resume"])
+        report = write_report(config.out)
     except KeyboardInterrupt:
         raise _interrupted(config) from None
-    report = write_report(config.out)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        raise EpizooError(_write_failed(config, exc)) from None
     _show(report, kw["as_json"], as_json, print_report)
+
+
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _write_failed(config, exc: OSError) -> str:
+    """A full disk or a folder made read-only mid-run (a checkpoint, a table, a plot): one line. Each
+    task's files are renamed into place before its done marker, so finished tasks are kept."""
+    from pathlib import Path
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = "no space left on the device" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else f"cannot write: {exc.strerror or exc}"
+    fix = "free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "make --out writable"
+    if not (Path(config.out) / "config.json").is_file():
+        return f"{what}{where}; the run had not started. {fix.capitalize()} or choose another --out"
+    resume = config.command if " --resume" in config.command else f"{config.command} --resume"
+    return f"{what}{where}; finished tasks are kept. {fix.capitalize()}, then continue with: {resume}"
 
 
 def _interrupted(config) -> click.exceptions.Exit:

@@ -6,13 +6,11 @@ Only click is imported at module level; torch and the store load inside the comm
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
 
 from epizoo.cli.options import command_line, names, out_option, store_argument
-from epizoo.errors import EpizooError
 
 
 @click.command("train-contacts")
@@ -41,10 +39,13 @@ def train_contacts_command(**kw: Any) -> None:
     from epizoo.plugins import get_model
     from epizoo.training.contact import ContactOptions, train_contact_model, write_contact_run
 
-    if Path(kw["out"]).exists():  # before hours of training, not after
-        raise EpizooError(f"{kw['out']} exists; give a new folder with -o, or remove it")
+    from epizoo.output_folder import check_replaceable
+    from epizoo.training.contact import CONTACT_RUN, check_disjoint
+
+    check_replaceable(kw["out"], False, CONTACT_RUN, inputs=[kw["store"]])  # before hours of training, not after
     spec = get_model(kw["model"])
     sides = {side: names(kw[f"{side}_contigs"], f"--{side}") for side in ("train", "valid", "test")}
+    check_disjoint({side: contigs or [] for side, contigs in sides.items()})  # before the store loads
     noise = names(kw["noise_copies"], "--noise-copies")
     options = ContactOptions(
         tiny=kw["tiny"], epochs=kw["epochs"], warmup_epochs=kw["warmup_epochs"], batch_size=kw["batch_size"],

@@ -169,10 +169,12 @@ def splits_command(store, split_name, options, as_json):
         console.stdout.print(table)
         return
     from epizoo.splits import LeakageWarning, get_folds, parse_options
+    from epizoo.store.integrity import verify_small_arrays
     from epizoo.store.io import open_store
 
     parsed = parse_options(options, "--option")  # a malformed option fails before the store is read
     ds = open_store(store)
+    verify_small_arrays(store)  # folds and counts come from labels, contigs and cell lines: check their checksums
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LeakageWarning)
         folds = get_folds(ds, split_name, **parsed)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from epizoo.cli.options import command_line, out_option
+from epizoo.coords import MAX_COORDINATE
 
 DEFAULT_MIN_DISTANCE = 10_000  # the same as epizoo.inference_scan's, which imports numpy
 DEFAULT_MAX_DISTANCE = 2_000_000
@@ -25,8 +26,8 @@ DEFAULT_MAX_DISTANCE = 2_000_000
 @click.option("--enhancers", type=click.Path(dir_okay=False), required=True, metavar="BED", help="Enhancers: BED (chrom, start, end, optional name); windows centre on each interval's centre.")
 @click.option("--promoters", type=click.Path(dir_okay=False), required=True, metavar="BED|GTF", help="Promoters: a BED (windows centre on each interval's centre) or a GTF (.gtf/.gff, gzip or not; windows centre on TSSs).")
 @click.option("--tss", type=click.Choice(("transcript", "gene")), default="transcript", show_default=True, help="With a GTF: one promoter per distinct transcript TSS, or one per gene (its outermost TSS).")
-@click.option("--min-distance", type=click.IntRange(min=0), default=DEFAULT_MIN_DISTANCE, show_default=True, help="Smallest enhancer-centre to promoter distance scored, in bp (included).")
-@click.option("--max-distance", type=click.IntRange(min=1), default=DEFAULT_MAX_DISTANCE, show_default=True, help="Distance bound in bp (excluded: pairs are scored when min <= distance < max).")
+@click.option("--min-distance", type=click.IntRange(min=0, max=MAX_COORDINATE), default=DEFAULT_MIN_DISTANCE, show_default=True, help="Smallest enhancer-centre to promoter distance scored, in bp (included).")
+@click.option("--max-distance", type=click.IntRange(min=1, max=MAX_COORDINATE), default=DEFAULT_MAX_DISTANCE, show_default=True, help="Distance bound in bp (excluded: pairs are scored when min <= distance < max).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: it changes scores only at float rounding).")
 @click.option("--memory-budget", type=click.FloatRange(min=0), default=None, metavar="MB", help="MB of one contig's element windows held in memory (default: a quarter of the available memory); beyond it windows are read per batch.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")

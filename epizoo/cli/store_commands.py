@@ -161,7 +161,10 @@ def _inspection(path) -> dict:
     from epizoo.schema import store_layers
     from epizoo.store import genome_layer
 
+    from epizoo.store.integrity import verify_small_arrays
+
     ds = open_store(path)
+    verify_small_arrays(path)  # the counts below come from these arrays: a same-size corrupted chunk must not pass
     genome = {"genome": genome_layer.inspection(ds, path)} if "genome" in store_layers(ds) else {}
     if "pairs" not in store_layers(ds):
         return {"store": str(path), "bytes_on_disk": store_size(path), **genome,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from epizoo.coords import MAX_COORDINATE
 from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_table
 from epizoo.textfile import numbered_lines
 from epizoo.errors import EmptyResultError, InputFileError
@@ -48,6 +49,10 @@ def _header(where: str, line: str) -> list[str]:
     names = line.lstrip("#").split()
     if names[:6] != REQUIRED:
         raise InputFileError(f"{where}: BEDPE header must begin with {' '.join(REQUIRED)}, got {' '.join(names[:6])}")
+    names = [{"enhancer_name": "name1", "promoter_name": "name2"}.get(c, c) for c in names]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:  # the last such column would silently win
+        raise InputFileError(f"{where}: the BEDPE header names {', '.join(twice)} twice; give each column one name")
     return names
 
 
@@ -71,9 +76,11 @@ def _check_width(where: str, fields: list[str], expected: int | None, header: bo
 def _row(where: str, fields: list[str], columns: list[str]) -> dict:
     row = dict(zip(columns, fields))
     for key in ("start1", "end1", "start2", "end2"):
-        if not row[key].isdigit():
+        if not (row[key].isascii() and row[key].isdigit()):
             raise InputFileError(f"{where}: {key} {row[key]!r} is not a non-negative integer")
         row[key] = int(row[key])
+        if row[key] > MAX_COORDINATE:
+            raise InputFileError(f"{where}: {key} {row[key]} is beyond any genome (at most {MAX_COORDINATE}); check the column")
     for side in ("1", "2"):
         if row[f"end{side}"] <= row[f"start{side}"]:
             raise InputFileError(f"{where}: end{side} must be greater than start{side} (0-based half-open)")
@@ -97,7 +104,6 @@ def read_bedpe(path: str | Path) -> tuple[pd.DataFrame, set[str]]:
         where = f"{path}:{number}"
         if not rows and not header and _is_header(line):
             columns, header = _header(where, line), True
-            columns = [{"enhancer_name": "name1", "promoter_name": "name2"}.get(c, c) for c in columns]
             width = len(columns)
             continue
         if not line.strip() or line.startswith(("#", "track", "browser")):

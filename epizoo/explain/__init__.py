@@ -106,7 +106,8 @@ def explain(
     settings = settings or ExplainSettings()
     settings.check()
     out = Path(out)
-    outputs.check_out(out, force)  # before the (slow) work
+    inputs = [p for p in (store, checkpoint, run) if p is not None]  # never replaced by -o, whatever --force says
+    outputs.check_out(out, force, inputs)  # before the (slow) work
     side = side or ("test" if run else "all")
     from epizoo.cli.predict_commands import chosen_checkpoint  # predict's rules, and its one-line errors
 
@@ -133,7 +134,7 @@ def explain(
             bar.advance(task)
     seconds = time.perf_counter() - began
     found = _motifs(chosen, importances, settings, targets)
-    with outputs.staged_folder(out, force) as scratch:
+    with outputs.staged_folder(out, force, inputs) as scratch:
         summary = _write(scratch, chosen, importances, found, settings, spec, description, folder, store, side, target)
         summary.update(epizoo_version=__version__, command=command, seconds_importance=round(seconds, 3),
                        seconds_per_pair=round(seconds / chosen.pairs.size, 4))

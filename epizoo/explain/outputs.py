@@ -10,35 +10,38 @@ import contextlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from epizoo.errors import InputFileError
+from epizoo.output_folder import check_replaceable, write_marker
 from epizoo.jsontext import dumps
 
 TRACK_DIGITS = 6
+KIND = "explain"  # the marker of an explain folder: --force replaces only one of these
 
 
-def check_out(out: Path, force: bool) -> None:
-    """Refuse an existing ``-o`` without ``--force`` (and a file where a folder is wanted)."""
-    if out.exists() and not force:
-        raise InputFileError(f"-o {out} already exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise InputFileError(f"-o {out} is a file; give a folder to write the explanation into")
+def check_out(out: Path, force: bool, inputs: Iterable = ()) -> None:
+    """Refuse an ``-o`` that exists without ``--force``, that is not an earlier explain output, or
+    that is (or holds) one of the ``inputs`` (the store, the checkpoint, the run)."""
+    check_replaceable(out, force, KIND, inputs=inputs, error=InputFileError)
 
 
 @contextlib.contextmanager
-def staged_folder(out: Path, force: bool) -> Iterator[Path]:
-    """A scratch folder beside ``out``, renamed to ``out`` when the block ends without an error."""
-    check_out(out, force)
+def staged_folder(out: Path, force: bool, inputs: Iterable = ()) -> Iterator[Path]:
+    """A scratch folder beside ``out``, marked as explain's, renamed to ``out`` when the block ends
+    without an error."""
+    check_out(out, force, inputs)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        write_marker(scratch, KIND)
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     try:
         yield scratch
+        check_out(out, force, inputs)  # the slow work is over: is ``out`` still ours to replace?
         if out.exists():
             shutil.rmtree(out)
         scratch.rename(out)

@@ -98,12 +98,14 @@ def choose_pairs(model: Any, spec: Any, description: dict[str, Any], store: str,
     from epizoo import open_store
     from epizoo.inference import predict_pairs
     from epizoo.store.integrity import verify_before_reading_all
+    from epizoo.store.io import require_pairs
 
     if side not in SIDES:
         raise EpizooError(f"--side {side!r}: use one of {', '.join(SIDES)}")
     if side != "all" and run is None:
         raise EpizooError(f"--side {side} picks a fold's pairs of a bench run: give --run RUN --model M --fold F")
     ds = open_store(store)
+    require_pairs(ds, store)
     verify_before_reading_all(store)
     candidates = np.arange(ds.sizes["pairs"], dtype=np.int64) if side == "all" else fold_side_pairs(run, store, description, side)
     where = f"the {side} side of fold {(description.get('fold') or {}).get('name', '?')}" if side != "all" else store

@@ -26,6 +26,7 @@ from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, StoreError
 from epizoo.jsontext import dumps
+from epizoo.output_folder import STORE, check_replaceable
 from epizoo.store.integrity import write_manifest
 from epizoo.store.io import open_store, quiet_consolidation, store_size
 from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
@@ -257,6 +258,7 @@ def _move_into_place(wip: Path, out: Path, force: bool) -> None:
     """
     old = out.with_name(f"{out.name}.old-{os.getpid()}")
     if force and out.exists():
+        check_replaceable(out, force, STORE, flag="--out", error=StoreError)  # still ours after the slow build?
         out.rename(old)
     try:
         os.rename(wip, out)
@@ -275,10 +277,7 @@ def _move_into_place(wip: Path, out: Path, force: bool) -> None:
 def check_output(out: Path, force: bool) -> None:
     """Refuse to overwrite a store without ``force``, or anything but a store with it, before any slow work."""
     recover_replaced(out)  # a --force build killed between its renames left the old store aside
-    if out.exists() and not force:
-        raise StoreError(f"{out} already exists; pass --force to replace it")
-    if out.exists() and not is_epizoo_store(out):
-        raise StoreError(f"{out} is not an epizoo store; remove it yourself or choose another --out")
+    check_replaceable(out, force, STORE, flag="--out", error=StoreError)
     if not out.parent.is_dir():
         raise StoreError(f"folder {out.parent} does not exist; create it or choose another --out")
     if not os.access(out.parent, os.W_OK | os.X_OK):

@@ -9,6 +9,10 @@ store (chunks and metadata) with its size in bytes and its sha256.
   exist with its recorded size (one ``stat`` per file, no reading).
 * :func:`verify_store` is the full check (``epizoo inspect --verify``): sizes and hashes of every
   file, and no chunk file the build did not write.
+* :func:`verify_small_arrays` hashes every file but the bulky sequence, track and contact arrays:
+  labels, contigs, cell lines, names and coordinates cost little to hash, and a corrupted chunk of
+  the right size among them would otherwise give wrong counts without an error (``inspect``,
+  ``splits``).
 
 Both name the damaged variable in one line. Stores older than format 1.1 have no manifest and
 are not checked.
@@ -129,6 +133,32 @@ def verify_before_reading_all(path: str | os.PathLike) -> None:
     """
     if _manifest(Path(path)) is not None:
         verify_store(path)
+
+
+BULKY = ("track_value", "contact_value")  # with every *_sequence array: the costly ones to hash
+
+
+def is_bulky(variable: str) -> bool:
+    return variable.endswith("_sequence") or variable in BULKY
+
+
+def verify_small_arrays(path: str | os.PathLike) -> None:
+    """Sizes of every file and sha256 of every file but the bulky arrays' (:func:`is_bulky`).
+
+    Raises StoreError naming the damaged variables; stores that predate manifests pass unchecked.
+    """
+    root = Path(path)
+    manifest = _manifest(root)
+    if manifest is None:
+        return
+    files = manifest["files"]
+    problems = _size_problems(root, files)
+    damaged = {name for name, _ in problems}
+    for name, (_size, digest) in files.items():
+        if name not in damaged and not is_bulky(variable_of(name)) and file_sha256(root / name) != digest:
+            problems.append((name, "does not match its checksum (corrupted)"))
+    if problems:
+        raise StoreError(_summary(root, problems))
 
 
 def verify_store(path: str | os.PathLike) -> dict:

@@ -65,6 +65,16 @@ def open_store(path: str | os.PathLike, *, allow_staging: bool = False, check: b
     return schema.validate(ds)
 
 
+def require_pairs(ds_or_attrs, path: str | os.PathLike) -> None:
+    """Refuse, in one line, a genome-only store where pairs are to be scored or explained (it has a
+    genome layer, so "rebuild with --genome" would not help; pairs are what it lacks)."""
+    if "pairs" not in schema.store_layers(ds_or_attrs):
+        raise StoreError(
+            f"{path} is a genome-only store: it has a genome layer but no pairs to score; give a store of pairs "
+            "(`epizoo build-store --dataset NAME ...`, which can carry the genome layer too)"
+        )
+
+
 def store_size(path: str | os.PathLike) -> int:
     """Bytes the store occupies on disk."""
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from epizoo.contact_metrics import DistanceDecay, diagonal_pearson, pearson, score_maps
-from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
+from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
 from epizoo.jsontext import dumps
 
 UPSTREAM_WINDOW = 2_097_152
@@ -56,6 +56,7 @@ NOISE_SIGMA = 0.1
 UPSTREAM_WARMUP = 10
 UPSTREAM_SEED = 2077
 SIDES = ("train", "valid", "test")
+CONTACT_RUN = "train-contacts"  # the marker kind of a run folder train-contacts writes
 
 
 # ---- inputs and targets -------------------------------------------------------------------------
@@ -125,7 +126,20 @@ def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | N
     for side in ("train", "test"):
         if not sides[side]:
             raise EmptyResultError(f"the chromosome split has no {side} contig; name at least one")
+    check_disjoint(sides)
     return sides
+
+
+def check_disjoint(sides: dict[str, list[str]]) -> None:
+    """A contig on two sides would score the model on what it trained (or early-stopped) on: refuse it."""
+    for i, first in enumerate(SIDES):
+        for second in SIDES[i + 1:]:
+            shared = sorted(set(sides[first]) & set(sides[second]), key=_natural_key)
+            if shared:
+                raise LeakageError(
+                    f"split leaks: {', '.join(shared)} is on both the {first} and the {second} side; "
+                    f"give each contig to one of --train, --valid and --test"
+                )
 
 
 @dataclass(frozen=True)
@@ -366,6 +380,17 @@ def _valid_mse(model, dataset: ContactWindows | None, batch_size: int, device, p
     return float(np.mean((maps[has_map] - targets[has_map]) ** 2)) if has_map.any() else math.nan
 
 
+def _check_mapped_training(windows: list[Window], map_cells: set[str], options: ContactOptions) -> None:
+    """The distance-decay baseline is fitted on the training windows with a contact map: refuse a
+    draw without one before training, not after it."""
+    if not any(not w.is_noise and (options.contacts_from or w.source) in map_cells for w in windows):
+        cap = f" (--max-windows {options.max_windows})" if options.max_windows is not None else ""
+        raise EmptyResultError(
+            f"none of the {len(windows)} training windows drawn{cap} has a contact map to fit the distance-decay "
+            "baseline on; raise --max-windows or train on a cell line with contact maps"
+        )
+
+
 def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = None,
                         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContactResult:
     """Train a contact-map model on a store's genome layer with its recipe; score the test contigs.
@@ -406,6 +431,7 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
                 f"no {side} window: the {side} contigs ({', '.join(sides[side])}) are shorter than the model's "
                 f"{window_length:,} bp window"
             )
+    _check_mapped_training(windows["train"], map_cells, options)
     dataset = {side: ContactWindows(genome, ws, marks, window_length, n_bins, labels, map_cells, options.contacts_from,
                                     step if side == "train" else 0, seed=options.seed + i)
                for i, (side, ws) in enumerate(windows.items())}
@@ -481,11 +507,11 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
     import shutil
 
     from epizoo.inference import checkpoint_model_fields
+    from epizoo.output_folder import check_replaceable, write_marker
     from epizoo.training.checkpoint import save_checkpoint
 
     out = Path(out)
-    if out.exists():
-        raise EpizooError(f"{out} exists; give a new folder with -o, or remove it")
+    check_replaceable(out, False, CONTACT_RUN)  # train-contacts has no --force: it never replaces a folder
     wip = out.with_name(f".{out.name}.wip-{os.getpid()}")
     try:
         description = {**checkpoint_model_fields(spec, result.summary["hparams"]), "task": spec.task, "command": command,
@@ -494,7 +520,8 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
         record = {"command": command, "model": result.metrics, "baseline": result.baseline, "diagonal_pearson": result.diagonal,
                   "history": result.history, "summary": result.summary}
         (wip / "metrics.json").write_text(dumps(record, indent=2) + "\n")
-        os.replace(wip, out)
+        write_marker(wip, CONTACT_RUN)
+        os.rename(wip, out)  # fails, rather than replaces, when a non-empty out appeared meanwhile
     finally:
         shutil.rmtree(wip, ignore_errors=True)
     return out

@@ -344,7 +344,9 @@ class PairBatches(IterableDataset):
         """Fail now, with one line, if a requested window or shift does not fit the store."""
         group = self._group()
         from epizoo.schema import store_layers
+        from epizoo.store.io import require_pairs
 
+        require_pairs(group.attrs, self.store_path)  # a genome-only store lacks pairs, not a --genome
         for needed, layer, how in (("sequence", "sequence", "--genome or --regions"), ("signals", "signals", "--signals")):
             if needed in self.inputs and layer not in store_layers(group.attrs):
                 raise StoreError(f"the model reads {needed}, which store {self.store_path} does not hold; rebuild it with {how}")
