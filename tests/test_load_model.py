@@ -130,3 +130,10 @@ def test_docs_recipe_runs_as_written(run, store, tmp_path):
         by_hand = torch.sigmoid(loaded.model(loaded.encoder(torch.from_numpy(namespace["enhancer"])),
                                              loaded.encoder(torch.from_numpy(namespace["promoter"]))))
     np.testing.assert_allclose(by_hand.numpy(), scores[:3], atol=1e-5)
+
+
+def test_predict_docs_do_not_call_an_existing_command_missing():
+    text = " ".join(DOCS.read_text().split())
+    for name in cli.list_commands(None):
+        assert not re.search(rf"(not yet|does not exist|no )[^.]*`epizoo {name}`", text, flags=re.I), name
+    assert not re.search(r"not yet[^.]*regimes", text, flags=re.I)  # bench --regime gen/best exists
