@@ -104,6 +104,32 @@ def read_bed(path: str | Path, what: str = "BED file") -> Elements:
 
 
 _ATTRIBUTE = re.compile(r'(\S+)\s+"([^"]*)"')
+GFF3_TRANSCRIPTS = ("mRNA", "transcript")  # the GFF3 types read as transcripts (Ensembl, GENCODE)
+
+
+def _gff3_attributes(text: str) -> dict[str, str] | None:
+    """GFF3's ``key=value;`` attributes (percent-encoded), or None for GTF's ``key "value";``: a GFF3
+    file read as GTF would name every promoter ``.``."""
+    if _ATTRIBUTE.search(text) or "=" not in text:
+        return None
+    from urllib.parse import unquote
+
+    return {key.strip(): unquote(value) for key, _, value in (part.partition("=") for part in text.split(";")) if key.strip()}
+
+
+def _gene_and_label(kind: str, attributes: str, gff3_names: dict[str, str]) -> tuple[str, str]:
+    """(gene id, name) of a GTF line, or of a GFF3 line from its ID, Parent and Name (a transcript
+    takes its gene's Name, filled in once every gene is read)."""
+    gff3 = _gff3_attributes(attributes)
+    if gff3 is None:
+        found = dict(_ATTRIBUTE.findall(attributes))
+        gene = found.get("gene_id", "")
+        return gene, found.get("gene_name") or gene or found.get("transcript_id", "")
+    if kind == "gene":
+        gff3_names[gff3.get("ID", "")] = gff3.get("Name", "")
+        return gff3.get("ID", ""), gff3.get("Name") or gff3.get("ID", "")
+    gene = gff3.get("Parent", "").split(",")[0]
+    return gene, gene  # the label is the gene's Name when the file has its gene line
 
 
 def read_gtf_tss(path: str | Path, per: str = "transcript", what: str = "GTF file") -> Elements:
@@ -116,6 +142,7 @@ def read_gtf_tss(path: str | Path, per: str = "transcript", what: str = "GTF fil
         raise EpizooError(f"--tss {per!r}: use transcript or gene")
     path = Path(path)
     found: dict[str, list[tuple[str, int, str, str, str]]] = {"transcript": [], "gene": []}
+    gff3_names: dict[str, str] = {}
     for number, line in _text_lines(path, what):
         if _skipped(line):
             continue
@@ -123,18 +150,17 @@ def read_gtf_tss(path: str | Path, per: str = "transcript", what: str = "GTF fil
         where = f"{what} {path}:{number}"
         if len(fields) != 9:
             raise InputFileError(f"{where}: {len(fields)} tab-separated columns, a GTF line has 9; is it a GTF file?")
-        if fields[2] not in found:
+        kind = "transcript" if fields[2] in GFF3_TRANSCRIPTS else fields[2]
+        if kind not in found:
             continue
         if not (fields[3].isdigit() and fields[4].isdigit()) or int(fields[3]) < 1 or int(fields[4]) < int(fields[3]):
             raise InputFileError(f"{where}: start {fields[3]!r} and end {fields[4]!r} must be 1-based positions, start <= end")
         if fields[6] not in ("+", "-"):
             raise InputFileError(f"{where}: strand {fields[6]!r} must be + or - to place the TSS")
-        attributes = dict(_ATTRIBUTE.findall(fields[8]))
-        gene = attributes.get("gene_id", "")
-        label = attributes.get("gene_name") or gene or attributes.get("transcript_id", "")
+        gene, label = _gene_and_label(kind, fields[8], gff3_names)
         tss = int(fields[3]) - 1 if fields[6] == "+" else int(fields[4]) - 1  # 1-based closed to a 0-based base
-        found[fields[2]].append((fields[0], tss, fields[6], gene or label, label))
-    records = found["transcript"] or found["gene"]
+        found[kind].append((fields[0], tss, fields[6], gene or label, label))
+    records = [(c, t, s, g, gff3_names.get(label) or label) for c, t, s, g, label in found["transcript"] or found["gene"]]
     if not records:
         raise InputFileError(f"{what} {path} has no transcript or gene lines; give a GTF (GENCODE, Ensembl) or a promoter BED")
     return _tss_elements(records, per)

@@ -344,3 +344,21 @@ def test_bench_read_only_folder_at_the_plots_is_one_line(store, tmp_path, monkey
     monkeypatch.setattr(report, "make_plots", read_only)
     result = invoke("bench", store, "--models", "distance", "--folds", "chr1", "--tiny", "--no-progress", "-o", tmp_path / "run")
     one_line_failure(result, "cannot write: Read-only file system", "learning_curves.png", "--resume")
+
+
+def test_a_gff3_is_read_for_its_gene_names(tmp_path):
+    from epizoo.inference_scan import read_promoters
+
+    path = tmp_path / "genes.gff"
+    path.write_text(
+        "##gff-version 3\n"
+        "chr1\tensembl\tgene\t1000\t5000\t.\t+\t.\tID=gene:G1;Name=TP53;biotype=protein_coding\n"
+        "chr1\tensembl\tmRNA\t1200\t5000\t.\t+\t.\tID=transcript:T1;Parent=gene:G1;Name=TP53-201\n"
+        "chr1\tensembl\tmRNA\t1000\t5000\t.\t+\t.\tID=transcript:T2;Parent=gene:G1;Name=TP53-202\n"
+        "chr2\tensembl\tgene\t100\t900\t.\t-\t.\tID=gene:G2;Name=MY%2CGENE\n"
+    )
+    elements = read_promoters(path)
+    assert list(elements.name) == ["TP53", "TP53"] and list(elements.start) == [999, 1199]
+    assert list(read_promoters(path, "gene").name) == ["TP53"]
+    path.write_text("chr2\tensembl\tgene\t100\t900\t.\t-\t.\tID=gene:G2;Name=MY%2CGENE\n")
+    assert list(read_promoters(path).name) == ["MY,GENE"]
