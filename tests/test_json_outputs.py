@@ -61,5 +61,6 @@ def test_json_outputs_of_the_commands_are_json(run):
     store, out = run
     report = strict(invoke("report", str(out), "--json").stdout)
     assert report
-    for args in (("inspect", store, "--json"), ("splits", store, "--split", "loco", "--json"), ("models", "distance", "--json", "--no-params")):
+    commands = (("inspect", store, "--json"), ("splits", store, "--split", "loco", "--json"), ("models", "distance", "--json", "--no-params"))
+    for args in commands:
         strict(invoke(*args).stdout)
