@@ -8,12 +8,15 @@ DEMO := demo
 
 .PHONY: demo test clean
 
-$(BIN)/epizoo: pyproject.toml plugins/epizoo-zoo/pyproject.toml
+$(BIN)/epizoo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of PyTorch, named exactly so that no step pulls CUDA packages.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e . -e plugins/epizoo-zoo
+	# The models ship inside epizoo now: drop the separate epizoo-zoo of an older .venv (else twice registered).
+	$(BIN)/python -m pip uninstall --quiet --yes epizoo-zoo
+	# Every extra (signals, genome, explain): the demo runs every model, the tests cover every layer.
+	$(BIN)/python -m pip install --quiet -e ".[all]"
 	touch $@
 
 demo: $(BIN)/epizoo
@@ -26,7 +29,7 @@ demo: $(BIN)/epizoo
 	$(BIN)/epizoo bench $(DEMO)/synthetic.zarr --models all --split loco --control random --demo --out $(DEMO)/run
 
 test: $(BIN)/epizoo
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[all,test]"
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -1,6 +1,7 @@
 """Upstream data files pinned to a commit and a hash, fetched with pooch.
 
-A catalog is ``catalogs/<name>.yaml``: provenance (description, citation, licence, genome build,
+A catalog is ``epizoo/catalogs/<name>.yaml`` (package data, read through ``importlib.resources``,
+so an installed wheel has them): provenance (description, citation, licence, genome build,
 cell lines, variants) and ``files``, each a path in an upstream GitHub repository with a sha256 or,
 for files known only by their git blob id, a ``git_blob_sha1``. A file is cached at
 ``<data_dir>/<owner>-<repo>/<path>``, so a folder laid out that way (such as a shared copy of the
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.resources
+import importlib.resources.abc
 import os
 import time
 from dataclasses import dataclass, field
@@ -25,7 +28,6 @@ import pooch
 import requests
 import yaml
 
-import epizoo
 from epizoo.errors import InputFileError, UnknownNameError
 
 DATA_DIR_ENV = "EPIZOO_DATA_DIR"
@@ -82,13 +84,20 @@ class Catalog:
         return fetch_file(self.file(key))
 
 
-def catalogs_dir() -> Path:
-    """The ``catalogs/`` folder at the top of the source tree."""
-    folder = Path(epizoo.__file__).resolve().parent.parent / "catalogs"
+def _package_files():
+    """The installed ``epizoo`` package as an ``importlib.resources`` traversable."""
+    return importlib.resources.files("epizoo")
+
+
+def catalogs_dir() -> importlib.resources.abc.Traversable:
+    """The ``catalogs`` folder of the installed package (package data: ``epizoo/catalogs/*.yaml``).
+
+    A ``pathlib.Path`` for a package installed as files (a wheel, an editable checkout), else
+    another ``importlib.resources`` traversable (a zipped package).
+    """
+    folder = _package_files().joinpath("catalogs")
     if not folder.is_dir():
-        raise InputFileError(
-            f"catalog folder {folder} not found; install epizoo from its source tree (pip install -e .)"
-        )
+        raise InputFileError(f"catalog folder {folder} not found in the epizoo package; reinstall epizoo (pip install epizoo)")
     return folder
 
 
@@ -98,14 +107,14 @@ def data_dir() -> Path:
 
 
 def list_catalogs() -> list[str]:
-    return sorted(p.stem for p in catalogs_dir().glob("*.yaml"))
+    return sorted(p.name[: -len(".yaml")] for p in catalogs_dir().iterdir() if p.name.endswith(".yaml"))
 
 
 REQUIRED_FIELDS = ("name", "description", "citation", "licence", "genome_build", "repository", "commit", "files")
 
 
 def load_catalog(name: str) -> Catalog:
-    """Read and check ``catalogs/<name>.yaml``."""
+    """Read and check ``epizoo/catalogs/<name>.yaml``."""
     path = catalogs_dir() / f"{name}.yaml"
     if not path.is_file():
         raise UnknownNameError(f"unknown catalog {name!r} (known: {', '.join(list_catalogs())})")

@@ -454,8 +454,9 @@ def _finish(plain: Path, out: Path) -> None:
     if not out.name.endswith(".gz"):
         os.replace(plain, out)
         return
-    import pysam
+    from epizoo.extras import require
 
+    pysam = require("pysam", "genome", needed_for="a bgzip + tabix output (.gz)")
     packed = plain.with_name(plain.name + ".gz")
     pysam.tabix_compress(str(plain), str(packed), force=True)
     pysam.tabix_index(str(packed), seq_col=0, start_col=1, end_col=2, zerobased=True, meta_char="#", force=True)
@@ -470,6 +471,10 @@ def _check_out(out: Path) -> None:
         raise InputFileError(f"-o {out} is a folder; give the path of the BEDPE to write (ending in .gz for bgzip and tabix)")
     if not out.parent.is_dir() and out.parent.exists():
         raise InputFileError(f"-o {out}: {out.parent} is not a folder")
+    if out.name.endswith(".gz"):  # before the scan, not after it
+        from epizoo.extras import require
+
+        require("pysam", "genome", needed_for="a bgzip + tabix output (.gz)")
 
 
 # ---- the scan ------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Built-in datasets, splits, encoders and metrics are *default plugins*: modules inside epizoo
 registered through the same hooks as third-party code. Models come from entry points of the
-``epizoo`` group (the built-in ones from ``plugins/epizoo-zoo``). ``EPIZOO_PLUGINS`` limits which
+``epizoo`` group (the built-in ones from the package ``epizoo_zoo``, shipped in epizoo's own
+distribution; source in ``plugins/epizoo-zoo``). ``EPIZOO_PLUGINS`` limits which
 entry points load: a comma-separated list of names, empty for none, unset for all.
 
 A plugin that fails to import, or whose registration hook raises, is skipped and reported (in

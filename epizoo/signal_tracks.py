@@ -32,8 +32,9 @@ def _marks_of(tracks: dict[str, dict[str, Path]], path: Path) -> tuple[str, ...]
 
 
 def _open(path: Path):
-    import pyBigWig
+    from epizoo.extras import require
 
+    pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
     try:
         handle = pyBigWig.open(str(path))
     except RuntimeError:

@@ -173,8 +173,8 @@ def test_git_blob_id_matches_git(tmp_path):
 def test_missing_catalog_folder_is_clear(monkeypatch, tmp_path):
     fake = tmp_path / "pkg" / "epizoo"
     fake.mkdir(parents=True)
-    monkeypatch.setattr(catalog.epizoo, "__file__", str(fake / "__init__.py"))
-    with pytest.raises(InputFileError, match="catalog folder .* not found"):
+    monkeypatch.setattr(catalog, "_package_files", lambda: fake)
+    with pytest.raises(InputFileError, match="catalog folder .* not found in the epizoo package"):
         catalog.list_catalogs()
     shutil.rmtree(tmp_path / "pkg")
 

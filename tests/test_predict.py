@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,10 @@ from epizoo.cli import cli
 from epizoo.errors import EpizooError, UnknownNameError
 from epizoo.inference import load_checkpoint_model, predict_pairs
 from epizoo.training.checkpoint import CHECKPOINT_FORMAT, write_checkpoint_manifest
+
+# The distribution that registers the published models: epizoo itself, which ships the zoo (an
+# environment installed before that, with a separate epizoo-zoo, records that one).
+ZOO_DISTRIBUTION = next(ep.dist.name for ep in entry_points(group="epizoo") if ep.module.startswith("epizoo_zoo."))
 
 FAST = ["--tiny", "--epochs", "1", "--batch-size", "16", "--max-pairs", "16", "--no-progress", "--threads", "1"]
 # one k-mer model with dna2vec vectors, one one-hot model, and a scikit-learn one
@@ -57,7 +62,7 @@ def test_checkpoint_records_what_rebuilds_its_model(run):
     described = json.loads((checkpoint(run, "epivan") / "checkpoint.json").read_text())
     assert described["format"] == CHECKPOINT_FORMAT and described["epizoo_version"] == epizoo.__version__
     assert described["model"] == "epivan" and described["kind"] == "torch" and described["input_encoding"] == "kmer6"
-    assert described["plugin"]["distribution"] == "epizoo-zoo" and described["plugin"]["version"]
+    assert described["plugin"]["distribution"] == ZOO_DISTRIBUTION and described["plugin"]["version"]
     # the factory's own defaults are recorded, not only the spec's overrides (EPIVAN's default_hparams is {})
     hparams = described["hparams"]
     assert {"filters", "kernel", "pool", "gru_units", "attention_dim", "dropout"} <= set(hparams)
@@ -208,7 +213,7 @@ def test_every_model_rebuilds_from_what_its_checkpoint_records():
     for name, spec in get_models().items():
         fields = checkpoint_model_fields(spec, spec.hparams(tiny=True))
         json.dumps(fields)  # all of it is JSON
-        assert fields["model"] == name and fields["plugin"]["distribution"] == "epizoo-zoo"
+        assert fields["model"] == name and fields["plugin"]["distribution"] == ZOO_DISTRIBUTION
         if spec.kind != "torch":
             continue
         trained = spec.factory(**spec.hparams(tiny=True))

@@ -108,4 +108,4 @@ class DatasetSpec:
     variants: tuple[str, ...] = ()
     default_variant: str | None = None
     genome_build: str = "hg19"
-    catalog: str | None = None  # name of a catalogs/<name>.yaml describing upstream files
+    catalog: str | None = None  # name of an epizoo/catalogs/<name>.yaml describing upstream files

@@ -103,6 +103,9 @@ def explain(
     from epizoo.plugins import get_encoder
     from epizoo.training.trainer import resolve_device
 
+    from epizoo.extras import check
+
+    check("explain", needed_for="epizoo explain")  # every package of the extra, before the (slow) work
     settings = settings or ExplainSettings()
     settings.check()
     out = Path(out)
@@ -226,10 +229,11 @@ def _pair_table(chosen, importances):
 
 
 def _write(folder: Path, chosen, importances, clusters, settings, spec, description, checkpoint, store, side, device) -> dict[str, Any]:
-    from memelite.io import write_meme
-
     from epizoo.explain import outputs
     from epizoo.explain.motifs import consensus
+    from epizoo.extras import require
+
+    write_meme = require("memelite.io", "explain").write_meme
 
     tracks = outputs.write_tracks(folder, chosen, importances, settings.method)
     logos = {}

@@ -99,7 +99,9 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 def ism_pair(wrapper: PairLogit, enhancer: np.ndarray, promoter: np.ndarray, width: int, step: int,
              batch_size: int, device: str) -> PairImportance:
     """Mask every window of both elements of one pair and score all variants in batches."""
-    from tangermeme.predict import predict
+    from epizoo.extras import require
+
+    predict = require("tangermeme.predict", "explain").predict
 
     starts = {kind: window_starts(len(codes), width, step) for kind, codes in zip(KINDS, (enhancer, promoter))}
     e_rows = np.vstack([enhancer[None], masked_variants(enhancer, starts["enhancer"], width),
@@ -177,7 +179,9 @@ def gradient_pair(model: nn.Module, encode: Callable, encoding: str, enhancer: n
 
 def _gradient(model: nn.Module, encoding: str, inputs: tuple[torch.Tensor, torch.Tensor]) -> PairImportance:
     if inputs[0].is_floating_point():
-        from captum.attr import InputXGradient
+        from epizoo.extras import require
+
+        InputXGradient = require("captum.attr", "explain").InputXGradient
 
         forward = lambda e, p: torch.sigmoid(model(e, p).float().reshape(-1))  # noqa: E731
         with torch.enable_grad():

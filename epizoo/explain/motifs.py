@@ -106,7 +106,10 @@ def onehot_pwm(word: str) -> np.ndarray:
 # ---- targets ------------------------------------------------------------------------------------
 def jaspar_targets(release: str, collection: str = "CORE", tax_group: str | None = "vertebrates") -> list[Target]:
     """Every matrix of a JASPAR release (pyjaspar's bundled SQLite: no network), as probabilities."""
-    from pyjaspar import jaspar_releases, jaspardb
+    from epizoo.extras import require
+
+    pyjaspar = require("pyjaspar", "explain")
+    jaspar_releases, jaspardb = pyjaspar.jaspar_releases, pyjaspar.jaspardb
 
     if release not in jaspar_releases:
         raise EpizooError(f"--jaspar-release {release}: pyjaspar has {', '.join(sorted(jaspar_releases))}")
@@ -125,7 +128,9 @@ def jaspar_targets(release: str, collection: str = "CORE", tax_group: str | None
 
 def meme_targets(path: str | Path) -> list[Target]:
     """The motifs of a MEME-format file (``MOTIF id [name]`` then a letter-probability matrix)."""
-    from memelite.io import read_meme
+    from epizoo.extras import require
+
+    read_meme = require("memelite.io", "explain").read_meme
 
     try:
         motifs = read_meme(str(path))
@@ -154,8 +159,11 @@ def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int =
     (key ``user``), from one comparison with all of them; q-values over all targets of the query."""
     import warnings
 
-    from memelite import tomtom
     from scipy.stats import false_discovery_control
+
+    from epizoo.extras import require
+
+    tomtom = require("memelite", "explain").tomtom
 
     if not queries or not targets:
         return [{} for _ in queries]

@@ -80,8 +80,11 @@ def write_tracks(folder: Path, chosen: Any, importances: list[Any], method: str)
 
 
 def _logo_frame(pwm: np.ndarray):
-    import logomaker
     import pandas as pd
+
+    from epizoo.extras import require
+
+    logomaker = require("logomaker", "explain")
 
     frame = pd.DataFrame(pwm.T, columns=list("ACGT"))
     return logomaker.transform_matrix(frame, from_type="probability", to_type="information")
@@ -89,8 +92,11 @@ def _logo_frame(pwm: np.ndarray):
 
 def motif_png(path: Path, title: str, pwm: np.ndarray, match_title: str | None, match_pwm: np.ndarray | None) -> None:
     """The motif's logo (information content), and under it its best JASPAR match's logo."""
-    import logomaker
     import matplotlib
+
+    from epizoo.extras import require
+
+    logomaker = require("logomaker", "explain")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -144,8 +144,9 @@ class FileLayerSource(LayerSource):
     # bigWig ------------------------------------------------------------------------------------
     def _bigwig(self, key):
         if key not in self._bigwigs:
-            import pyBigWig
+            from epizoo.extras import require
 
+            pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
             path = self.track_files[key]
             try:
                 handle = pyBigWig.open(str(path))
@@ -231,8 +232,9 @@ class FileLayerSource(LayerSource):
 def open_cooler(uri: str, bin_size: int, what: str = "contact map"):
     """The cooler at ``uri`` (``file.cool``, ``file.mcool::/resolutions/N``, or ``file.mcool``: the
     resolution equal to ``bin_size``), or one line listing the resolutions an .mcool has."""
-    import cooler
+    from epizoo.extras import require
 
+    cooler = require("cooler", "genome", needed_for="Hi-C contact maps")
     path, _, group = uri.partition("::")
     if not Path(path).is_file():
         raise InputFileError(f"{what}: {path} does not exist")

@@ -13,6 +13,7 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingClassifier
 
 from epizoo.errors import EpizooError
+from epizoo.extras import require
 from epizoo.hookspecs import hookimpl
 from epizoo.zoo import ModelCard, ModelSpec, TrainingRecipe
 from epizoo_zoo.signals import (
@@ -74,7 +75,7 @@ def targetfinder_model(
 
 
 def _check_xgboost_device(device: str) -> None:
-    import xgboost
+    xgboost = require("xgboost", "signals", needed_for="targetfinder-xgb")
 
     if device != "cpu" and not str(device).startswith("cuda"):
         raise EpizooError(f"targetfinder-xgb device {device!r} is not 'cpu' or 'cuda' (or 'cuda:N')")
@@ -99,7 +100,7 @@ def targetfinder_xgb_model(
     **window_lengths,
 ):
     """XGBoost with TransEPI's searched parameters (GM12878-HeLa_best_params.json)."""
-    from xgboost import XGBClassifier  # only this model needs XGBoost
+    XGBClassifier = require("xgboost", "signals", needed_for="targetfinder-xgb").XGBClassifier  # only this model needs it
 
     check_signal_hparams(signal_marks, signal_regions)
     _check_xgboost_device(device)
