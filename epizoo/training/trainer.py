@@ -44,12 +44,12 @@ TINY_SHIFTS = 4  # the first published shifts around the centre; enough to exerc
 # a smoke run of the whole zoo stays in minutes; the test side is never capped.
 TINY_TRAIN_PAIRS = 256
 TINY_VALID_PAIRS = 256
-# --demo: a run of every model that fits a CPU in minutes, at one budget for all: the same 2,000
+# --demo: a run of every model that fits a CPU in minutes, at one budget for all: the same 2,500
 # training pairs (stratified, seeded) for 3 epochs, and no shifted copies, as the demo windows
 # cover only the centre of an element (where the synthetic grammar plants its motifs). Validation
 # is capped, evaluation runs in large batches (eval mode, so the batch size does not change a
 # score). A spec's demo_recipe may change other recipe fields (a learning rate), never the budget.
-DEMO_RECIPE = {"epochs": 3, "augmentation_shifts": 0, "max_train_pairs": 2000}
+DEMO_RECIPE = {"epochs": 3, "augmentation_shifts": 0, "max_train_pairs": 2500}
 DEMO_VALID_PAIRS = 400
 DEMO_EVAL_BATCH = 256
 
