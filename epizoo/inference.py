@@ -625,7 +625,7 @@ def write_bedpe_predictions(
         store = str(Path(scratch) / "pairs.zarr")
         build_store(
             loaded, store, sequence=source, enhancer_window=windows["enhancer"], promoter_window=windows["promoter"],
-            command=command, dataset=dataset.name, progress=False,
+            command=command, dataset=dataset.name, progress=False, check_drops=False,  # a pair without sequence is refused below
         )
         ds = open_store(store)
         chosen = _rows_to_pairs(ds, rows)

@@ -136,8 +136,12 @@ def test_regions_drop_and_count_unavailable_pairs(tmp_path, genome):
 
     chr1 = genome.arrays["chr1"]
     fa.write_text(f">chr1:1000-1200\n{decode(chr1[1000:1200])}\n>chr1:3000-3001\n{decode(chr1[3000:3001])}\n")
-    report, ds = _build(tmp_path, RegionSequences(fa))
-    assert report.pairs_kept == 1
+    with pytest.raises(EmptyResultError, match=r"drops 3 of 4 pairs \(75 %, over 50 %\).*--allow-drops"):
+        _build(tmp_path, RegionSequences(fa))  # refused: over half the pairs dropped
+    assert not list(tmp_path.glob("s.zarr*"))
+    report, ds = _build(tmp_path, RegionSequences(fa), allow_drops=True)
+    assert report.pairs_kept == 1 and "drops 3 of 4 pairs" in report.warnings[0]
+    assert (report.positive_rate_read, report.positive_rate_kept) == (0.5, 1.0)
     assert report.dropped == {"promoter sequence unavailable": 1, "both sequences unavailable": 1, "enhancer sequence unavailable": 1}
     assert list(ds["contig_length"].values) == [-1]
     enhancer = ds["enhancer_sequence"][0].values
@@ -335,3 +339,23 @@ def test_store_io_does_not_import_the_builder():
     import epizoo
 
     assert epizoo.simulate_store.__module__ == "epizoo.store.build"
+
+
+def test_distortion_thresholds():
+    from epizoo.store.build import distortion
+
+    assert distortion((100, 10), (60, 6), {}) is None  # 40 % dropped, same rate
+    assert "drops 51 of 100" in distortion((100, 10), (49, 5), {"duplicate pair": 51})
+    assert "from 10.0 % to 21.0 %" in distortion((100, 10), (100, 21), {})  # 2.1-fold
+    assert "from 40.0 % to 51.0 %" in distortion((100, 40), (100, 51), {})  # 11 points
+    assert distortion((100, 40), (100, 49), {}) is None  # 9 points, 1.2-fold
+    # TargetFinder NHEK from the shared pre-extracted sequences (issue 17): 287 of 26,891 kept, 4.8 % -> 92.7 %
+    line = distortion((26891, 1291), (287, 266), {"enhancer sequence unavailable": 26604})
+    assert "drops 26,604 of 26,891" in line and "to 92.7 %" in line and "26,604 enhancer sequence unavailable" in line
+
+
+def test_generated_negatives_do_not_count_as_a_change_of_rate(tmp_path, fasta):
+    """--negatives K is asked for: the rate check looks at the observed pairs only."""
+    pairs = PAIRS.assign(label_generated=[False, False, False, True], label=[1, 0, 1, 0])
+    report, _ = _build(tmp_path, fasta, pairs=pairs)
+    assert report.positive_rate_read == report.positive_rate_kept == pytest.approx(2 / 3) and report.warnings == []

@@ -270,3 +270,75 @@ def test_a_truncated_gzip_bedpe_is_one_line_not_aborted(tmp_path, genome_fa):
     result = _run(*args)
     assert "Aborted" not in result.output
     _assert_one_line_failure(result, "loops.bedpe.gz is truncated or not valid gzip", tmp_path)
+
+
+# ---- builds that distort the data (issue 17) -----------------------------------------------------
+
+DROP_ROWS = [
+    ("chr1", 1000, 1200, "chr1", 3000, 3001, "GM", 1, "t"),
+    ("chr1", 1000, 1200, "chr1", 4500, 4501, "GM", 0, "t"),
+    ("chr2", 500, 700, "chr2", 2500, 2501, "GM", 0, "t"),
+    ("chr2", 800, 1000, "chr2", 2500, 2501, "GM", 0, "t"),
+    ("chr2", 1100, 1300, "chr2", 2500, 2501, "GM", 0, "t"),
+]
+
+
+@pytest.fixture
+def partial_regions(tmp_path):
+    """Pre-extracted sequences of the chr1 elements only: the three chr2 pairs have none."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "regions.fa"
+    records = [("chr1", 1000, 1200), ("chr1", 3000, 3001), ("chr1", 4500, 4501)]
+    path.write_text("".join(f">{c}:{s}-{e}\n{''.join(rng.choice(list('ACGT'), e - s))}\n" for c, s, e in records))
+    return path
+
+
+def _drop_args(tmp_path, regions, *extra):
+    pairs = _write_pairs(tmp_path / "drops.tsv", DROP_ROWS)
+    return ["build-store", "--dataset", "tsvpairs", "--bedpe", pairs, "--regions", regions, "--out", tmp_path / "d.zarr",
+            *WINDOW_ARGS, *extra]
+
+
+def test_build_that_drops_most_pairs_is_refused_in_one_line(tmp_path, partial_regions):
+    result = _run(*_drop_args(tmp_path, partial_regions))
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert "drops 3 of 5 pairs" in lines[0] and "from 20.0 % to 50.0 %" in lines[0] and "--allow-drops" in lines[0]
+    assert "3 both sequences unavailable" in lines[0] and "nothing was written" in lines[0]
+    assert not list(tmp_path.glob("d.zarr*"))
+
+
+def test_allow_drops_builds_warns_and_reports_drops_by_reason(tmp_path, partial_regions):
+    result = _run(*_drop_args(tmp_path, partial_regions, "--allow-drops", "--json"))
+    assert result.exit_code == 0, result.output
+    assert "WARNING: this build drops 3 of 5 pairs" in result.stderr and "--allow-drops" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["pairs_read"] == 5 and report["pairs_kept"] == 2
+    assert report["dropped"] == {"both sequences unavailable": 3}
+    assert (report["positive_rate_read"], report["positive_rate_kept"]) == (0.2, 0.5) and len(report["warnings"]) == 1
+    info = json.loads(_run("inspect", tmp_path / "d.zarr", "--json").stdout)
+    assert info["build_report"]["dropped"] == {"both sequences unavailable": 3}
+    text = _run("inspect", tmp_path / "d.zarr").stdout
+    assert "dropped: both sequences unavailable" in text and "20.0 % read, 50.0 % kept" in text and "WARNING" in text
+
+
+def test_negatives_shortfall_is_a_loud_warning(tmp_path, partial_regions):
+    result = _run(*_drop_args(tmp_path, partial_regions, "--allow-drops", "--negatives", "20", "--json"))
+    assert result.exit_code == 0, result.output
+    assert "WARNING: --negatives could not be reached" in result.stderr and "short" in result.stderr
+    report = json.loads(result.stdout)
+    assert any("--negatives could not be reached" in w for w in report["warnings"])
+
+
+def test_track_cell_line_mismatch_is_a_loud_warning(capsys):
+    from epizoo.store.build import _warn_untracked, track_cell_line_mismatch
+
+    warnings = []
+    track_cell_line_mismatch(["GM", "K5"], {"GM": {}}, warnings)
+    track_cell_line_mismatch(["GM"], {"GM": {}, "K5": {}}, warnings)  # extra tracks are harmless
+    track_cell_line_mismatch(["GM"], {}, warnings)  # no --tracks
+    _warn_untracked({"pairs without signals": {"no tracks for cell line HeLa": 7}}, True, warnings)
+    err = capsys.readouterr().err
+    assert len(warnings) == 2 and "WARNING: --tracks has no tracks for cell line K5" in err
+    assert "name no cell line HeLa of the pairs (7 pairs kept with NaN signals)" in err and "--cell-lines" in err

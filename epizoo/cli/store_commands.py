@@ -43,6 +43,7 @@ def _report_table(report):
         ("pairs read", f"{report.pairs_read:,}"),
         ("pairs kept", f"{report.pairs_kept:,}"),
         *[(f"dropped: {reason}", f"{n:,}") for reason, n in report.dropped.items()],
+        *_rate_rows(report.to_dict()),
         *[(f"reader: {reason}", f"{n:,}" if isinstance(n, int | float) else str(n)) for reason, n in report.reader.items()],  # counts, or a dataset's settings
         *_signal_rows(report.signals),
         ("enhancers stored", f"{report.enhancers:,}"),
@@ -53,6 +54,25 @@ def _report_table(report):
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _rate_rows(report: dict) -> list[tuple[str, str]]:
+    """Positive rate of the observed pairs read and kept, and the build's warnings."""
+    rows = []
+    if report.get("positive_rate_read") is not None and report.get("positive_rate_kept") is not None:
+        rows.append(("positive rate (observed pairs)",
+                     f"{100 * report['positive_rate_read']:.1f} % read, {100 * report['positive_rate_kept']:.1f} % kept"))
+    rows += [("WARNING", text) for text in report.get("warnings") or []]
+    return rows
+
+
+def _build_rows(report: dict) -> list[tuple[str, str]]:
+    """``inspect``'s view of the build report: pairs read and kept, dropped by reason, rate, warnings."""
+    if not report or "pairs_read" not in report:
+        return []
+    rows = [("pairs read", f"{report['pairs_read']:,}"), ("pairs kept", f"{report['pairs_kept']:,}")]
+    rows += [(f"dropped: {reason}", f"{n:,}") for reason, n in (report.get("dropped") or {}).items()]
+    return rows + _rate_rows(report)
 
 
 def _signal_rows(signals: dict) -> list[tuple[str, str]]:
@@ -108,11 +128,13 @@ def genome_layer_options(command):
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset-specific option (repeatable).")
 @out_option(type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
 @click.option("--force", is_flag=True, help="Replace an existing store.")
+@click.option("--allow-drops", is_flag=True,
+              help="Build even if over half the pairs are dropped or the positive rate moves by over 10 points or 2-fold (warns).")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @genome_layer_options
 def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, signals, no_sequence, negatives, enhancer_window,
-                        promoter_window, seed, options, out, force, no_progress, as_json, **layer):
+                        promoter_window, seed, options, out, force, allow_drops, no_progress, as_json, **layer):
     """Build a store from a dataset and a sequence source, with the genome layer when asked."""
     from epizoo.store import genome_layer
 
@@ -125,7 +147,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     from epizoo.datasets.base import DatasetRequest
     from epizoo.genome import open_sequence_source
     from epizoo.plugins import get_dataset
-    from epizoo.store.build import build_store, check_output, prepare_pairs
+    from epizoo.store.build import build_store, check_output, prepare_pairs, track_cell_line_mismatch
 
     spec = get_dataset(dataset_name)
     request = DatasetRequest(
@@ -139,11 +161,13 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
         raise InputFileError("--no-sequence builds a store of signals only: give --signals, and no --genome or --regions")
     source = open_sequence_source(genome=genome, regions=list(regions) or None)
     loaded, source = prepare_pairs(spec, request, source, negatives=negatives, seed=seed)  # refuses a store of one class
+    warnings: list[str] = []
+    track_cell_line_mismatch(loaded.pairs["cell_line"], layer.tracks, warnings)
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,
         add_layers=layer.writer_for(loaded, source, progress=not no_progress),
-        signals=signals, with_sequence=not no_sequence,
+        signals=signals, with_sequence=not no_sequence, allow_drops=allow_drops, warnings=warnings,
     )
     if as_json:
         console.print_json(report.to_dict())
@@ -218,10 +242,13 @@ def _inspection_tables(info: dict):
         totals.add_row("signal regions", ", ".join(info["signals"]["regions"]))
         totals.add_row("pairs with all signals", f"{info['signals']['pairs_with_signals']:,}")
         totals.add_row("pairs without (NaN)", f"{info['signals']['pairs_without_signals']:,}")
+    build = Table(show_header=False, title="build")
+    for row in _build_rows(info.get("build_report") or {}):
+        build.add_row(*row)
     provenance = Table(show_header=False, title="provenance")
     for key, value in info["provenance"].items():
         provenance.add_row(key, str(value))
-    return counts, totals, provenance
+    return (counts, totals, build, provenance) if build.row_count else (counts, totals, provenance)
 
 
 @click.command("inspect")

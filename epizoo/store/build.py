@@ -38,6 +38,11 @@ PAIR_CHUNK = 65536
 SEQUENCE_CODEC = {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}
 KINDS = ("enhancer", "promoter")
 
+# A build that distorts its input is refused unless --allow-drops (docs/datasets.md, "Drops"):
+MAX_DROPPED_SHARE = 0.5  # more than half of the observed pairs dropped
+MAX_RATE_CHANGE_POINTS = 0.10  # the observed positive rate moved by more than 10 percentage points
+MAX_RATE_FACTOR = 2.0  # ... or grew or shrank more than 2-fold
+
 
 @dataclass
 class BuildReport:
@@ -54,6 +59,9 @@ class BuildReport:
     seconds: float
     reader: dict[str, int] = field(default_factory=dict)
     signals: dict = field(default_factory=dict)  # source, marks, pairs with and without values (per reason)
+    positive_rate_read: float | None = None  # among the observed (not generated) pairs read
+    positive_rate_kept: float | None = None  # among the observed pairs kept
+    warnings: list[str] = field(default_factory=list)  # what build-store printed as a warning
 
     @property
     def bytes_per_base(self) -> float:
@@ -108,6 +116,66 @@ def _drop_unavailable(pairs: pd.DataFrame, source) -> tuple[pd.DataFrame, dict[s
         "both sequences unavailable": int((~enhancer_ok & ~promoter_ok).sum()),
     }
     return pairs[enhancer_ok & promoter_ok].reset_index(drop=True), {k: v for k, v in dropped.items() if v}
+
+
+def _observed(pairs: pd.DataFrame) -> tuple[int, int]:
+    """(pairs, positives) among the observed pairs (generated negatives left out)."""
+    observed = pairs.loc[~pairs["label_generated"].astype(bool), "label"]
+    return len(observed), int((observed == 1).sum())
+
+
+def _rate(n: int, positives: int) -> float | None:
+    return positives / n if n else None
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f} %"
+
+
+def distortion(read: tuple[int, int], kept: tuple[int, int], dropped: dict[str, int]) -> str | None:
+    """What is wrong with keeping ``kept`` of ``read`` (observed pairs, positives), or None when it is fine.
+
+    Too many pairs dropped (over ``MAX_DROPPED_SHARE``) or a positive rate moved by over
+    ``MAX_RATE_CHANGE_POINTS`` or by over a factor ``MAX_RATE_FACTOR`` (docs/datasets.md, "Drops").
+    """
+    (n_read, pos_read), (n_kept, pos_kept) = read, kept
+    if not n_read:
+        return None
+    problems = []
+    lost = n_read - n_kept
+    if lost / n_read > MAX_DROPPED_SHARE:
+        problems.append(f"drops {lost:,} of {n_read:,} pairs ({100 * lost / n_read:.0f} %, over {100 * MAX_DROPPED_SHARE:.0f} %)")
+    before, after = _rate(n_read, pos_read), _rate(n_kept, pos_kept)
+    if before is not None and after is not None:
+        low, high = sorted((before, after))
+        factor = high / low if low > 0 else (float("inf") if high > 0 else 1.0)
+        if abs(after - before) > MAX_RATE_CHANGE_POINTS or factor > MAX_RATE_FACTOR:
+            problems.append(f"changes the positive rate from {_percent(before)} to {_percent(after)}")
+    if not problems:
+        return None
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in dropped.items())
+    return "this build " + " and ".join(problems) + (f" (dropped: {reasons})" if reasons else "")
+
+
+def _check_distortion(problem: str | None, allow_drops: bool, warnings: list[str]) -> None:
+    """Refuse a distorting build in one line, or with ``allow_drops`` warn loudly and go on."""
+    if problem is None:
+        return
+    if not allow_drops:
+        raise EmptyResultError(
+            f"{problem}; nothing was written. Give a sequence source that covers the pairs (e.g. --genome FASTA), "
+            "or pass --allow-drops to build it anyway"
+        )
+    warn(f"{problem}; built anyway (--allow-drops): scores on this store do not describe the dataset", warnings)
+
+
+def warn(message: str, warnings: list[str] | None = None) -> None:
+    """A loud build warning on stderr, also kept in the build report."""
+    from epizoo import console
+
+    console.stderr.print(f"WARNING: {message}", markup=False, highlight=False, soft_wrap=True, style="bold red")
+    if warnings is not None:
+        warnings.append(message)
 
 
 def _text(values) -> np.ndarray:
@@ -371,6 +439,9 @@ def build_store(
     add_layers=None,
     signals: str | None = None,
     with_sequence: bool = True,
+    allow_drops: bool = False,
+    warnings: list[str] | None = None,
+    check_drops: bool = True,
 ) -> BuildReport:
     """Join ``loaded.pairs`` with sequence and/or signals and write a validated store at ``out``.
 
@@ -380,6 +451,11 @@ def build_store(
 
     ``add_layers(wip)``, when given, writes further layers (e.g. the genome layer) into the staged
     folder after the pairs and before the manifest, so they are checked and staged with them.
+
+    A build that drops more than half of the observed pairs, or moves their positive rate by more
+    than 10 points or 2-fold, is refused before anything is written unless ``allow_drops``
+    (then it warns); ``check_drops=False`` skips that check (``predict --bedpe``, which refuses any
+    pair without sequence itself). ``warnings`` are the caller's, kept in the report with the build's.
     """
     from epizoo import console
 
@@ -402,6 +478,9 @@ def build_store(
     }
     pairs = normalise_pair_table(loaded.pairs, what=f"{dataset or 'dataset'} pair table")
     pairs_read = len(pairs)
+    observed_read = _observed(pairs)
+    warnings = list(warnings or [])
+    _warn_shortfall(loaded, warnings)
     pairs, repeated = collapse_repeated_pairs(pairs)
     dropped = dict(repeated)
     if source is not None:
@@ -414,6 +493,10 @@ def build_store(
     pairs, measured, signal_report = _with_signals(pairs, signals, dataset, keep_unmeasured=source is not None)
     if source is None:
         dropped.update(signal_report.get("pairs without signals", {}))
+    _warn_untracked(signal_report, source is not None, warnings)
+    observed_kept = _observed(pairs)
+    if check_drops:
+        _check_distortion(distortion(observed_read, observed_kept, dropped), allow_drops, warnings)
     lengths = {kind: settings[f"{kind}_window"] + 2 * settings["flank"] for kind in KINDS}
     if source is not None:
         _check_windows(pairs, source, settings, lengths)
@@ -425,6 +508,7 @@ def build_store(
         out=str(out), pairs_read=pairs_read, pairs_kept=len(pairs), dropped=dropped,
         enhancers=len(elements["enhancer"]), promoters=len(elements["promoter"]),
         stored_bases=stored_bases, bytes_on_disk=0, seconds=0.0, reader=dict(loaded.report or {}), signals=signal_report,
+        positive_rate_read=_rate(*observed_read), positive_rate_kept=_rate(*observed_kept), warnings=warnings,
     )
     command = command or _api_command(dataset, settings)
     attrs = _attributes(loaded, source, settings, command, dataset)
@@ -443,6 +527,43 @@ def build_store(
         _finalise(wip, report, began)
         _move_into_place(wip, out, force)
     return report
+
+
+def _warn_shortfall(loaded: LoadedDataset, warnings: list[str]) -> None:
+    """A negatives shortfall: the generator could not reach the ratio asked for."""
+    short = int((loaded.report or {}).get("negatives_shortfall", 0) or 0)
+    if short:
+        made = int(loaded.report.get("negatives_generated", 0) or 0)
+        warn(
+            f"--negatives could not be reached: {made:,} negatives generated, {short:,} short (only pairings of elements "
+            "with sequence, within the positives' distances, can be drawn); ask for fewer with a lower --negatives, or give a "
+            "sequence source that covers more elements (e.g. --genome FASTA)", warnings,
+        )
+
+
+def _warn_untracked(signal_report: dict, kept: bool, warnings: list[str]) -> None:
+    """Cell lines of the pairs that the signal tracks do not name."""
+    untracked = {k: n for k, n in (signal_report.get("pairs without signals") or {}).items() if k.startswith("no tracks for cell line")}
+    if untracked:
+        cells = ", ".join(k.rsplit(" ", 1)[-1] for k in untracked)
+        warn(
+            f"the tracks name no cell line {cells} of the pairs ({sum(untracked.values()):,} pairs "
+            f"{'kept with NaN signals' if kept else 'left out'}); add the cell line to the tracks YAML, "
+            "or build with --cell-lines naming only cell lines it has", warnings,
+        )
+
+
+def track_cell_line_mismatch(pair_cell_lines, track_cell_lines, warnings: list[str]) -> None:
+    """The genome layer's --tracks against the pairs' cell lines: warn about either side's extras."""
+    pairs, tracks = set(map(str, pair_cell_lines)), set(map(str, track_cell_lines))
+    if not tracks or pairs <= tracks:
+        return
+    missing = sorted(pairs - tracks, key=natural_text_key)
+    warn(
+        f"--tracks has no tracks for cell line {', '.join(missing)} of the pairs (it has {', '.join(sorted(tracks, key=natural_text_key))}); "
+        "models reading tracks get none for those pairs. Name the same cell lines in the tracks YAML as in the pairs "
+        "(or build with --cell-lines)", warnings,
+    )
 
 
 @contextmanager
