@@ -15,8 +15,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from epizoo.errors import InputFileError
-from epizoo.output_folder import check_replaceable, write_marker
 from epizoo.jsontext import dumps
+from epizoo.output_folder import check_replaceable, write_marker
 
 TRACK_DIGITS = 6
 KIND = "explain"  # the marker of an explain folder: --force replaces only one of these
