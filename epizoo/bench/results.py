@@ -280,9 +280,8 @@ def _span(values: pd.Series, digits: int = 0) -> str:
     values = pd.to_numeric(values, errors="coerce").dropna()
     if values.empty:
         return "n/a"
-    low, high = values.min(), values.max()
-    text = (lambda v: f"{v:,.{digits}f}")
-    return text(low) if low == high else f"{text(low)}–{text(high)}"
+    low, high = (f"{value:,.{digits}f}" for value in (values.min(), values.max()))
+    return low if low == high else f"{low}–{high}"
 
 
 def budget_summary(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -300,7 +299,7 @@ def budget_summary(metrics: pd.DataFrame) -> pd.DataFrame:
             "train_pairs": _span(group.get("n_train_pairs", pd.Series(dtype=float))),
             "items_seen": _span(group.get("items_seen", pd.Series(dtype=float))),
             "epochs": _span(group.get("epochs_run", pd.Series(dtype=float))),
-            "max_epochs": _span(group.get("max_epochs", pd.Series(dtype=float))),
+            "max_epochs": "—" if (stops == "fitted").all() and len(stops) else _span(group.get("max_epochs", pd.Series(dtype=float))),
             "seconds": _span(group.get("seconds", pd.Series(dtype=float)), 1),
             "stopped_by": ", ".join(f"{name} ×{count}" for name, count in stops.value_counts(sort=False).items()) or "n/a",
         })
