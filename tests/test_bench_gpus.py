@@ -114,7 +114,7 @@ def test_each_task_asks_for_a_gpu_when_workers_have_them(monkeypatch, resources,
     progress = SimpleNamespace(start=lambda *a, **k: None, finish=lambda *a: None)
     run = SimpleNamespace(result=lambda task: None)
     runner._run_dask(config(device=device, threads=1), tasks, run, progress, SimpleNamespace(client=client))
-    assert [kwargs["resources"] for kwargs in client.submitted] == [asked] * 3
+    assert [kwargs.get("resources") for kwargs in client.submitted] == [asked] * 3
 
 
 def test_a_local_cluster_on_a_gpu_machine_gives_each_worker_one_gpu(two_gpus, monkeypatch):

@@ -273,7 +273,7 @@ def bengi_store_path(shared_data, tmp_path_factory):
         loaded = get_dataset("bengi").load(DatasetRequest(variant="transepi", cell_lines=("GM12878",)))
     out = tmp_path_factory.mktemp("bengi") / "gm12878.zarr"
     regions = RegionSequences(shared_data / "derived" / "targetfinder-regions.hg19.fa.gz")
-    build_store(loaded, out, sequence=regions, progress=False)
+    build_store(loaded, out, sequence=regions, progress=False, allow_drops=True)  # few elements have sequence offline
     return out
 
 
@@ -452,6 +452,7 @@ def test_real_targetfinder_cell_lines_overlap_and_strict_removes_it(shared_data,
     built = CliRunner().invoke(cli, [
         "build-store", "--dataset", "targetfinder", "--cell-line", "NHEK", "--cell-line", "HeLa-S3",
         "--regions", str(shared_data / "derived" / "targetfinder-regions.hg19.fa.gz"), "--out", str(store), "--no-progress",
+        "--allow-drops",  # few elements have sequence offline
     ])
     assert built.exit_code == 0, built.output
     ds = epizoo.open_store(store)
