@@ -92,3 +92,10 @@ def test_bad_controls_are_one_line(store, tmp_path, args, message):
     result = run_cli("bench", store, "--models", "distance", "--out", str(tmp_path / "run"), "--no-progress", *args)
     assert result.exit_code != 0 and message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
+
+
+def test_bench_help_states_the_demo_budget():
+    from epizoo.training.trainer import DEMO_RECIPE
+
+    text = " ".join(run_cli("bench", "--help").output.split())
+    assert f"the same {DEMO_RECIPE['max_train_pairs']:,} training pairs for {DEMO_RECIPE['epochs']} epochs" in text
