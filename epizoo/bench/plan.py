@@ -154,8 +154,9 @@ def control_tasks(ds, config: BenchConfig, warn: Callable[[str], None]) -> tuple
             for fold in folds:
                 report = _check_fold(ds, fold, control, lambda message: None)
                 leakage.append({"cell_line": line, "train_cell_line": line, "regime": regime, **report})
-                if _skip_reason(labels, fold.test) is not None:
-                    warn(f"control {control} on {line}: {_skip_reason(labels, fold.test)}; no control column")
+                reason = _skip_reason(labels, fold.test)
+                if reason is not None:
+                    warn(f"control {control} on {line}: {reason}; no control column")
                     continue
                 sides = [np.flatnonzero(mask) for mask in (fold.train, fold.valid, fold.test)]
                 info = json.loads(json.dumps(fold.info, default=str))
