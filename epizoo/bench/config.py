@@ -62,6 +62,7 @@ class BenchConfig:
     store_identity: str = ""  # the store's creation time and sequence hash: resuming on a rebuilt store is refused
     regime: list[str] = field(default_factory=lambda: ["specific"])  # see REGIMES
     controls: list[str] = field(default_factory=list)  # see CONTROLS
+    signal_pairs_only: bool = False  # every model trains and is scored on the pairs with signal values only
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
         from epizoo.training.trainer import TrainOptions
@@ -82,7 +83,7 @@ def _defining(settings: dict[str, Any]) -> dict[str, Any]:
     return {
         key: value for key, value in settings.items()
         if key not in EXECUTION_KEYS + LOCATION_KEYS and not (key == "regime" and value in (["specific"], None))
-        and not (key == "controls" and not value)
+        and not (key in ("controls", "signal_pairs_only") and not value)
     }
 
 

@@ -102,6 +102,52 @@ def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple
     return kept, skipped
 
 
+def same_test_pairs(ds, config: BenchConfig, tasks: list[Task], skipped: list[dict]) -> tuple[list[Task], list[dict]]:
+    """Every model of a report column is scored on the same test pairs.
+
+    A model of signals cannot score pairs without signal values (``model_inputs.measured_pairs``);
+    beside models that can, one column would compare different test sets. That is refused, unless
+    ``--signal-pairs-only`` restricts every model's sides to the pairs with signals.
+    """
+    from epizoo.plugins import get_model
+
+    readers = [m for m in config.models if "signals" in get_model(m).inputs and get_model(m).task != "contact-map"]
+    others = [m for m in config.models if m not in readers and get_model(m).task != "contact-map"]
+    if not readers or "pair_signal" not in ds:
+        return tasks, skipped
+    measured = np.isfinite(np.asarray(ds["pair_signal"].values)).all(axis=(1, 2))
+    if config.signal_pairs_only:
+        return _only_measured(tasks, skipped, measured, np.asarray(ds["pair_label"].values).astype(bool))
+    for task in tasks:
+        unmeasured = int((~measured[task.test]).sum())
+        if others and unmeasured:
+            raise EpizooError(
+                f"{task.cell_line} fold {task.fold}: {unmeasured:,} of {task.test.size:,} test pairs have no signal values, "
+                f"so {', '.join(readers)} cannot score them but {', '.join(others)} would: one report column would compare "
+                "different test pairs. Pass --signal-pairs-only to train and score every model on the pairs with signals, "
+                "or bench models of signals in a run of their own")
+    return tasks, skipped
+
+
+def _only_measured(tasks: list[Task], skipped: list[dict], measured: np.ndarray, labels: np.ndarray) -> tuple[list[Task], list[dict]]:
+    """Every task's sides cut to the pairs with signal values; a fold left without both classes is skipped."""
+    kept = []
+    for task in tasks:
+        task.train, task.valid, task.test = (side[measured[side]] for side in (task.train, task.valid, task.test))
+        task.tests = {line: pairs[measured[pairs]] for line, pairs in task.tests.items()}
+        mask = np.zeros(labels.size, dtype=bool)
+        mask[task.test] = True
+        reason = _skip_reason(labels, mask)
+        if reason is None:
+            kept.append(task)
+            continue
+        entry = {"cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
+                 "reason": f"{reason} among the pairs with signals (--signal-pairs-only)"}
+        if entry not in skipped:
+            skipped.append(entry)
+    return kept, skipped
+
+
 def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
     from epizoo.splits import check_leakage
 
@@ -209,6 +255,7 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
     if config.split in MULTI_CELL_SPLITS:
         tasks = _train_once_per_fold(tasks)
     tasks, skipped = _contact_tasks_that_run(ds, tasks, skipped)
+    tasks, skipped = same_test_pairs(ds, config, tasks, skipped)
     if config.folds and not tasks and not skipped:
         raise EmptyResultError(f"--folds {', '.join(config.folds)} matched no fold of the {config.split} split")
     if not tasks:

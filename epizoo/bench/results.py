@@ -330,4 +330,14 @@ def budget_notes(metrics: pd.DataFrame) -> list[str]:
             by_model = trained.groupby("model")["max_epochs"].max().astype(int)
             parts.append("allowed epochs differ (" + ", ".join(f"{m} {e}" for m, e in by_model.items()) + ")")
         notes.append(f"{column}: **unequal budgets**: {'; '.join(parts)}. Pass --epochs and --max-pairs to equalise them.")
-    return notes
+    return notes + unscored_notes(metrics)
+
+
+def unscored_notes(metrics: pd.DataFrame) -> list[str]:
+    """Test pairs a model of signals could not score (no signal values): said, never silent."""
+    if "unscored_test_pairs" not in metrics:
+        return []
+    unscored = metrics[pd.to_numeric(metrics["unscored_test_pairs"], errors="coerce").fillna(0) > 0]
+    return [f"{column}: {', '.join(dict.fromkeys(group['model']))} left {int(group.groupby('fold')['unscored_test_pairs'].max().sum()):,} "
+            "test pairs without signal values unscored; the column's scores cover the pairs with signals only."
+            for column, group in unscored.assign(column=metric_columns(unscored)).groupby("column", sort=False)]

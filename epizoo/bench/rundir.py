@@ -195,6 +195,7 @@ def metrics_table(results: list[dict[str, Any]]) -> pd.DataFrame:
             "stopped_by": training.get("stopped_by"), "max_epochs": (training.get("recipe") or {}).get("epochs"),
             "n_train_pairs": training.get("n_train_pairs"),
             "n_train_items": training.get("n_train_items"), "items_seen": items_seen(r),
+            "unscored_test_pairs": (training.get("pairs_without_signals") or {}).get("test", 0),
             "embedding_source": training.get("embedding_source") or "",
             **({"fine_tuned": training.get("fine_tuned", "")} if regimes else {}),
             "seconds": round(r.get("seconds", 0.0), 3), "cpu_seconds": round(r.get("cpu_seconds", 0.0), 3),

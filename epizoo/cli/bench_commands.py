@@ -23,6 +23,7 @@ BALANCE = ("augment", "weights", "sampler", "none")
 @click.option("--folds", multiple=True, metavar="F1,F2", help="Only these folds, by name (chromosomes for loco), comma-separated.")
 @click.option("--regime", default="specific", show_default=True, metavar="R1,R2", help="Training regimes, comma-separated: specific (one model per cell line and fold), gen (one per fold on all cell lines), best (gen fine-tuned per cell line; runs gen too).")
 @click.option("--control", "controls", multiple=True, metavar="SPLIT", help="A positive control beside --split (repeatable): random, one pair-level random fold per cell line, which rewards memorisation; its own report column.")
+@click.option("--signal-pairs-only", is_flag=True, help="Train and score every model on the pairs with signal values only, so that models of signals and of sequence share each column's test pairs.")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
 @click.option("--demo", is_flag=True, help="The models' demo size (published layers, narrower, on windows that cover the synthetic grammar) and one budget for all: the same 2,500 training pairs for 3 epochs.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
@@ -58,7 +59,7 @@ def bench_command(**kw: Any) -> None:
         store=kw["store"], out=kw["out"], models=names(kw["models"], "--models") or ["all"], split=kw["split"],
         split_options=parse_options(kw["split_option"], "--split-option"),
         cell_lines=names(kw["cell_lines"], "--cell-lines"), folds=names(kw["folds"], "--folds"), regime=parse_regimes(kw["regime"]),
-        controls=names(kw["controls"], "--control") or [],
+        controls=names(kw["controls"], "--control") or [], signal_pairs_only=kw["signal_pairs_only"],
         tiny=kw["tiny"], demo=kw["demo"], epochs=kw["epochs"], batch_size=kw["batch_size"], max_pairs=kw["max_pairs"],
         budget=kw["budget"], lr=kw["lr"], precision=kw["precision"],
         balance=kw["balance"], device=kw["device"], threads=kw["threads"], seed=kw["seed"], num_workers=kw["num_workers"],
