@@ -298,13 +298,15 @@ def model_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def _torch_probabilities(model: Any, encode: Any, enhancer: Any, promoter: Any, use_bf16: bool) -> Any:
-    """Sigmoid of the model's logits for one batch of int8 code tensors (already on the model's device)."""
+def _torch_probabilities(model: Any, spec: Any, batch: dict, encode: Any, use_bf16: bool) -> Any:
+    """Sigmoid of the model's logits for one batch (tensors already on the model's device), called as
+    the trainer calls it (:func:`epizoo.model_inputs.torch_logits`)."""
     import torch
 
-    with torch.autocast(enhancer.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-        logits = model(encode(enhancer), encode(promoter)).float().reshape(-1)
-    return torch.sigmoid(logits)
+    from epizoo.model_inputs import torch_logits
+
+    with torch.autocast(batch["distance"].device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        return torch.sigmoid(torch_logits(model, spec, batch, encode))
 
 
 def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str = "cpu", precision: str = "auto") -> Any:
@@ -324,8 +326,9 @@ def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str 
 
     def score(enhancer: np.ndarray, promoter: np.ndarray, distance: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            pair = [torch.from_numpy(np.ascontiguousarray(codes)).to(target) for codes in (enhancer, promoter)]
-            return _torch_probabilities(model, encode, *pair, use_bf16).cpu().numpy()
+            batch = {name: torch.from_numpy(np.ascontiguousarray(values)).to(target)
+                     for name, values in (("enhancer", enhancer), ("promoter", promoter), ("distance", distance))}
+            return _torch_probabilities(model, spec, batch, encode, use_bf16).cpu().numpy()
 
     return score
 
@@ -359,6 +362,16 @@ def _predict_loaded(
     return score_pairs(loaded.model, loaded.spec, loaded.description, str(store), pairs, device or loaded.device, batch_size, precision)
 
 
+def scorable_pairs(spec: Any, store: str | Path, pairs: np.ndarray) -> np.ndarray:
+    """The pairs among ``pairs`` the model can score: for a model of signals, those with every signal value."""
+    import zarr
+
+    from epizoo.model_inputs import SIGNALS, measured_pairs, reads
+
+    pairs = np.asarray(pairs, dtype=np.int64)
+    return measured_pairs(zarr.open_group(str(store), mode="r"), pairs) if reads(spec, SIGNALS) else pairs
+
+
 def score_pairs(
     model: Any,
     spec: Any,
@@ -383,6 +396,10 @@ def score_pairs(
         from epizoo.contact_pairs import predict_contact_pairs
 
         return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
+    if "signals" in spec.inputs:  # scored where every signal value is known, as the bench scores them
+        pairs = scorable_pairs(spec, store, pairs)
+        if pairs.size == 0:
+            return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if spec.kind == "sklearn":
         out_pairs, labels, features = _features(spec, store, pairs, hparams, TrainOptions(device="cpu"))
         return out_pairs, labels, np.asarray(model.predict_proba(features)[:, 1])
@@ -393,12 +410,13 @@ def score_pairs(
     use_bf16 = resolve_precision(precision, target) == "bf16"
     encode = get_encoder(description.get("input_encoding") or spec.input_encoding).function
     model = model.to(target).eval()
-    dataset = PairBatches(store, plain_items(pairs), batch_size, int(hparams["enhancer_length"]), int(hparams["promoter_length"]))
+    dataset = PairBatches(store, plain_items(pairs), batch_size, int(hparams["enhancer_length"]), int(hparams["promoter_length"]),
+                          inputs=tuple(spec.inputs))
     out_pairs, out_labels, out_scores = [], [], []
     with torch.no_grad():
         for batch in make_loader(dataset, 0, target):
             batch = to_device(batch, target)
-            out_scores.append(_torch_probabilities(model, encode, batch["enhancer"], batch["promoter"], use_bf16).cpu().numpy())
+            out_scores.append(_torch_probabilities(model, spec, batch, encode, use_bf16).cpu().numpy())
             out_labels.append(batch["label"].cpu().numpy())
             out_pairs.append(batch["pair"].cpu().numpy())
     found_pairs, labels, scores = (np.concatenate(x) for x in (out_pairs, out_labels, out_scores))
@@ -504,6 +522,7 @@ def write_predictions(
 
     from epizoo import open_store
     from epizoo.bench.task import _prediction_table
+    from epizoo.model_inputs import require_layers
     from epizoo.store.integrity import verify_before_reading_all
     from epizoo.store.io import require_pairs
     from epizoo.training.checkpoint import atomic_write_text
@@ -520,6 +539,8 @@ def write_predictions(
     ds = open_store(store)
     require_pairs(ds, store)
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
+    if getattr(spec, "task", "pair") == "pair":
+        require_layers(spec, ds, store)
     verify_before_reading_all(store)  # a same-size garbage chunk is one line here, not a codec error
     chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:
@@ -532,6 +553,9 @@ def write_predictions(
         note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)
     else:
         found, labels, scores = score_pairs(model, spec, description, store, chosen, target, batch_size, precision)
+        if found.size < chosen.size:
+            note = (f"# {chosen.size - found.size:,} of the {chosen.size:,} pairs have no signal values (or no window "
+                    f"between their elements) and were not scored: {spec.name} reads signals\n")
     table = _prediction_table(ds, found, labels, scores)
     fold = description.get("fold") or {}
     header = (
@@ -617,6 +641,9 @@ def write_bedpe_predictions(
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
     if getattr(spec, "task", "pair") == "contact-map":
         raise EpizooError(f"{spec.name} is a contact-map model: it scores the pairs of a STORE with a genome layer, not a --bedpe")
+    if "signals" in spec.inputs:
+        raise EpizooError(f"{spec.name} reads epigenomic signals, which a --bedpe and a FASTA do not hold; build a store with "
+                          "build-store --bedpe ... --signals ..., then predict on that STORE")
     windows = model_windows(spec, description)
     dataset = get_dataset("bedpe")
     loaded, source = prepare_pairs(dataset, DatasetRequest(path=str(bedpe)), source, for_prediction=True)

@@ -71,3 +71,15 @@ def measured_pairs(group: Any, pairs: np.ndarray) -> np.ndarray:
         return pairs
     values = np.asarray(group["pair_signal"].get_orthogonal_selection((pairs, slice(None), slice(None))))
     return pairs[np.isfinite(values).all(axis=(1, 2))]
+
+
+def require_layers(spec: Any, ds_or_attrs: Any, store: Any) -> None:
+    """Refuse, in one line, a store that lacks a layer the model reads (before anything runs)."""
+    from epizoo.errors import EpizooError
+    from epizoo.schema import store_layers
+
+    layers = set(store_layers(ds_or_attrs))
+    for needed, how in ((SEQUENCE, "--genome or --regions"), (SIGNALS, "--signals")):
+        if reads(spec, needed) and needed not in layers:
+            raise EpizooError(f"{spec.name} reads {needed}, which store {store} does not hold "
+                              f"(it holds {', '.join(sorted(layers))}); rebuild it with {how} or choose another model")

@@ -137,3 +137,68 @@ def test_predict_docs_do_not_call_an_existing_command_missing():
     for name in cli.list_commands(None):
         assert not re.search(rf"(not yet|does not exist|no )[^.]*`epizoo {name}`", text, flags=re.I), name
     assert not re.search(r"not yet[^.]*regimes", text, flags=re.I)  # bench --regime gen/best exists
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_predict_test_pairs_of_a_run_gives_the_bench_scores(run, store, model, tmp_path):
+    """`epizoo predict --run --pairs test` on every registered pair model: the bench's own table."""
+    out = tmp_path / "p.tsv"
+    result = CliRunner().invoke(cli, ["predict", store, "--run", str(run), "--model", model, "--fold", FOLD, "--pairs", "test",
+                                      "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ours, expected = pd.read_csv(out, sep="\t", comment="#"), bench_table(run, model)
+    np.testing.assert_array_equal(ours["pair"], expected["pair"])
+    np.testing.assert_allclose(ours["score"], expected["score"], atol=1e-5)
+
+
+# ---- models of signals: a store with sequence and signals ---------------------------------------
+SIGNAL_MODELS = [name for name, spec in sorted(get_models().items()) if spec.task == "pair" and "signals" in spec.inputs]
+
+
+@pytest.fixture(scope="module")
+def signals_run(tmp_path_factory) -> tuple[str, Path]:
+    """A tiny bench of every pair model that reads signals, on a synthetic store with a feature table
+    in which a third of the pairs have no row (NaN signals)."""
+    from epizoo.datasets.base import DatasetRequest
+    from epizoo.datasets.synthetic import simulate
+    from epizoo.store.build import build_store
+    from test_signal_models import _feature_table
+
+    root = tmp_path_factory.mktemp("signals-run")
+    loaded = simulate(DatasetRequest(seed=3, options={"n_pairs": 200, "n_contigs": 3, "cell_lines": 1}))
+    table = pd.read_csv(_feature_table(root / "f.csv", loaded.pairs))
+    table[table.index % 3 != 0].to_csv(root / "f.csv", index=False)
+    store = str(root / "s.zarr")
+    build_store(loaded, store, signals=str(root / "f.csv"), progress=False, dataset="synthetic")
+    out = root / "run"
+    result = CliRunner().invoke(cli, ["bench", store, "--models", ",".join(SIGNAL_MODELS), "--tiny", "--folds", FOLD,
+                                      "--threads", "1", "--no-progress", "-o", str(out)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return store, out
+
+
+@pytest.mark.parametrize("model", SIGNAL_MODELS)
+def test_models_of_signals_predict_like_the_bench(signals_run, model, tmp_path):
+    store, run = signals_run
+    expected = bench_table(run, model)
+    loaded = epizoo.load_model(run / "checkpoints" / model / "SYN-A" / FOLD)
+    pairs, _, scores = epizoo.predict_pairs(loaded, store, expected["pair"].to_numpy())
+    np.testing.assert_array_equal(pairs, expected["pair"])
+    np.testing.assert_allclose(scores, expected["score"], atol=1e-5)
+    out = tmp_path / "p.tsv"
+    result = CliRunner().invoke(cli, ["predict", store, "--run", str(run), "--model", model, "--fold", FOLD, "--pairs", "test",
+                                      "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "have no signal values" in result.output  # the unscored pairs are said, not hidden
+    ours = pd.read_csv(out, sep="\t", comment="#")
+    np.testing.assert_array_equal(ours["pair"], expected["pair"])
+    np.testing.assert_allclose(ours["score"], expected["score"], atol=1e-5)
+
+
+def test_a_model_of_signals_on_a_store_without_signals_is_one_line(signals_run, store, tmp_path):
+    _, run = signals_run
+    result = CliRunner().invoke(cli, ["predict", store, "--run", str(run), "--model", SIGNAL_MODELS[0], "--fold", FOLD,
+                                      "-o", str(tmp_path / "p.tsv")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "does not hold" in result.output and "--signals" in result.output
+    assert not (tmp_path / "p.tsv").exists()
