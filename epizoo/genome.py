@@ -149,6 +149,8 @@ def _is_bgzip(path: Path) -> bool:
 
 
 _HEADER_LIMIT = 1 << 16  # a FASTA header line longer than this is taken as a sign of a foreign index
+_SAMPLED_RECORDS = 16  # records whose lines are checked densely, besides the first and the last
+_SAMPLED_LINES = 16  # line ends checked in each of those, spread over the record
 
 
 def _read_at(handle, position: int, size: int) -> bytes:
@@ -157,7 +159,12 @@ def _read_at(handle, position: int, size: int) -> bytes:
 
 
 def _fai_records(fai: Path) -> list[tuple[str, int, int, int, int]]:
-    """``(name, length, offset, bases per line, bytes per line)`` of every line of a ``.fai``."""
+    """``(name, length, offset, bases per line, bytes per line)`` of every line of a ``.fai``.
+
+    A record of no base (a header with no sequence line) has no lines, so its line lengths are
+    whatever the indexer wrote (pyfaidx: 0 and 0; older samtools: the previous record's, or -1):
+    they are read as 0 and 0. Current samtools leaves such records out (see :func:`index_problem`).
+    """
     records = []
     for number, line in enumerate(fai.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -167,7 +174,9 @@ def _fai_records(fai: Path) -> list[tuple[str, int, int, int, int]]:
             raise ValueError(f"line {number} has {len(fields)} fields, a .fai line has 5")
         name, *numbers = fields[:5]
         length, offset, line_bases, line_bytes = (int(n) for n in numbers)
-        if length < 0 or offset < 0 or line_bases <= 0 or not 0 <= line_bytes - line_bases <= 2:
+        if length == 0 and offset >= 0:
+            line_bases = line_bytes = 0
+        elif length < 0 or offset < 0 or line_bases <= 0 or not 0 <= line_bytes - line_bases <= 2:
             raise ValueError(f"line {number} ({name}) has impossible line lengths or offsets")
         records.append((name, length, offset, line_bases, line_bytes))
     if not records:
@@ -175,51 +184,92 @@ def _fai_records(fai: Path) -> list[tuple[str, int, int, int, int]]:
     return records
 
 
-def index_problem(fasta: str | os.PathLike, fai: str | os.PathLike | None = None) -> str | None:
-    """Why a ``.fai`` does not describe this plain FASTA, or None when it does.
+def _header_names(block: bytes) -> list[str] | None:
+    """The names on the header lines of ``block`` (blank lines between them allowed), or None
+    when a line of it is not a header."""
+    names = []
+    for line in block.splitlines():
+        if not line.strip():
+            continue
+        if not line.startswith(b">"):
+            return None
+        words = line[1:].split()
+        names.append(words[0].decode("utf-8", "replace") if words else "")
+    return names
+
+
+def _spread(n: int, k: int) -> list[int]:
+    """``k`` of ``range(n)`` spread evenly, the first and the last among them (all of it when ``n <= k``)."""
+    if n <= k:
+        return list(range(n))
+    return sorted({round(j * (n - 1) / (k - 1)) for j in range(k)})
+
+
+def index_check(fasta: str | os.PathLike, fai: str | os.PathLike | None = None) -> tuple[str | None, dict[str, int]]:
+    """Why a ``.fai`` does not describe this plain FASTA (None when it does), and the records of
+    no base it leaves out, by the byte where each one's header starts.
 
     A cheap check that reads a few bytes per sequence, never the sequences: the index must parse;
     each record's header line must name it and end just before its first base; its first, middle
-    and last full lines must be as long as the index says; each record must end where the next
-    header (or the file) begins. A stale index (the FASTA edited after indexing) or one from
-    another FASTA fails it.
+    and last full lines must end where the index says (``line_bases`` bases, then the newline);
+    each record must end where the next header (or the file) begins. The first and the last
+    record, and up to 16 spread between them, have 16 line ends checked each, spread over the
+    record: an edit that changes line lengths but not the file's size shifts them. A stale index
+    (the FASTA edited after indexing) or one from another FASTA fails it; an edit that keeps every
+    checked line end in place may not.
+
+    A header with no sequence line is a record of no base: pyfaidx (and older samtools) index it
+    with length 0; current samtools leaves it out of the index, so a header naming no indexed
+    record, just before the next one's, is such a record (returned, as its length is 0).
     """
     fasta = Path(fasta)
     fai = Path(fai) if fai is not None else Path(f"{fasta}.fai")
     try:
         records = sorted(_fai_records(fai), key=lambda r: r[2])
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return f"it is not a readable FASTA index: {exc}"
+        return f"it is not a readable FASTA index: {exc}", {}
     size = fasta.stat().st_size
+    dense = set(_spread(len(records), _SAMPLED_RECORDS + 2))
+    empty: dict[str, int] = {}
     with open(fasta, "rb") as handle:
         expected = 0  # where the next header line may begin
         for i, (name, length, offset, line_bases, line_bytes) in enumerate(records):
+            last = i == len(records) - 1
             if offset - expected > _HEADER_LIMIT or offset < expected:
-                return f"sequence {name} is not where the index puts it (byte {offset:,})"
-            header = _read_at(handle, expected, offset - expected).lstrip(b"\r\n")
-            words = header[1:].split()
-            if not header.startswith(b">") or not header.endswith(b"\n") or not words or words[0].decode("utf-8", "replace") != name:
-                return f"the header before byte {offset:,} does not name sequence {name}"
-            full, rest = divmod(length, line_bases)
+                return f"sequence {name} is not where the index puts it (byte {offset:,})", {}
+            block = _read_at(handle, expected, offset - expected)
+            names = _header_names(block)
+            ends = block.endswith(b"\n") or (last and length == 0 and offset == size)  # a last empty record may end the file
+            if not ends or not names or names[-1] != name:
+                return f"the header before byte {offset:,} does not name sequence {name}", {}
+            empty.update((skipped, expected + k) for k, skipped in enumerate(names[:-1]))
+            full, rest = divmod(length, line_bases) if length else (0, 0)
             newline = line_bytes - line_bases
-            for line in sorted({0, full // 2, full - 1} if full else set()):
+            lines = {0, full // 2, full - 1} | (set(_spread(full, _SAMPLED_LINES)) if i in dense else set()) if full else set()
+            for line in sorted(lines):
                 start = offset + line * line_bytes
                 chunk = _read_at(handle, start + line_bases - 1, 1 + newline)
                 if len(chunk) < 1 + newline or chunk[:1] in (b"\n", b"\r", b">") or chunk[1:] not in (b"\n", b"\r\n", b""):
-                    return f"line {line + 1} of sequence {name} is not {line_bases} bases long as the index says"
+                    return f"line {line + 1} of sequence {name} is not {line_bases} bases long as the index says", {}
             end = offset + full * line_bytes + (rest + newline if rest else 0)
-            last = i == len(records) - 1
             if end > size and not (last and end - size <= newline):  # the last line may lack its newline
-                return f"sequence {name} runs past the end of the file ({length:,} bases in the index)"
+                return f"sequence {name} runs past the end of the file ({length:,} bases in the index)", {}
             if rest:
                 ending = _read_at(handle, end - newline - 1, 1 + newline)
                 if ending[:1] in (b"\n", b"\r", b">") or ending[1:] not in (b"\n", b"\r\n", b"")[: 3 if last else 2]:
-                    return f"the last line of sequence {name} is not {rest} bases long as the index says"
+                    return f"the last line of sequence {name} is not {rest} bases long as the index says", {}
             expected = end
         trailing = _read_at(handle, expected, _HEADER_LIMIT + 1) if expected < size else b""
-        if trailing.strip():
-            return f"the file holds more than the index describes (from byte {expected:,})"
-    return None
+        names = _header_names(trailing) if len(trailing) <= _HEADER_LIMIT else None
+        if trailing.strip() and names is None:
+            return f"the file holds more than the index describes (from byte {expected:,})", {}
+        empty.update((skipped, expected + k) for k, skipped in enumerate(names or []))
+    return None, empty
+
+
+def index_problem(fasta: str | os.PathLike, fai: str | os.PathLike | None = None) -> str | None:
+    """Why a ``.fai`` does not describe this plain FASTA, or None when it does (:func:`index_check`)."""
+    return index_check(fasta, fai)[0]
 
 
 class FastaGenome(_WholeGenome):
@@ -240,6 +290,7 @@ class FastaGenome(_WholeGenome):
         self._mapped: np.ndarray | None = None
         self._cached: tuple[str, np.ndarray] | None = None
         self._sha256: str | None = None
+        self._empty: dict[str, int] = {}  # records of no base the .fai leaves out (samtools), by header byte
 
     def __getstate__(self):
         return {"path": self.path, "name": self.name, "compressed": self.compressed, "_sha256": self._sha256}
@@ -249,6 +300,7 @@ class FastaGenome(_WholeGenome):
         self._fasta = None
         self._mapped = None
         self._cached = None
+        self._empty = {}
 
     @property
     def fasta(self):
@@ -293,7 +345,8 @@ class FastaGenome(_WholeGenome):
 
         An index older than the FASTA is rebuilt when it can be (the FASTA was edited after
         indexing); where it cannot, it is used only if :func:`index_problem` finds it consistent.
-        For bgzip files only the index's form and age are checked.
+        For bgzip files only the index's form and age are checked. The records of no base that a
+        samtools index leaves out are kept, as contigs of length 0.
         """
         older = fai.stat().st_mtime < self.path.stat().st_mtime
         if self.compressed:
@@ -303,7 +356,7 @@ class FastaGenome(_WholeGenome):
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 problem = f"it is not a readable FASTA index: {exc}"
         else:
-            problem = index_problem(self.path, fai)
+            problem, self._empty = index_check(self.path, fai)
         if problem is None and not older:
             return
         writable = os.access(self.path.parent, os.W_OK | os.X_OK)
@@ -313,6 +366,7 @@ class FastaGenome(_WholeGenome):
             why = problem or "it is older than the FASTA"
             console.stderr.print(f"rebuilding the index {fai} ({why})", markup=False, highlight=False)
             fai.unlink()
+            self._empty = {}  # pyfaidx's own index lists them
             Path(f"{self.path}.gzi").unlink(missing_ok=True)
             return
         if problem is not None:
@@ -323,11 +377,17 @@ class FastaGenome(_WholeGenome):
             )
 
     def contigs(self) -> list[str]:
-        return list(self.fasta.keys())
+        index = self.fasta.faidx.index
+        if not self._empty:
+            return list(self.fasta.keys())
+        where = {name: record.offset for name, record in index.items()} | self._empty
+        return sorted(where, key=where.__getitem__)  # the FASTA's order, records of no base among them
 
     def contig_length(self, contig: str) -> int | None:
         record = self.fasta.faidx.index.get(contig)
-        return None if record is None else int(record.rlen)
+        if record is None:
+            return 0 if contig in self._empty else None
+        return int(record.rlen)
 
     def fetch_many(self, contig: str, starts: np.ndarray, length: int) -> np.ndarray:
         """Many windows at once, sliced straight from the memory-mapped file when it is plain.
@@ -337,6 +397,8 @@ class FastaGenome(_WholeGenome):
         whole-contig read instead.
         """
         contig_length = self._require_contig(contig)
+        if contig_length == 0:  # a record of no base: every window is off the contig
+            return np.full((len(starts), length), N_CODE, dtype=np.int8)
         if self.compressed:
             return _gather_padded(self._codes(contig), starts, length)
         record = self.fasta.faidx.index[contig]
