@@ -281,8 +281,12 @@ def table_signals(pairs: pd.DataFrame, path: str | Path) -> Signals:
     return Signals(values, table.marks, f"table: {Path(path).name}", _sha256([path]), missing)
 
 
-def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "") -> Signals:
-    """``--signals NAME_OR_FILE`` for these pairs: the catalog name, a tracks YAML or a feature table."""
+def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "", genome=None, allow_assembly_mismatch: bool = False) -> Signals:
+    """``--signals NAME_OR_FILE`` for these pairs: the catalog name, a tracks YAML or a feature table.
+
+    ``genome`` (the pairs' whole-genome source, if any) is the assembly a tracks YAML's bigWigs must
+    match, unless ``allow_assembly_mismatch``.
+    """
     if spec == CATALOG_NAME:
         return catalog_signals(pairs, dataset)
     path = Path(spec)
@@ -293,5 +297,5 @@ def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "") -> Signals:
     if path.suffix.lower() in (".yaml", ".yml"):
         from epizoo.signal_tracks import track_signals
 
-        return track_signals(pairs, path)
+        return track_signals(pairs, path, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     return table_signals(pairs, path)

@@ -176,3 +176,184 @@ def test_a_stale_index_beside_a_record_of_no_base_is_still_refused(tmp_path):
     path.write_text(EMPTY_FASTA)
     Path(f"{path}.fai").write_text("chr1\t16\t12\t10\t11\nchr3\t1\t71\t1\t2\n")  # chr2 left out
     assert "does not name sequence chr3" in index_problem(path)
+
+
+# ---- 3. tracks and contact maps of another assembly ------------------------------------------------
+
+from test_genome_layer import BIN, LENGTHS, MAX_DISTANCE, _bins, _pixels, _write_bigwig, files  # noqa: E402,F401
+
+
+def _layer(files, tmp_path, tracks=None, contacts=None, *options):
+    """``build-store`` of a genome-layer store from the module's FASTA and these YAML files."""
+    args = ["build-store", "--genome", files["fasta"], "--bin-size", BIN, "--max-distance", MAX_DISTANCE,
+            "--out", tmp_path / "out.zarr", "--no-progress", *options]
+    args += ["--tracks", tracks] if tracks else []
+    args += ["--contacts", contacts] if contacts else []
+    return invoke(*args)
+
+
+def _longer_track(files, folder: Path, extra: int = 1_000) -> Path:
+    """The module's CTCF values with chr1 ``extra`` bp longer (in its header too): another assembly's chr1."""
+    values = dict(files["values"]["ctcf"])
+    values["chr1"] = np.concatenate([values["chr1"], np.ones(extra, dtype=np.float32)])
+    _write_bigwig(folder / "other.bw", values)
+    (folder / "t.yaml").write_text("GM:\n  CTCF: other.bw\n")
+    return folder / "t.yaml"
+
+
+def test_a_track_of_another_assembly_is_refused(files, tmp_path):
+    line = one_line_failure(_layer(files, tmp_path, _longer_track(files, tmp_path)),
+                            "other.bw", "chr1", "204,000 bp", "203,000 bp", "same assembly", "--allow-assembly-mismatch")
+    assert "genome.fa" in line and not (tmp_path / "out.zarr").exists()
+
+
+def test_a_track_of_another_assembly_is_read_when_allowed(files, tmp_path):
+    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.io import open_store
+
+    result = _layer(files, tmp_path, _longer_track(files, tmp_path), None, "--allow-assembly-mismatch", "--json")
+    assert result.exit_code == 0, result.output
+    assert "WARNING: track GM/CTCF (other.bw) gives chr1 204,000 bp but genome.fa gives it 203,000 bp" in result.output
+    layer = GenomeLayer(open_store(tmp_path / "out.zarr"))
+    assert layer.contigs()["chr1"] == 203_000  # the genome's length; the track is cut to it
+    assert np.isfinite(layer.track("GM", "CTCF", "chr1", 202_990, 203_000)).all()
+
+
+def _shorter_map(folder: Path, cut: int = 20_000) -> Path:
+    import cooler
+
+    rng = np.random.default_rng(5)
+    bins = _bins(BIN, rng, masked=False)
+    keep = ~((bins["chrom"] == "chr2") & (bins["start"] >= LENGTHS["chr2"] - cut))
+    bins = bins[keep].reset_index(drop=True)
+    last = bins.index[bins["chrom"] == "chr2"][-1]
+    bins.loc[last, "end"] = LENGTHS["chr2"] - cut  # chr2 is `cut` bp shorter in this map's assembly
+    cooler.create_cooler(str(folder / "short.cool"), bins, _pixels(bins, rng, 4))
+    (folder / "c.yaml").write_text("GM: short.cool\n")
+    return folder / "c.yaml"
+
+
+def test_a_contact_map_of_another_assembly_is_refused(files, tmp_path):
+    contacts = _shorter_map(tmp_path)
+    one_line_failure(_layer(files, tmp_path, None, contacts, "--no-balance"),
+                     "contact map GM (short.cool)", "chr2", "131,500 bp", "151,500 bp", "same assembly", "--allow-assembly-mismatch")
+    result = _layer(files, tmp_path, None, contacts, "--no-balance", "--allow-assembly-mismatch", "--json")
+    assert result.exit_code == 0, result.output
+    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.io import open_store
+
+    layer = GenomeLayer(open_store(tmp_path / "out.zarr"))
+    assert np.isnan(layer.contacts("GM", "chr2", 140_000, 150_000)).all()  # past the map's chr2: unmeasured
+    assert np.isfinite(layer.contacts("GM", "chr2", 0, 20_000)).any()
+
+
+def _signal_tracks(folder: Path, chroms: dict[str, int], entries) -> Path:
+    from test_signals import write_bigwig
+
+    write_bigwig(folder / "a.bw", chroms, entries)
+    (folder / "tracks.yaml").write_text("A:\n  CTCF: a.bw\n")
+    return folder / "tracks.yaml"
+
+
+def _pairs(*rows):
+    from test_signals import pair_frame
+
+    return pair_frame([("A", *row) for row in rows])
+
+
+def test_a_pair_past_the_end_of_a_signal_track_is_one_line_without_a_genome(tmp_path):
+    from epizoo import signals
+
+    tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0)])
+    pairs = _pairs(("chr1", 100, 300, "chr1", 1000, 1200), ("chr1", 500, 700, "chr1", 9_900, 10_100))
+    with pytest.raises(InputFileError, match=r"a\.bw: the promoter chr1:9900-10100 of a pair runs past the end of chr1 in "
+                                             r"the track \(10,000 bp\); tracks and pairs must be the same assembly") as error:
+        signals.resolve(str(tracks), pairs)
+    assert "\n" not in str(error.value)
+    allowed = signals.resolve(str(tracks), pairs, allow_assembly_mismatch=True)  # bases past the end: uncovered
+    assert np.isfinite(allowed.values).all()
+
+
+def test_a_signal_track_of_another_assembly_than_the_genome_is_refused(tmp_path):
+    from epizoo import signals
+    from epizoo.genome import ArrayGenome
+
+    genome = ArrayGenome({"chr1": np.zeros(12_000, dtype=np.int8)}, name="hg-test.fa")
+    tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0)])
+    pairs = _pairs(("chr1", 100, 300, "chr1", 1000, 1200))
+    with pytest.raises(InputFileError, match=r"a\.bw gives chr1 10,000 bp but hg-test\.fa gives it 12,000 bp; tracks and genome "
+                                             r"must be the same assembly.*--allow-assembly-mismatch"):
+        signals.resolve(str(tracks), pairs, genome=genome)
+    assert signals.resolve(str(tracks), pairs, genome=genome, allow_assembly_mismatch=True).values[0, 0, 0] == pytest.approx(1.0)
+
+
+def test_build_store_signals_are_checked_against_the_fasta(files, tmp_path):
+    bedpe = tmp_path / "p.bedpe"
+    bedpe.write_text("chr1\t1000\t1200\tchr1\t30000\t30200\tp0\t.\t.\t.\t1\tGM\n"
+                     "chr1\t5000\t5200\tchr1\t90000\t90200\tp1\t.\t.\t.\t0\tGM\n")
+    tracks = _longer_track(files, tmp_path)
+    args = ["build-store", "--dataset", "bedpe", "--bedpe", bedpe, "--genome", files["fasta"], "--signals", tracks,
+            "--enhancer-window", 200, "--promoter-window", 200, "--out", tmp_path / "s.zarr", "--no-progress"]
+    one_line_failure(invoke(*args), "other.bw gives chr1 204,000 bp but genome.fa gives it 203,000 bp")
+    result = invoke(*args, "--allow-assembly-mismatch", "--json")
+    assert result.exit_code == 0, result.output
+
+
+# ---- 4. finite values only in tracks ---------------------------------------------------------------
+
+
+def _track_with(files, folder: Path, contig: str, at: int, value: float) -> Path:
+    """The module's CTCF track with one base set to ``value`` (pyBigWig refuses inf from numpy, not from a list)."""
+    import pyBigWig
+
+    values = files["values"]["ctcf"]
+    bw = pyBigWig.open(str(folder / "odd.bw"), "w")
+    bw.addHeader([(c, len(v)) for c, v in values.items()])
+    for name, v in values.items():
+        for lo, hi in ((0, 50_000), (60_000, len(v))):
+            row = v[lo:hi].astype(np.float64).tolist()
+            if name == contig and lo <= at < hi:
+                row[at - lo] = value
+            bw.addEntries(name, lo, values=row, span=1, step=1)
+    bw.close()
+    (folder / "t.yaml").write_text("GM:\n  CTCF: odd.bw\n")
+    return folder / "t.yaml"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_an_infinite_track_value_is_refused_in_the_layer(files, tmp_path, value):
+    line = one_line_failure(_layer(files, tmp_path, _track_with(files, tmp_path, "chr2", 70_123, value)),
+                            "track GM/CTCF (odd.bw)", "inf on chr2", "finite")
+    assert line.count("inf") >= 1 and not (tmp_path / "out.zarr").exists()
+
+
+def test_a_nan_track_value_is_unmeasured_in_the_layer(files, tmp_path):
+    """NaN means nothing measured there: stored as NaN (and pyBigWig's header(), which crashes on it, is not asked)."""
+    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.io import open_store
+
+    result = _layer(files, tmp_path, _track_with(files, tmp_path, "chr2", 70_123, float("nan")), None, "--json")
+    assert result.exit_code == 0, result.output
+    layer = GenomeLayer(open_store(tmp_path / "out.zarr"))
+    expected = files["values"]["ctcf"]["chr2"][70_120:70_130]
+    assert layer.track("GM", "CTCF", "chr2", 70_120, 70_130)[0] == pytest.approx(np.nanmean(np.delete(expected, 3)), rel=1e-2)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_an_infinite_signal_value_is_refused(tmp_path, value):
+    from epizoo import signals
+
+    tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0), ("chr1", 5_000, 5_001, value)])
+    with pytest.raises(InputFileError, match=r"a\.bw holds -?inf on chr1; a track must hold finite numbers") as error:
+        signals.resolve(str(tracks), _pairs(("chr1", 100, 300, "chr1", 1000, 1200)))
+    assert "\n" not in str(error.value)
+
+
+def test_a_nan_signal_value_counts_as_an_uncovered_base(tmp_path):
+    """pyBigWig's sum over an element with one NaN base gives up (None): the other bases still count."""
+    from epizoo import signals
+
+    tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 150, 2.0), ("chr1", 150, 151, float("nan")),
+                                                         ("chr1", 151, 200, 2.0)])
+    measured = signals.resolve(str(tracks), _pairs(("chr1", 100, 300, "chr1", 1000, 1200)))
+    assert measured.values[0, 0, 0] == pytest.approx(2.0 * 99 / 200)

@@ -102,6 +102,9 @@ def genome_layer_options(command):
         click.option("--genome-contigs", "contigs", multiple=True, metavar="A,B", help="Genome layer contigs (default: all)."),
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Processes writing the genome layer (dask; one task per array and contig)."),
+        click.option("--allow-assembly-mismatch", is_flag=True,
+                     help="Read --tracks, --contacts and --signals bigWigs whose contig lengths differ from the genome's "
+                          "(another assembly; warns). Default: refuse them."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -168,6 +171,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
         force=force, command=shlex.join(["epizoo", *sys.argv[1:]]), dataset=spec.name, progress=not no_progress,
         add_layers=layer.writer_for(loaded, source, progress=not no_progress),
         signals=signals, with_sequence=not no_sequence, allow_drops=allow_drops, warnings=warnings,
+        allow_assembly_mismatch=layer.allow_assembly_mismatch,
     )
     if as_json:
         console.print_json(report.to_dict())

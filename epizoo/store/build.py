@@ -237,13 +237,14 @@ def _variables(pairs: pd.DataFrame, settings: dict, source) -> tuple[dict, dict[
     return data, elements
 
 
-def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unmeasured: bool):
+def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unmeasured: bool, genome=None,
+                  allow_assembly_mismatch: bool = False):
     """(pairs, Signals or None, report). Pairs without signals are kept (NaN) beside sequence, else left out."""
     if spec is None:
         return pairs, None, {}
     from epizoo import signals
 
-    measured = signals.resolve(spec, pairs, dataset)
+    measured = signals.resolve(spec, pairs, dataset, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     has = measured.has
     if not has.any():
         raise EmptyResultError(f"no pair has signals from {measured.source}; check the cell line names and the pairs' coordinates")
@@ -442,6 +443,7 @@ def build_store(
     allow_drops: bool = False,
     warnings: list[str] | None = None,
     check_drops: bool = True,
+    allow_assembly_mismatch: bool = False,
 ) -> BuildReport:
     """Join ``loaded.pairs`` with sequence and/or signals and write a validated store at ``out``.
 
@@ -456,6 +458,7 @@ def build_store(
     than 10 points or 2-fold, is refused before anything is written unless ``allow_drops``
     (then it warns); ``check_drops=False`` skips that check (``predict --bedpe``, which refuses any
     pair without sequence itself). ``warnings`` are the caller's, kept in the report with the build's.
+    ``allow_assembly_mismatch`` reads signal tracks whose contig lengths differ from the genome's.
     """
     from epizoo import console
 
@@ -490,7 +493,8 @@ def build_store(
             raise EmptyResultError(
                 f"none of the {pairs_read} pairs has both sequences in {source.name}; check the genome build and contig names"
             )
-    pairs, measured, signal_report = _with_signals(pairs, signals, dataset, keep_unmeasured=source is not None)
+    pairs, measured, signal_report = _with_signals(pairs, signals, dataset, keep_unmeasured=source is not None, genome=source,
+                                                   allow_assembly_mismatch=allow_assembly_mismatch)
     if source is None:
         dropped.update(signal_report.get("pairs without signals", {}))
     _warn_untracked(signal_report, source is not None, warnings)

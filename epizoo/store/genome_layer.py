@@ -120,15 +120,66 @@ def _missing_contigs_line(what: str, wanted: list[str], have: list[str], rename_
     return f"{what} has no data for contig(s) {shown}; add them, or restrict the layer with --genome-contigs"
 
 
+ASSEMBLY_FLAG = "--allow-assembly-mismatch"
+
+
+def assembly_mismatch_line(what: str, contig: str, theirs: int, genome: str, ours: int) -> str:
+    """One line for a contig whose length in a track or map is not the genome's: another assembly."""
+    return (
+        f"{what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp; tracks and genome must be the same "
+        f"assembly: give files of the genome's build, or pass {ASSEMBLY_FLAG} to read them anyway"
+    )
+
+
+def _check_lengths(what: str, lengths: dict[str, int], genome: str, wanted: dict[str, int], allow: bool) -> None:
+    """Refuse (or, with ``allow``, warn once about) the contigs of ``wanted`` whose length differs in ``lengths``."""
+    differ = [(c, int(lengths[c]), int(n)) for c, n in wanted.items() if c in lengths and int(lengths[c]) != int(n)]
+    if not differ:
+        return
+    contig, theirs, ours = differ[0]
+    if not allow:
+        raise InputFileError(assembly_mismatch_line(what, contig, theirs, genome, ours))
+    from epizoo import console
+
+    more = f" (and {len(differ) - 1} more contig{'s' if len(differ) > 2 else ''})" if len(differ) > 1 else ""
+    console.stderr.print(f"WARNING: {what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp{more}; read anyway "
+                         f"({ASSEMBLY_FLAG}): NaN where it is shorter, cut where it is longer", markup=False, highlight=False,
+                         soft_wrap=True, style="bold red")
+
+
+def track_extremes(bw, contig: str) -> tuple[float | None, float | None]:
+    """The smallest and largest value of a bigWig on ``contig`` from its zoom levels (cheap), None
+    where it holds none. pyBigWig's ``header()`` is never asked: it crashes on a track holding NaN or
+    an infinite value."""
+    low, high = bw.stats(contig, type="min")[0], bw.stats(contig, type="max")[0]
+    return (None if low is None or low != low else float(low)), (None if high is None or high != high else float(high))
+
+
+def infinite_value_line(what: str, contig: str, value: float) -> str:
+    return (
+        f"{what} holds {'-' if value < 0 else ''}inf on {contig}; a track must hold finite numbers (NaN or no entry "
+        "where nothing was measured): fix the file, e.g. clip it when converting to bigWig"
+    )
+
+
 class FileLayerSource(LayerSource):
-    """A FASTA (an :class:`epizoo.genome.FastaGenome` or any whole-genome source), bigWigs and coolers."""
+    """A FASTA (an :class:`epizoo.genome.FastaGenome` or any whole-genome source), bigWigs and coolers.
+
+    Every track and map must give the layer's contigs the genome's lengths (the same assembly), unless
+    ``allow_assembly_mismatch``; a contig of length 0 (a FASTA header with no sequence) is left out
+    unless named in ``contigs``.
+    """
 
     def __init__(self, sequence, tracks: dict[str, dict[str, Path]] | None = None, contacts: dict[str, str] | None = None,
-                 contigs: list[str] | None = None):
+                 contigs: list[str] | None = None, allow_assembly_mismatch: bool = False):
         self.sequence = sequence
         known = sequence.contigs()
-        chosen = known if not contigs else [known[contig_names.resolve(c, known, where=sequence.name)] for c in contigs]
+        if contigs:
+            chosen = [known[contig_names.resolve(c, known, where=sequence.name)] for c in contigs]
+        else:
+            chosen = [name for name in known if sequence.contig_length(name)]
         self.contigs = {name: int(sequence.contig_length(name)) for name in chosen}
+        self.allow_assembly_mismatch = bool(allow_assembly_mismatch)
         self.track_files = {(cell, mark): Path(path) for cell, marks in (tracks or {}).items() for mark, path in marks.items()}
         self.tracks = list(self.track_files)
         self.contact_uris = dict(contacts or {})
@@ -166,7 +217,15 @@ class FileLayerSource(LayerSource):
         )
         if problem:
             raise InputFileError(problem)
-        if not bw.header().get("nBasesCovered"):
+        _check_lengths(what, bw.chroms(), self.sequence.name, self.contigs, self.allow_assembly_mismatch)
+        measured = False
+        for contig in self.contigs:
+            low, high = track_extremes(bw, contig)
+            for value in (low, high):
+                if value is not None and np.isinf(value):
+                    raise InputFileError(infinite_value_line(what, contig, value))
+            measured = measured or high is not None
+        if not measured:
             raise InputFileError(f"{what} holds no values (every base is NaN); check the file")
 
     def track_values(self, cell, mark, contig, start, end):
@@ -175,6 +234,11 @@ class FileLayerSource(LayerSource):
         hi = min(end, int(bw.chroms(contig) or 0))
         if hi > start:
             out[: hi - start] = bw.values(contig, start, hi, numpy=True)
+        infinite = np.flatnonzero(np.isinf(out))
+        if infinite.size:  # the zoom levels checked first said otherwise: say where
+            at = start + int(infinite[0])
+            what = f"track {cell}/{mark} ({self.track_files[(cell, mark)].name})"
+            raise InputFileError(infinite_value_line(what, f"{contig} (at {contig}:{at:,})", float(out[infinite[0]])))
         return out
 
     # cooler ------------------------------------------------------------------------------------
@@ -194,12 +258,12 @@ class FileLayerSource(LayerSource):
                     f"--bin-size {settings.bin_size:,} is not a multiple of the resolution of contact map {cell} "
                     f"({clr.binsize:,} bp in {self.contact_uris[cell]}); choose a multiple of {clr.binsize:,}"
                 )
-            problem = _missing_contigs_line(
-                f"contact map {cell} ({Path(clr.filename).name})", list(self.contigs), list(clr.chromnames),
-                "rename them with cooler.rename_chroms",
-            )
+            what = f"contact map {cell} ({Path(clr.filename).name})"
+            problem = _missing_contigs_line(what, list(self.contigs), list(clr.chromnames), "rename them with cooler.rename_chroms")
             if problem:
                 raise InputFileError(problem)
+            _check_lengths(what, {str(k): int(v) for k, v in clr.chromsizes.items()}, self.sequence.name, self.contigs,
+                           self.allow_assembly_mismatch)
             if settings.balance and "weight" not in clr.bins().columns:
                 raise InputFileError(
                     f"contact map {cell} ({self.contact_uris[cell]}) is not balanced (no `weight` column); run "
@@ -211,8 +275,9 @@ class FileLayerSource(LayerSource):
         factor = settings.bin_size // clr.binsize
         first, n_fine = clr.offset(contig), clr.extent(contig)[1] - clr.offset(contig)
         width = hi - lo + settings.diagonals - 1
-        rows = (first + lo * factor, first + min(hi * factor, n_fine))
-        cols = (first + lo * factor, first + min((lo + width) * factor, n_fine))
+        start = first + min(lo * factor, n_fine)  # a map shorter than the genome's contig (--allow-assembly-mismatch): NaN past it
+        rows = (start, first + min(hi * factor, n_fine))
+        cols = (start, first + min((lo + width) * factor, n_fine))
         fine = clr.matrix(balance=settings.balance)[rows[0] : rows[1], cols[0] : cols[1]].astype(np.float32)
         return band_of(coarsen(fine, factor, hi - lo, width), settings.diagonals)
 
@@ -507,10 +572,12 @@ class LayerRequest:
     settings: LayerSettings = field(default_factory=LayerSettings)
     contigs: list[str] = field(default_factory=list)
     workers: int = 1  # processes writing the layer (one unit: an array's rows for one contig)
+    allow_assembly_mismatch: bool = False  # tracks and maps whose contig lengths differ from the genome's are read anyway
 
     @classmethod
     def from_options(cls, genome=None, tracks=None, contacts=None, bin_size=DEFAULT_BIN_SIZE, max_distance=DEFAULT_MAX_DISTANCE,
-                     track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=(), workers=1) -> "LayerRequest":
+                     track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=(), workers=1,
+                     allow_assembly_mismatch=False) -> "LayerRequest":
         """Read and check the YAML files now, before any slow work."""
         from epizoo.tracks import read_tracks_yaml
 
@@ -521,6 +588,7 @@ class LayerRequest:
             settings=LayerSettings(int(bin_size), int(max_distance), int(track_resolution), bool(balance)),
             contigs=[c for part in contigs for c in str(part).split(",") if c],
             workers=int(workers or 1),
+            allow_assembly_mismatch=bool(allow_assembly_mismatch),
         )
 
     @property
@@ -530,7 +598,7 @@ class LayerRequest:
     def source(self, sequence) -> FileLayerSource:
         if sequence is None or not getattr(sequence, "strict", False) or not hasattr(sequence, "contig_length"):
             raise InputFileError("the genome layer needs a whole-genome FASTA: pass --genome FASTA (not --regions)")
-        return FileLayerSource(sequence, self.tracks, self.contacts, self.contigs or None)
+        return FileLayerSource(sequence, self.tracks, self.contacts, self.contigs or None, self.allow_assembly_mismatch)
 
     def writer_for(self, loaded, sequence, progress: bool = True):
         """The hook ``build_store`` calls on its staged folder, or None when no layer is wanted.
