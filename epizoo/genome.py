@@ -25,7 +25,7 @@ import numpy as np
 
 from epizoo.contigs import find as find_contig
 from epizoo.coords import parse_region
-from epizoo.textfile import is_gzip
+from epizoo.textfile import is_gzip, refuse_special_file
 from epizoo.errors import InputFileError, SequenceError
 from epizoo.sequence import N_CODE, encode
 
@@ -283,6 +283,7 @@ class FastaGenome(_WholeGenome):
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not self.path.is_file():
+            refuse_special_file(self.path, "genome FASTA")
             raise InputFileError(f"genome FASTA {self.path} does not exist; pass the path of a whole-genome FASTA")
         self.name = self.path.name
         self.compressed = is_gzip(self.path)
@@ -503,6 +504,7 @@ class RegionSequences(SequenceSource):
         self.paths = [Path(p) for p in (paths if isinstance(paths, (list, tuple)) else [paths])]
         for path in self.paths:
             if not path.is_file():
+                refuse_special_file(path, "regions file")
                 raise InputFileError(
                     f"regions file {path} does not exist; pass a `bedtools getfasta` FASTA or a pair-sequence CSV"
                 )

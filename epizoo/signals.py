@@ -291,6 +291,9 @@ def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "", genome=None, allo
         return catalog_signals(pairs, dataset)
     path = Path(spec)
     if not path.is_file():
+        from epizoo.textfile import refuse_special_file
+
+        refuse_special_file(path, "--signals")
         raise InputFileError(
             f"--signals {spec}: no such file; pass {CATALOG_NAME}, a tracks.yaml (cell line -> mark -> bigWig) or a feature table"
         )

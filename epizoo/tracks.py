@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from epizoo.errors import InputFileError
+from epizoo.textfile import refuse_special_file
 
 
 def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
@@ -26,6 +27,7 @@ def read_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
 
     path = Path(path)
     if not path.is_file():
+        refuse_special_file(path, f"{what} file")
         raise InputFileError(f"{what} file {path} does not exist")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -44,6 +46,7 @@ def resolve_file(yaml_path: Path, value: object, where: str) -> Path:
     path = Path(value).expanduser()
     path = path if path.is_absolute() else yaml_path.parent / path
     if not path.is_file():
+        refuse_special_file(path, f"{yaml_path}: {where} names {value!r}, but")
         raise InputFileError(f"{yaml_path}: {where} names {value!r}, but {path} does not exist")
     return path
 

@@ -357,3 +357,49 @@ def test_a_nan_signal_value_counts_as_an_uncovered_base(tmp_path):
                                                          ("chr1", 151, 200, 2.0)])
     measured = signals.resolve(str(tracks), _pairs(("chr1", 100, 300, "chr1", 1000, 1200)))
     assert measured.values[0, 0, 0] == pytest.approx(2.0 * 99 / 200)
+
+
+# ---- 5. pipes given as input files -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", ["--bedpe", "--genome", "--regions", "--signals", "--tracks", "--contacts"])
+def test_build_store_refuses_a_named_pipe_as_any_input(files, tmp_path, option):
+    fifo = tmp_path / "input.fifo"
+    os.mkfifo(fifo)  # nothing ever writes it: a reader that opened it would hang, not fail
+    bedpe = tmp_path / "p.bedpe"
+    bedpe.write_text("chr1\t1000\t1200\tchr1\t30000\t30200\tp0\t.\t.\t.\t1\tGM\nchr1\t5000\t5200\tchr1\t90000\t90200\tp1\t.\t.\t.\t0\tGM\n")
+    given = {"--bedpe": bedpe, "--genome": files["fasta"], option: fifo}
+    if option == "--regions":
+        given.pop("--genome")
+    args = ["build-store", "--dataset", "bedpe", *[a for kv in given.items() for a in kv], "--out", tmp_path / "s.zarr", "--no-progress"]
+    one_line_failure(invoke(*args), f"{option} {fifo} is a pipe", "write it to a file first")
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_a_pipe_named_inside_a_yaml_or_given_to_a_reader_is_one_line(tmp_path):
+    from epizoo.datasets.bedpe import read_bedpe
+    from epizoo.genome import FastaGenome
+    from epizoo.tracks import read_tracks_yaml
+
+    fifo = tmp_path / "t.bw"
+    os.mkfifo(fifo)
+    (tmp_path / "tracks.yaml").write_text("GM:\n  CTCF: t.bw\n")
+    with pytest.raises(InputFileError, match=r"tracks\.yaml: GM/CTCF names 't\.bw', but .*t\.bw is a pipe"):
+        read_tracks_yaml(tmp_path / "tracks.yaml")
+    with pytest.raises(InputFileError, match=r"BEDPE file .*t\.bw is a pipe"):
+        read_bedpe(fifo)
+    with pytest.raises(InputFileError, match=r"genome FASTA .*t\.bw is a pipe"):
+        FastaGenome(fifo)
+
+
+def test_bedpe_from_dev_stdin_is_one_line(files, tmp_path):
+    """`... | epizoo build-store --bedpe /dev/stdin`: the shell's pipe, in a real process."""
+    import subprocess
+
+    args = [sys.executable, "-m", "epizoo", "build-store", "--dataset", "bedpe", "--bedpe", "/dev/stdin", "--genome",
+            str(files["fasta"]), "--out", str(tmp_path / "s.zarr"), "--no-progress"]
+    done = subprocess.run(args, input="chr1\t1000\t1200\tchr1\t30000\t30200\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        "Error: --bedpe /dev/stdin is a pipe; epizoo may read an input more than once, so write it to a file first "
+        "(e.g. `zcat pairs.bedpe.gz > pairs.bedpe`) and pass that"
+    ], done.stderr

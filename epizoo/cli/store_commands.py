@@ -140,7 +140,10 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
                         promoter_window, seed, options, out, force, allow_drops, no_progress, as_json, **layer):
     """Build a store from a dataset and a sequence source, with the genome layer when asked."""
     from epizoo.store import genome_layer
+    from epizoo.textfile import refuse_special_files
 
+    refuse_special_files({"--bedpe": bedpe, "--genome": genome, "--regions": regions, "--signals": signals,
+                          "--tracks": layer.get("tracks"), "--contacts": layer.get("contacts")})  # a pipe: one line, first
     layer = genome_layer.LayerRequest.from_options(genome, **layer)
     if dataset_name is None:
         return genome_layer.build_command(layer, out, force, shlex.join(["epizoo", *sys.argv[1:]]), not no_progress, as_json)

@@ -302,6 +302,9 @@ def open_cooler(uri: str, bin_size: int, what: str = "contact map"):
     cooler = require("cooler", "genome", needed_for="Hi-C contact maps")
     path, _, group = uri.partition("::")
     if not Path(path).is_file():
+        from epizoo.textfile import refuse_special_file
+
+        refuse_special_file(path, f"{what}:")
         raise InputFileError(f"{what}: {path} does not exist")
     try:
         present = cooler.fileops.list_coolers(path)
