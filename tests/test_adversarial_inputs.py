@@ -403,3 +403,65 @@ def test_bedpe_from_dev_stdin_is_one_line(files, tmp_path):
         "Error: --bedpe /dev/stdin is a pipe; epizoo may read an input more than once, so write it to a file first "
         "(e.g. `zcat pairs.bedpe.gz > pairs.bedpe`) and pass that"
     ], done.stderr
+
+
+# ---- 6. a full TMPDIR names TMPDIR, not --out --------------------------------------------------------
+
+
+@pytest.fixture
+def bedpe_inputs(tmp_path, monkeypatch):
+    """A tiny checkpoint, a FASTA and a BEDPE for `predict --bedpe`, and TMPDIR set to a folder of the test's."""
+    import tempfile
+
+    from test_predict import BEDPE_PAIRS, CONTIG, write_bedpe
+    from test_scan import save_tiny_checkpoint
+
+    from epizoo.genome import ArrayGenome
+
+    rng = np.random.default_rng(7)
+    fasta = ArrayGenome({c: rng.integers(0, 4, CONTIG, dtype=np.int8) for c in ("chr1", "chr2", "chr3")}).write_fasta(tmp_path / "g.fa")
+    temporary = tmp_path / "tmpdir"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    return {"checkpoint": save_tiny_checkpoint(tmp_path / "ck", "simcnn"), "fasta": fasta,
+            "bedpe": write_bedpe(tmp_path / "pairs.bedpe", BEDPE_PAIRS), "tmpdir": temporary}
+
+
+def _no_space(*args, **kwargs):
+    import errno
+    import tempfile
+
+    raise OSError(errno.ENOSPC, "No space left on device", str(Path(tempfile.gettempdir()) / "epizoo-predict-x" / "pairs.zarr"))
+
+
+def test_a_full_tmpdir_under_predict_bedpe_names_tmpdir(bedpe_inputs, tmp_path, monkeypatch):
+    import epizoo.store.build as build
+
+    monkeypatch.setattr(build, "_write_tables", _no_space)  # the temporary store's first write
+    result = invoke("predict", "--bedpe", bedpe_inputs["bedpe"], "--genome", bedpe_inputs["fasta"], "--checkpoint",
+                    bedpe_inputs["checkpoint"], "-o", tmp_path / "scores.tsv")
+    line = one_line_failure(result, f"no space left in the temporary directory {bedpe_inputs['tmpdir']} (TMPDIR)",
+                            "set TMPDIR to a folder with room")
+    assert "--out" not in line and not (tmp_path / "scores.tsv").exists()
+    assert not list(bedpe_inputs["tmpdir"].iterdir())  # the scratch folder is gone
+
+
+def test_a_full_tmpdir_anywhere_else_names_tmpdir(bedpe_inputs, tmp_path, monkeypatch):
+    """An ENOSPC under TMPDIR that no command turned into a line (a library's temporary file) still is one."""
+    import epizoo.inference as inference
+
+    monkeypatch.setattr(inference, "score_pairs", _no_space)
+    result = invoke("predict", "--bedpe", bedpe_inputs["bedpe"], "--genome", bedpe_inputs["fasta"], "--checkpoint",
+                    bedpe_inputs["checkpoint"], "-o", tmp_path / "scores.tsv")
+    one_line_failure(result, "no space left in the temporary directory", "(TMPDIR)", "epizoo-predict-x")
+
+
+def test_a_full_disk_at_a_store_s_own_out_still_says_out(tmp_path, monkeypatch):
+    import errno
+
+    from epizoo.store.build import _os_error_line
+
+    monkeypatch.setattr(__import__("tempfile"), "tempdir", str(tmp_path))
+    exc = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "s.zarr" / "x"))
+    assert "choose another --out" in _os_error_line(tmp_path / "s.zarr", exc)  # the user's --out, even inside TMPDIR

@@ -60,6 +60,13 @@ class EpizooGroup(click.Group):
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt:
             raise _interrupted() from None
+        except OSError as exc:
+            from epizoo import scratch
+
+            # a full disk under TMPDIR (a scratch folder, a library's temporary file): name TMPDIR, not --out
+            if exc.errno in scratch.FULL and scratch.in_temporary_directory(exc.filename):
+                raise click.ClickException(scratch.full_line(exc.filename, exc)) from None
+            raise
 
 
 def _plugins_may_add_commands() -> bool:

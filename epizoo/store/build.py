@@ -587,8 +587,12 @@ def staged(out: Path) -> Iterator[Path]:
 
 
 def _os_error_line(out: Path, exc: OSError) -> str:
+    from epizoo import scratch
+
     reason = exc.strerror or str(exc) or type(exc).__name__
     where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in scratch.FULL and (scratch.in_scratch(out) or scratch.in_scratch(exc.filename)):
+        return scratch.full_line(out, exc)  # a store of epizoo's own in TMPDIR (predict --bedpe): --out is not the fix
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"no space left on the device while writing {out}{where}; nothing was kept. Free some space or choose another --out"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
