@@ -465,3 +465,56 @@ def test_a_full_disk_at_a_store_s_own_out_still_says_out(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__("tempfile"), "tempdir", str(tmp_path))
     exc = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "s.zarr" / "x"))
     assert "choose another --out" in _os_error_line(tmp_path / "s.zarr", exc)  # the user's --out, even inside TMPDIR
+
+
+# ---- 7. integer options: bounded on both sides --------------------------------------------------------
+
+
+def _integer_options() -> list[tuple[str, str]]:
+    """(command, option) for every integer option of every command, hidden ones and plugins' included."""
+    import click
+
+    ctx = click.Context(cli)
+    cli.add_plugin_commands()
+    found = []
+    for name in sorted(cli.list_commands(ctx)):
+        command = cli.get_command(ctx, name)
+        for param in command.params:
+            if isinstance(param, click.Option) and isinstance(param.type, click.types.IntParamType):
+                found.append((name, max(param.opts, key=len)))
+    return found
+
+
+INTEGER_OPTIONS = _integer_options()
+
+
+def test_every_integer_option_is_bounded():
+    import click
+
+    ctx = click.Context(cli)
+    loose = []
+    for name, flag in INTEGER_OPTIONS:
+        param = next(p for p in cli.get_command(ctx, name).params if flag in p.opts)
+        kind = param.type
+        if not isinstance(kind, click.IntRange) or kind.min is None or kind.max is None or kind.min < 0:
+            loose.append(f"{name} {flag}")
+    assert len(INTEGER_OPTIONS) > 40 and not loose, loose
+
+
+@pytest.mark.parametrize("value", [str(2**70), "-1"], ids=["2**70", "-1"])
+@pytest.mark.parametrize("command, flag", INTEGER_OPTIONS, ids=[f"{c} {f}" for c, f in INTEGER_OPTIONS])
+def test_an_integer_option_out_of_range_is_a_usage_error(command, flag, value):
+    result = invoke(command, flag, value)
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"Invalid value for '{flag}'" in result.output and not isinstance(result.exception, (OverflowError, ValueError))
+
+
+def test_the_largest_seed_runs(tmp_path):
+    """2**32 - 1 reaches np.random.seed, torch and the store's generators without an error."""
+    import epizoo
+
+    store = tmp_path / "s.zarr"
+    epizoo.simulate_store(store, n_pairs=60, n_contigs=3, cell_lines=1, seed=0)
+    result = invoke("bench", store, "--models", "simcnn", "--folds", "chr1", "--tiny", "--no-progress", "--seed", 2**32 - 1,
+                    "--threads", 1, "-o", tmp_path / "run")
+    assert result.exit_code == 0, result.output

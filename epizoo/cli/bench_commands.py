@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import command_line, names, out_option, store_argument
+from epizoo.cli.options import PARALLEL_LIMIT, PROCESSES, SEED, THREADS, command_line, count, names, out_option, store_argument
 from epizoo.errors import EpizooError
 
 BALANCE = ("augment", "weights", "sampler", "none")
@@ -26,20 +26,20 @@ BALANCE = ("augment", "weights", "sampler", "none")
 @click.option("--signal-pairs-only", is_flag=True, help="Train and score every model on the pairs with signal values only, so that models of signals and of sequence share each column's test pairs.")
 @click.option("--tiny", is_flag=True, help="Tiny hyperparameters and a 2-epoch recipe: a CPU smoke run.")
 @click.option("--demo", is_flag=True, help="The models' demo size (published layers, narrower, on windows that cover the synthetic grammar) and one budget for all: the same 2,500 training pairs for 3 epochs.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override each recipe's epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override each recipe's batch size.")
-@click.option("--max-pairs", type=int, default=None, help="Cap training pairs per fold (stratified, seeded; at least 4: two of each class); windows per side for a contact-map model.")
+@click.option("--epochs", type=count(1), default=None, help="Override each recipe's epochs.")
+@click.option("--batch-size", type=count(1), default=None, help="Override each recipe's batch size.")
+@click.option("--max-pairs", type=count(1), default=None, help="Cap training pairs per fold (stratified, seeded; at least 4: two of each class); windows per side for a contact-map model.")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="MINUTES", help="Stop training a task after this many wall-clock minutes (recorded).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override each recipe's learning rate.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, on CUDA the faster for the model (a timed probe); contact-map models fp32.")
 @click.option("--balance", type=click.Choice(BALANCE), default="augment", show_default=True, help="Class balance: published shift augmentation of training positives, pos_weight, balanced sampling, or none.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads for training.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="DataLoader worker processes per task.")
+@click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads for training.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--num-workers", type=count(0, PARALLEL_LIMIT), default=0, show_default=True, help="DataLoader worker processes per task.")
 @out_option(type=click.Path(), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue a run in --out: finished tasks are kept, others redone.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Run tasks on a local dask cluster of N processes.")
+@click.option("--workers", type=PROCESSES, default=None, help="Run tasks on a local dask cluster of N processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Run tasks on an existing dask scheduler.")
 @click.option("--no-progress", is_flag=True, help="No progress display (warnings only).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")

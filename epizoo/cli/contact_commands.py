@@ -10,28 +10,28 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import command_line, names, out_option, store_argument
+from epizoo.cli.options import SEED, THREADS, command_line, count, names, out_option, store_argument
 
 
 @click.command("train-contacts")
 @store_argument()
 @click.option("--model", default="chromnet", show_default=True, help="A contact-map model (name or alias).")
 @click.option("--tiny", is_flag=True, help="The model's tiny size (a short window, few bins), for a CPU.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs (default: the recipe's, 80 for ChromNet).")
-@click.option("--warmup-epochs", type=click.IntRange(min=0), default=None, help="Linear warm-up epochs (default: 10 at 80 epochs, else one eighth).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Windows per batch (default: the recipe's, 8).")
+@click.option("--epochs", type=count(1), default=None, help="Epochs (default: the recipe's, 80 for ChromNet).")
+@click.option("--warmup-epochs", type=count(0), default=None, help="Linear warm-up epochs (default: 10 at 80 epochs, else one eighth).")
+@click.option("--batch-size", type=count(1), default=None, help="Windows per batch (default: the recipe's, 8).")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Adam's learning rate (default: the recipe's, 2e-4).")
-@click.option("--step", type=click.IntRange(min=1), default=None, help="bp between windows (default: 500 kb at 2 Mb windows, else a quarter window).")
+@click.option("--step", type=count(1), default=None, help="bp between windows (default: 500 kb at 2 Mb windows, else a quarter window).")
 @click.option("--train", "train_contigs", default=None, metavar="CHR,..", help="Training contigs (default: chr1-16 on a human genome; else all but the last two).")
 @click.option("--valid", "valid_contigs", default=None, metavar="CHR,..", help="Validation contigs (default: chr17-19; else the second to last).")
 @click.option("--test", "test_contigs", default=None, metavar="CHR,..", help="Test contigs (default: chr20-22; else the last).")
 @click.option("--cell-lines", default=None, metavar="A,B", help="Cell types to train on (default: every cell line with the model's tracks).")
 @click.option("--noise-copies", default=None, metavar="A,B", help="Cell lines given a noise copy (default: the first with contact maps; 'none' for none).")
 @click.option("--contacts-from", default=None, metavar="CELL", help="Upstream's IMR90 quirk: every target from this cell line, MSE only on it.")
-@click.option("--max-windows", type=click.IntRange(min=1), default=None, help="At most this many windows per side (a seeded draw).")
-@click.option("--seed", type=int, default=2077, show_default=True, help="Random seed (upstream's).")
+@click.option("--max-windows", type=count(1), default=None, help="At most this many windows per side (a seeded draw).")
+@click.option("--seed", type=SEED, default=2077, show_default=True, help="Random seed (upstream's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
+@click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
 @out_option(type=click.Path(), help="A new folder for metrics.json and the checkpoint.")
 def train_contacts_command(**kw: Any) -> None:
     """Train a contact-map model on STORE's genome layer; score held-out chromosomes beside the distance-decay baseline."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from epizoo import console
-from epizoo.cli.options import deprecated, out_option, store_argument
+from epizoo.cli.options import PROCESSES, SEED, THREADS, count, deprecated, out_option, store_argument
 
 
 def _default_format(out: str, fmt: str | None) -> str:
@@ -27,14 +27,14 @@ def _default_format(out: str, fmt: str | None) -> str:
 @click.command("embed")
 @store_argument()
 @click.option("--k", "k", type=click.IntRange(1, 10), default=6, show_default=True, help="k-mer length.")
-@click.option("--dim", type=click.IntRange(min=1), default=100, show_default=True, help="Vector dimension.")
-@click.option("--window", type=click.IntRange(min=1), default=10, show_default=True, help="Context k-mers on each side (dna2vec: 10).")
-@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Passes over the sequences.")
-@click.option("--max-sequences", type=click.IntRange(min=1), default=None, help="Train on a seeded sample of this many elements; default: all.")
-@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True, help="Ignore k-mers seen fewer times.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Training threads; default 1 (reproducible).")
-@click.option("--workers", "old_workers", type=click.IntRange(min=1), default=None, hidden=True, help="Deprecated: --threads.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dim", type=count(1), default=100, show_default=True, help="Vector dimension.")
+@click.option("--window", type=count(1), default=10, show_default=True, help="Context k-mers on each side (dna2vec: 10).")
+@click.option("--epochs", type=count(1), default=5, show_default=True, help="Passes over the sequences.")
+@click.option("--max-sequences", type=count(1), default=None, help="Train on a seeded sample of this many elements; default: all.")
+@click.option("--min-count", type=count(1), default=1, show_default=True, help="Ignore k-mers seen fewer times.")
+@click.option("--threads", type=THREADS, default=None, help="Training threads; default 1 (reproducible).")
+@click.option("--workers", "old_workers", type=PROCESSES, default=None, hidden=True, help="Deprecated: --threads.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @out_option(type=click.Path(dir_okay=False), help="Vector file to write.")
 @click.option("--format", "fmt", type=click.Choice(["w2v", "npy"]), default=None,
               help="word2vec text, or the npy matrix in k-mer id order; default: from the --out suffix.")

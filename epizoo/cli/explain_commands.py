@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import command_line, out_option, store_argument
+from epizoo.cli.options import THREADS, command_line, count, out_option, store_argument
 
 
 @click.command("explain")
@@ -23,21 +23,21 @@ from epizoo.cli.options import command_line, out_option, store_argument
 @click.option("--side", type=click.Choice(("all", "test", "train", "valid")), default=None, help="Which pairs: all of STORE (default with --checkpoint) or a side of the fold (default with --run: test).")
 @click.option("--method", type=click.Choice(("ism", "gradient")), default="ism", show_default=True, help="ism: sliding N mask, drop in probability; gradient: gradient x input.")
 @click.option("--min-probability", type=float, default=0.95, show_default=True, help="Explain pairs predicted positive above this probability.")
-@click.option("--max-pairs", type=click.IntRange(min=1), default=200, show_default=True, help="At most this many pairs, evenly spaced in store order.")
-@click.option("--mask-width", type=click.IntRange(min=1), default=6, show_default=True, help="ISM: bases set to N per variant.")
-@click.option("--mask-step", type=click.IntRange(min=1), default=3, show_default=True, help="ISM: bases between masked windows.")
-@click.option("--segment-width", type=click.IntRange(min=1), default=20, show_default=True, help="Width of a high-importance segment, centred on a peak.")
-@click.option("--segments-per-element", type=click.IntRange(min=1), default=3, show_default=True, help="At most this many segments per element of a pair.")
+@click.option("--max-pairs", type=count(1), default=200, show_default=True, help="At most this many pairs, evenly spaced in store order.")
+@click.option("--mask-width", type=count(1), default=6, show_default=True, help="ISM: bases set to N per variant.")
+@click.option("--mask-step", type=count(1), default=3, show_default=True, help="ISM: bases between masked windows.")
+@click.option("--segment-width", type=count(1), default=20, show_default=True, help="Width of a high-importance segment, centred on a peak.")
+@click.option("--segments-per-element", type=count(1), default=3, show_default=True, help="At most this many segments per element of a pair.")
 @click.option("--min-importance", type=float, default=0.2, show_default=True, help="A peak must reach this fraction of its pair's largest importance.")
-@click.option("--clusters", type=click.IntRange(min=1), default=8, show_default=True, help="Ward clusters per element kind (3-mer frequencies).")
-@click.option("--top-motifs", type=click.IntRange(min=0), default=4, show_default=True, help="Logos for this many largest clusters per element kind.")
-@click.option("--motif-width", type=click.IntRange(min=1), default=10, show_default=True, help="Width of the PWM aligned in each cluster.")
+@click.option("--clusters", type=count(1), default=8, show_default=True, help="Ward clusters per element kind (3-mer frequencies).")
+@click.option("--top-motifs", type=count(0), default=4, show_default=True, help="Logos for this many largest clusters per element kind.")
+@click.option("--motif-width", type=count(1), default=10, show_default=True, help="Width of the PWM aligned in each cluster.")
 @click.option("--jaspar-release", default="JASPAR2024", show_default=True, help="The JASPAR release (pyjaspar ships them offline).")
 @click.option("--jaspar-tax-group", default="vertebrates", show_default=True, help="JASPAR taxonomic group ('' for all).")
 @click.option("--motifs", "motif_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.meme", help="Extra target motifs (MEME format) matched beside JASPAR.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, auto, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Masked variants (and pairs) per forward pass.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
+@click.option("--batch-size", type=count(1), default=256, show_default=True, help="Masked variants (and pairs) per forward pass.")
+@click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
 @click.option("--force", is_flag=True, help="Replace an existing output folder.")
 @click.option("--no-progress", is_flag=True, help="No progress display.")
 @out_option(type=click.Path(), help="The folder to write (tracks, clusters.tsv, logos, pair.png, summary.json).")

@@ -19,6 +19,22 @@ from typing import Any, Callable, Iterable
 import click
 
 
+# Integer options are bounded on both sides, so that a value such as 2**70 or -1 is a usage error
+# (one line, status 2), never an OverflowError or ValueError from torch or numpy.
+INT_LIMIT = 2**31 - 1  # the largest C int: counts and sizes reach torch and numpy as one
+PARALLEL_LIMIT = 1024  # threads or processes: torch allocates per thread, so 2**31 threads is an out-of-memory abort
+SEED = click.IntRange(0, 2**32 - 1)  # numpy's legacy seeding (np.random.seed) takes 32 bits
+
+
+def count(min: int = 1, max: int = INT_LIMIT) -> click.IntRange:
+    """An integer option's type: ``min`` to ``max`` (at most :data:`INT_LIMIT`)."""
+    return click.IntRange(min=min, max=max)
+
+
+THREADS = count(1, PARALLEL_LIMIT)
+PROCESSES = count(1, PARALLEL_LIMIT)
+
+
 def deprecated(old: str, new: str) -> None:
     """One note on stderr: ``old`` still works, ``new`` is the spelling to use."""
     click.echo(f"note: {old} is deprecated; use {new}", err=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import command_line, out_option, store_argument
+from epizoo.cli.options import THREADS, command_line, count, out_option, store_argument
 from epizoo.errors import EpizooError
 
 
@@ -26,9 +26,9 @@ from epizoo.errors import EpizooError
 @click.option("--fold", default=None, help="With --run: the fold (a chromosome for loco); may be left out when the run has one.")
 @click.option("--pairs", type=click.Choice(("all", "test")), default="all", show_default=True, help="Every pair of STORE, or (with --run) the test side of the fold.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
+@click.option("--batch-size", type=count(1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads.")
+@click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
 @click.option("--tracks-of", default=None, metavar="CELL", help="A contact-map checkpoint: read this cell line's tracks for pairs whose own cell line has none in the genome layer.")
 @out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables); with --bedpe, a name ending in .bedpe writes BEDPE with the scores.")
 def predict_command(**kw: Any) -> None:

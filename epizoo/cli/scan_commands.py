@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import command_line, out_option
+from epizoo.cli.options import PROCESSES, THREADS, command_line, count, out_option
 from epizoo.coords import MAX_COORDINATE
 
 DEFAULT_MIN_DISTANCE = 10_000  # the same as epizoo.inference_scan's, which imports numpy
@@ -28,12 +28,12 @@ DEFAULT_MAX_DISTANCE = 2_000_000
 @click.option("--tss", type=click.Choice(("transcript", "gene")), default="transcript", show_default=True, help="With a GTF: one promoter per distinct transcript TSS, or one per gene (its outermost TSS).")
 @click.option("--min-distance", type=click.IntRange(min=0, max=MAX_COORDINATE), default=DEFAULT_MIN_DISTANCE, show_default=True, help="Smallest enhancer-centre to promoter distance scored, in bp (included).")
 @click.option("--max-distance", type=click.IntRange(min=1, max=MAX_COORDINATE), default=DEFAULT_MAX_DISTANCE, show_default=True, help="Distance bound in bp (excluded: pairs are scored when min <= distance < max).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True, help="Pairs per batch (eval mode: it changes scores only at float rounding).")
+@click.option("--batch-size", type=count(1), default=256, show_default=True, help="Pairs per batch (eval mode: it changes scores only at float rounding).")
 @click.option("--memory-budget", type=click.FloatRange(min=0), default=None, metavar="MB", help="MB of one contig's element windows held in memory (default: a quarter of the available memory); beyond it windows are read per batch.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch.set_num_threads (per worker with --workers).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Scan contigs on a local dask cluster of N processes.")
+@click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads (per worker with --workers).")
+@click.option("--workers", type=PROCESSES, default=None, help="Scan contigs on a local dask cluster of N processes.")
 @click.option("--scheduler", default=None, metavar="ADDRESS", help="Scan contigs on an existing dask scheduler (workers must see the files).")
 @click.option("--no-progress", is_flag=True, help="No progress display.")
 @out_option(type=click.Path(), help="The BEDPE to write; a name ending in .gz is bgzip-compressed and tabix-indexed.")

@@ -12,7 +12,7 @@ import sys
 import click
 
 from epizoo import console
-from epizoo.cli.options import deprecated, names, out_option, store_argument
+from epizoo.cli.options import PROCESSES, SEED, count, deprecated, names, out_option, store_argument
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -93,14 +93,14 @@ def genome_layer_options(command):
     options = [
         click.option("--tracks", type=click.Path(dir_okay=False), default=None, help="tracks.yaml: cell line -> mark -> bigWig."),
         click.option("--contacts", type=click.Path(dir_okay=False), default=None, help="contacts.yaml: cell line -> .cool/.mcool URI."),
-        click.option("--bin-size", type=click.IntRange(min=1), default=DEFAULT_BIN_SIZE, show_default=True, help="Contact map bin (bp)."),
-        click.option("--max-distance", type=click.IntRange(min=1), default=DEFAULT_MAX_DISTANCE, show_default=True,
+        click.option("--bin-size", type=count(1), default=DEFAULT_BIN_SIZE, show_default=True, help="Contact map bin (bp)."),
+        click.option("--max-distance", type=count(1), default=DEFAULT_MAX_DISTANCE, show_default=True,
                      help="Contacts stored up to this distance (bp)."),
-        click.option("--track-resolution", type=click.IntRange(min=1), default=DEFAULT_TRACK_RESOLUTION, show_default=True,
+        click.option("--track-resolution", type=count(1), default=DEFAULT_TRACK_RESOLUTION, show_default=True,
                      help="Track bin (bp)."),
         click.option("--balance/--no-balance", default=True, show_default=True, help="Balanced or raw contact counts."),
         click.option("--genome-contigs", "contigs", multiple=True, metavar="A,B", help="Genome layer contigs (default: all)."),
-        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--workers", type=PROCESSES, default=1, show_default=True,
                      help="Processes writing the genome layer (dask; one task per array and contig)."),
         click.option("--allow-assembly-mismatch", is_flag=True,
                      help="Read --tracks, --contacts and --signals bigWigs whose contig lengths differ from the genome's "
@@ -124,10 +124,10 @@ def genome_layer_options(command):
 @click.option("--signals", default=None, metavar="NAME|FILE",
               help="Epigenomic signals per pair: targetfinder-features (catalog), a tracks.yaml (bigWigs) or a feature table.")
 @click.option("--no-sequence", is_flag=True, help="Store no sequence (a store of signals only; needs --signals).")
-@click.option("--negatives", type=click.IntRange(min=0), default=0, help="Generate K distance-matched negatives per positive.")
-@click.option("--enhancer-window", type=click.IntRange(min=1), default=3000, show_default=True)
-@click.option("--promoter-window", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--negatives", type=count(0), default=0, help="Generate K distance-matched negatives per positive.")
+@click.option("--enhancer-window", type=count(1), default=3000, show_default=True)
+@click.option("--promoter-window", type=count(1), default=2000, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset-specific option (repeatable).")
 @out_option(type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
 @click.option("--force", is_flag=True, help="Replace an existing store.")
