@@ -518,3 +518,15 @@ def test_the_largest_seed_runs(tmp_path):
     result = invoke("bench", store, "--models", "simcnn", "--folds", "chr1", "--tiny", "--no-progress", "--seed", 2**32 - 1,
                     "--threads", 1, "-o", tmp_path / "run")
     assert result.exit_code == 0, result.output
+
+
+def test_the_genome_layer_leaves_out_contigs_of_no_base(tmp_path):
+    """A track cannot cover a contig of length 0: it is not among the layer's contigs unless named."""
+    from epizoo.genome import FastaGenome
+    from epizoo.store.genome_layer import FileLayerSource
+
+    path = tmp_path / "e.fa"
+    path.write_text(EMPTY_FASTA)
+    Path(f"{path}.fai").write_text(SAMTOOLS_FAI)
+    assert list(FileLayerSource(FastaGenome(path)).contigs) == ["chr1", "chr2", "chr3"]
+    assert FileLayerSource(FastaGenome(path), contigs=["chrE", "chr3"]).contigs == {"chrE": 0, "chr3": 1}
