@@ -245,7 +245,9 @@ def index_check(fasta: str | os.PathLike, fai: str | os.PathLike | None = None) 
             empty.update((skipped, expected + k) for k, skipped in enumerate(names[:-1]))
             full, rest = divmod(length, line_bases) if length else (0, 0)
             newline = line_bytes - line_bases
-            lines = {0, full // 2, full - 1} | (set(_spread(full, _SAMPLED_LINES)) if i in dense else set()) if full else set()
+            lines = {0, full // 2, full - 1} if full else set()
+            if full and i in dense:
+                lines |= set(_spread(full, _SAMPLED_LINES))
             for line in sorted(lines):
                 start = offset + line * line_bytes
                 chunk = _read_at(handle, start + line_bases - 1, 1 + newline)
