@@ -27,7 +27,7 @@ SEED = click.IntRange(0, 2**32 - 1)  # numpy's legacy seeding (np.random.seed) t
 
 
 def count(min: int = 1, max: int = INT_LIMIT) -> click.IntRange:
-    """An integer option's type: ``min`` to ``max`` (at most :data:`INT_LIMIT`)."""
+    """An integer option's type: ``min`` to ``max`` (by default :data:`INT_LIMIT`; lengths in bp may go to ``epizoo.coords.MAX_COORDINATE``)."""
     return click.IntRange(min=min, max=max)
 
 

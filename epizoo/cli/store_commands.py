@@ -13,6 +13,7 @@ import click
 
 from epizoo import console
 from epizoo.cli.options import PROCESSES, SEED, count, deprecated, names, out_option, store_argument
+from epizoo.coords import MAX_COORDINATE  # lengths in bp: huge ones get the build's own line (longer than any contig)
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
@@ -93,10 +94,10 @@ def genome_layer_options(command):
     options = [
         click.option("--tracks", type=click.Path(dir_okay=False), default=None, help="tracks.yaml: cell line -> mark -> bigWig."),
         click.option("--contacts", type=click.Path(dir_okay=False), default=None, help="contacts.yaml: cell line -> .cool/.mcool URI."),
-        click.option("--bin-size", type=count(1), default=DEFAULT_BIN_SIZE, show_default=True, help="Contact map bin (bp)."),
-        click.option("--max-distance", type=count(1), default=DEFAULT_MAX_DISTANCE, show_default=True,
+        click.option("--bin-size", type=count(1, MAX_COORDINATE), default=DEFAULT_BIN_SIZE, show_default=True, help="Contact map bin (bp)."),
+        click.option("--max-distance", type=count(1, MAX_COORDINATE), default=DEFAULT_MAX_DISTANCE, show_default=True,
                      help="Contacts stored up to this distance (bp)."),
-        click.option("--track-resolution", type=count(1), default=DEFAULT_TRACK_RESOLUTION, show_default=True,
+        click.option("--track-resolution", type=count(1, MAX_COORDINATE), default=DEFAULT_TRACK_RESOLUTION, show_default=True,
                      help="Track bin (bp)."),
         click.option("--balance/--no-balance", default=True, show_default=True, help="Balanced or raw contact counts."),
         click.option("--genome-contigs", "contigs", multiple=True, metavar="A,B", help="Genome layer contigs (default: all)."),
@@ -125,8 +126,8 @@ def genome_layer_options(command):
               help="Epigenomic signals per pair: targetfinder-features (catalog), a tracks.yaml (bigWigs) or a feature table.")
 @click.option("--no-sequence", is_flag=True, help="Store no sequence (a store of signals only; needs --signals).")
 @click.option("--negatives", type=count(0), default=0, help="Generate K distance-matched negatives per positive.")
-@click.option("--enhancer-window", type=count(1), default=3000, show_default=True)
-@click.option("--promoter-window", type=count(1), default=2000, show_default=True)
+@click.option("--enhancer-window", type=count(1, MAX_COORDINATE), default=3000, show_default=True)
+@click.option("--promoter-window", type=count(1, MAX_COORDINATE), default=2000, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE", help="Dataset-specific option (repeatable).")
 @out_option(type=click.Path(file_okay=False), help="Store to write (a .zarr folder).")
