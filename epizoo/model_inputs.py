@@ -5,7 +5,8 @@ A model's ``spec.inputs`` names what it reads (see :mod:`epizoo.zoo`):
 * ``("sequence",)``: torch ``model(enhancer, promoter)`` on encoded windows; scikit-learn
   ``features(enhancer_codes, promoter_codes, distance)``;
 * ``("signals",)``: torch ``model(signals=..., distance=...)``; scikit-learn
-  ``features(signals, distance)``, signals ``(B, marks, regions)`` float32;
+  ``features(signals, distance)``, signals ``(B, marks, regions)`` float32; a ``features`` that
+  names a ``cell_line`` parameter also gets each pair's cell-line id (int64, the store's order);
 * ``("sequence", "signals")``: torch ``model(enhancer, promoter, signals=..., distance=...)``;
 * ``()``: the pair fields only (the distance baseline); scikit-learn ``features`` gets zero-width
   code arrays.
@@ -16,6 +17,7 @@ from the store when the model's hyperparameters name them, so a checkpoint recor
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
@@ -41,9 +43,20 @@ def torch_logits(model: Any, spec: Any, batch: dict, encode) -> Any:
     return model(*args, **kwargs).float().reshape(-1)
 
 
+def wants_cell_line(spec: Any) -> bool:
+    """Whether a scikit-learn signals model's ``features`` takes each pair's ``cell_line`` (models that
+    normalise within each cell line group by it; it is never meant as a feature)."""
+    try:
+        return "cell_line" in inspect.signature(spec.features).parameters
+    except (TypeError, ValueError):  # a callable without a signature takes none
+        return False
+
+
 def sklearn_features(spec: Any, batch: dict) -> np.ndarray:
     """The feature matrix of a scikit-learn model for one batch of numpy arrays."""
     if reads(spec, SIGNALS):
+        if wants_cell_line(spec) and "cell_line" in batch:
+            return np.asarray(spec.features(batch["signals"], batch["distance"], cell_line=batch["cell_line"]))
         return np.asarray(spec.features(batch["signals"], batch["distance"]))
     if not reads(spec, SEQUENCE):  # pair fields only: zero-width windows keep one signature
         none = np.zeros((len(batch["distance"]), 0), dtype=np.int8)

@@ -173,6 +173,10 @@ OPTIONAL_ATTRIBUTES = {
     "epizoo_layers": "Comma-separated layers the store holds (see Layers); absent: `pairs,sequence` (format < 1.2).",
     "signal_source": "What the signal features came from (catalog tables, a feature table or bigWig tracks).",
     "signal_sha256": "sha256 of the signal source file(s).",
+    "signal_normalisation": (
+        "How `pair_signal` was normalised within each cell line after the build "
+        "(`epizoo.signal_norm.normalise_store_signals`); absent: the raw mean signal per bp."
+    ),
 }
 
 
