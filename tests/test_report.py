@@ -262,10 +262,48 @@ def test_roc_and_pr_curves_are_per_fold_with_a_mean_and_a_baseline(tmp_path):
     assert len(roc_axis.lines) == 3 * 3 + 1 and len(pr_axis.lines) == 3 * 3 + 1
     baseline = [line for line in pr_axis.lines if "positive rate" in line.get_label()]
     assert len(baseline) == 1 and np.allclose(baseline[0].get_ydata(), 1 / 3)
-    legend = [text.get_text() for text in roc_axis.get_legend().get_texts()]
-    assert "learns (AUROC 0.650 ± 0.071)" in legend  # the table's mean ± SD over folds, not a pooled AUROC
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert any(text.startswith("learns\nAUROC 0.650 ± 0.071") for text in legend)  # the table's mean ± SD over folds, not pooled
     assert "not pooled" in figure._suptitle.get_text()
     plots._pyplot().close(figure)
+
+
+def test_curves_legend_sits_outside_the_axes_and_their_labels(tmp_path):
+    report = build_report(write_run(tmp_path / "run"))
+    figure = plots.curves_figure(report, "A", "A")
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    legend = figure.legends[0].get_window_extent(renderer)
+    assert all(not legend.overlaps(axis.get_tightbbox(renderer)) for axis in figure.axes)  # tick and axis labels included
+    assert all(text.get_fontsize() >= 8 for text in figure.legends[0].get_texts())
+    plots._pyplot().close(figure)
+
+
+def test_each_model_keeps_one_distinct_colour_in_every_plot(tmp_path):
+    from matplotlib.colors import to_hex
+
+    many = plots.model_colours([f"model-{i}" for i in range(40)])
+    assert len(set(many.values())) == 40  # no colour repeats after ten models
+    report = build_report(write_run(tmp_path / "run"))
+    colours = plots.model_colours(report.models)
+    figure = plots.curves_figure(report, "A", "A")
+    for handle, text in zip(figure.legends[0].legend_handles, figure.legends[0].get_texts()):
+        model = text.get_text().split("\n")[0]
+        if model in colours:
+            assert to_hex(handle.get_color()) == colours[model]
+    plots._pyplot().close(figure)
+
+
+def test_plots_are_written_as_svg_and_png_at_print_resolution(tmp_path):
+    from PIL import Image
+
+    report = build_report(write_run(tmp_path / "run"))
+    written = plots.make_plots(report)
+    assert written and all(name.endswith(".png") for name in written)
+    for name in written:
+        png = report.run / name
+        assert png.with_suffix(".svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+        assert Image.open(png).info["dpi"][0] >= 199.5
 
 
 def test_mean_curves_average_folds_on_a_grid():

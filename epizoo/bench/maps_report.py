@@ -89,19 +89,21 @@ def maps_markdown(report: MapsReport) -> str:
 def diagonal_plot(report: MapsReport) -> str | None:
     if report.diagonal.empty:
         return None
-    from epizoo.bench.plots import _pyplot, _save
+    from epizoo.bench.plots import LEGEND_SIZE, _pyplot, model_colours, save_figure
 
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
+    colours = model_colours(list(dict.fromkeys(report.diagonal["model"])))  # a colour per model, a dash per cell line
+    dashes = {line: ("-", "--", ":", "-.")[i % 4] for i, line in enumerate(dict.fromkeys(report.diagonal["cell_line"]))}
     for (model, cell_line), curve in report.diagonal.groupby(["model", "cell_line"], sort=False):
         if curve["pearson"].notna().any():
-            axis.plot(curve["diagonal"], curve["pearson"], label=f"{model}, {cell_line}")
+            axis.plot(curve["diagonal"], curve["pearson"], color=colours[model], linestyle=dashes[cell_line], label=f"{model}, {cell_line}")
     axis.axhline(0, color="grey", lw=0.5)
     axis.set_xlabel("diagonal distance (output bins)")
     axis.set_ylabel("Pearson r along the diagonal")
     axis.set_title("Held-out maps: correlation per distance")
-    axis.legend(fontsize=7)
-    return _save(figure, report.run / "plots" / DIAGONAL_PNG)
+    axis.legend(fontsize=LEGEND_SIZE, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)  # outside the axes
+    return save_figure(figure, report.run / "plots" / DIAGONAL_PNG)
 
 
 def write_maps_report(run: str | Path) -> MapsReport:

@@ -1,13 +1,17 @@
-"""PNG plots of a run (matplotlib, Agg backend: no display needed).
+"""Plots of a run (matplotlib, Agg backend: no display needed), each as SVG (for print) and PNG
+(:data:`PNG_DPI` dpi) under ``plots/``.
 
 * ``curves_<cell line>.png``: ROC and PR curves of every model, one thin line per fold and a bold
   mean over folds (vertical averaging), so the figure shows what the per-fold tables summarise;
-  the legends give the tables' mean ± SD over folds, the PR plot the positive-rate baseline;
+  one legend beside the panels gives the tables' mean ± SD over folds, and the chance lines;
 * ``auroc_by_fold_<cell line>.png``: a models x folds heatmap of AUROC (chromosomes for LOCO);
 * ``cross_cell_line_<model>.png``: a train x test cell-line AUROC matrix for cross-cell-line runs;
 * ``learning_curves.png``: training loss and validation AUROC per epoch, one panel pair per model.
 
-AUROC heatmaps use a diverging colour map centred at 0.5 (chance): blue above chance, red below.
+Every model keeps one colour in every plot of a run (:func:`model_colours`: glasbey's categorical
+palette, distinct for hundreds of models, its first ten matplotlib's familiar ones). Legends sit
+outside the axes. AUROC heatmaps use a diverging colour map centred at 0.5 (chance): blue above
+chance, red below.
 This module reads the run through :mod:`epizoo.bench.results` and never imports
 :mod:`epizoo.bench.report` (which imports it): ``report`` passes itself in as ``report``.
 """
@@ -27,6 +31,8 @@ AUROC_CMAP = "RdBu"  # diverging: red below chance, white at chance, blue above
 AUROC_CHANCE = 0.5
 LEARNING_CURVES_PNG = "learning_curves.png"
 GRID = np.linspace(0.0, 1.0, 201)
+PNG_DPI = 200
+LEGEND_SIZE = 9  # points: readable in print, and the legend sits outside the axes, so it never covers a curve
 
 
 def _pyplot():
@@ -38,13 +44,35 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path) -> str:
+def save_figure(figure, path: Path) -> str:
+    """``path`` (a .png) at :data:`PNG_DPI` dpi and the same figure as SVG beside it, each renamed
+    into place when complete; returns the PNG's path."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    figure.savefig(tmp, dpi=110, bbox_inches="tight")
-    tmp.replace(path)
+    figure.set_dpi(PNG_DPI)  # a constrained layout is computed at this dpi, so both files agree
+    for target in (path.with_suffix(".svg"), path):
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        figure.savefig(tmp, dpi=PNG_DPI, bbox_inches="tight", metadata={"Date": None} if target.suffix == ".svg" else None)
+        tmp.replace(target)
     _pyplot().close(figure)
     return str(path)
+
+
+
+def model_colours(models: list[str]) -> dict[str, str]:
+    """One colour per model, by its place in ``models`` (the run's order), so that a model has the same
+    colour in every plot of the run: glasbey_category10, matplotlib's ten colours then ones chosen to
+    stay distinguishable from all before them."""
+    from colorcet import glasbey_category10
+    from matplotlib.colors import to_hex
+
+    return {model: to_hex(glasbey_category10[index % len(glasbey_category10)]) for index, model in enumerate(models)}
+
+
+def auroc_cmap():
+    """The diverging AUROC colour map; cells without a value are grey, not the white of chance."""
+    import matplotlib
+
+    return matplotlib.colormaps[AUROC_CMAP].with_extremes(bad="#d0d0d0")
 
 
 def auroc_norm():
@@ -94,9 +122,10 @@ def curves_figure(report, cell_line: str, train_cell_line: str, regime: str = "s
     plt = _pyplot()
     group = group_of(cell_line, train_cell_line, regime)
     column = column_of(cell_line, train_cell_line, regime, labelled="regime" in report.summary)
-    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 5))
+    figure, (roc_axis, pr_axis) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
+    colours = model_colours(report.models)
     drawn, rates, n_folds = 0, [], set()
-    for index, model in enumerate(report.models):
+    for model in report.models:
         roc_folds, pr_folds = [], []
         for _, table in fold_predictions(report.run, model, group):
             if table["label"].nunique() < 2:
@@ -108,34 +137,38 @@ def curves_figure(report, cell_line: str, train_cell_line: str, regime: str = "s
             rates.append(float(table["label"].mean()))
         if not roc_folds:
             continue
-        colour = f"C{index % 10}"
+        colour = colours[model]
         for (fpr, tpr), (recall, precision) in zip(roc_folds, pr_folds):
             roc_axis.plot(fpr, tpr, color=colour, alpha=0.25, linewidth=0.7)
             pr_axis.plot(recall, precision, color=colour, alpha=0.25, linewidth=0.7)
         row = _summary_row(report, model, column)
-        auroc = f" (AUROC {mean_sd(row['auroc_mean'], row['auroc_std'])})" if row is not None else ""
-        aupr = f" (AUPR {mean_sd(row['aupr_mean'], row['aupr_std'])})" if row is not None else ""
-        roc_axis.plot(GRID, mean_roc(roc_folds), color=colour, linewidth=2.2, label=f"{model}{auroc}")
-        pr_axis.plot(GRID, mean_pr(pr_folds), color=colour, linewidth=2.2, label=f"{model}{aupr}")
+        values = (f"\nAUROC {mean_sd(row['auroc_mean'], row['auroc_std'])}, AUPR {mean_sd(row['aupr_mean'], row['aupr_std'])}"
+                  if row is not None else "")
+        roc_axis.plot(GRID, mean_roc(roc_folds), color=colour, linewidth=2.2, label=f"{model}{values}")
+        pr_axis.plot(GRID, mean_pr(pr_folds), color=colour, linewidth=2.2)
         drawn += 1
         n_folds.add(len(roc_folds))
     if not drawn:
         plt.close(figure)
         return None
     rate = float(np.mean(rates))
-    roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance (AUROC 0.5)")
-    pr_axis.axhline(rate, linestyle=":", color="grey", label=f"chance: positive rate {rate:.3f} (mean over folds)")
+    roc_axis.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance: AUROC 0.5 (ROC diagonal)")
+    pr_axis.axhline(rate, linestyle="--", color="grey", label=f"chance: AUPR = positive rate {rate:.3f}\n(PR, mean over folds)")
     roc_axis.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC", xlim=(0, 1), ylim=(0, 1.02))
     pr_axis.set(xlabel="recall", ylabel="precision", title="Precision-recall", xlim=(0, 1), ylim=(0, 1.02))
-    for axis in (roc_axis, pr_axis):  # below the axes: the curves' corners stay visible
-        axis.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    handles, labels = roc_axis.get_legend_handles_labels()
+    more, extra = pr_axis.get_legend_handles_labels()
+    # one legend for both panels, below them (the constrained layout makes room): it never covers a
+    # curve or touches an axis label, and the figure grows with the number of models
+    columns = min(3, len(handles) + len(more))
+    figure.set_figheight(4.6 + 0.34 * math.ceil((len(handles) + len(more)) / columns))
+    figure.legend(handles + more, labels + extra, loc="outside lower center", ncol=columns, fontsize=LEGEND_SIZE, frameon=False)
     folds = "/".join(str(n) for n in sorted(n_folds))
     figure.suptitle(
         f"{column}: thin lines are single folds ({folds} per model), bold lines their mean over folds\n"
         "legend values: mean ± SD over folds, as in the report tables (not pooled)",
         fontsize="medium",
     )
-    figure.tight_layout()
     return figure
 
 
@@ -144,12 +177,12 @@ def curves(report, cell_line: str, train_cell_line: str, regime: str = "specific
     figure = curves_figure(report, cell_line, train_cell_line, regime)
     if figure is None:
         return None
-    return _save(figure, report.run / "plots" / f"curves_{group_of(cell_line, train_cell_line, regime)}.png")
+    return save_figure(figure, report.run / "plots" / f"curves_{group_of(cell_line, train_cell_line, regime)}.png")
 
 
 # ---- AUROC heatmaps ---------------------------------------------------------------------------
 def _auroc_image(axis, matrix: pd.DataFrame, **options):
-    image = axis.imshow(matrix.values, cmap=AUROC_CMAP, norm=auroc_norm(), **options)
+    image = axis.imshow(matrix.values, cmap=auroc_cmap(), norm=auroc_norm(), **options)
     _annotate(axis, matrix)
     return image
 
@@ -175,7 +208,7 @@ def fold_heatmap(report, column: str) -> str | None:
     figure = fold_heatmap_figure(report, column)
     if figure is None:
         return None
-    return _save(figure, report.run / "plots" / f"auroc_by_fold_{safe_name(column)}.png")
+    return save_figure(figure, report.run / "plots" / f"auroc_by_fold_{safe_name(column)}.png")
 
 
 def cross_matrix(report, model: str) -> str | None:
@@ -191,7 +224,7 @@ def cross_matrix(report, model: str) -> str | None:
     image = _auroc_image(axis, matrix)
     axis.set(xlabel="test cell line", ylabel="train cell line", title=f"{model}: cross-cell-line AUROC")
     figure.colorbar(image, ax=axis, label="AUROC (0.5 = chance)")
-    return _save(figure, report.run / "plots" / f"cross_cell_line_{safe_name(model)}.png")
+    return save_figure(figure, report.run / "plots" / f"cross_cell_line_{safe_name(model)}.png")
 
 
 def _annotate(axis, matrix: pd.DataFrame) -> None:
@@ -200,7 +233,7 @@ def _annotate(axis, matrix: pd.DataFrame) -> None:
     for (row, col), value in np.ndenumerate(matrix.values):
         if not np.isnan(value):
             dark = abs(value - AUROC_CHANCE) > 0.3  # the ends of the diverging map are dark
-            axis.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if dark else "black")
+            axis.text(col, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
 
 
 def _fold_order(names) -> list[str]:
@@ -211,16 +244,17 @@ def _fold_order(names) -> list[str]:
 
 
 # ---- learning curves --------------------------------------------------------------------------
-def _learning_panels(loss_axis, auroc_axis, model: str, tasks: pd.DataFrame, mean: pd.DataFrame, flags: pd.DataFrame) -> None:
+def _learning_panels(loss_axis, auroc_axis, model: str, tasks: pd.DataFrame, mean: pd.DataFrame, flags: pd.DataFrame,
+                     colour: str = "C0") -> None:
     from matplotlib.ticker import MaxNLocator
 
     for axis, name in ((loss_axis, "loss"), (auroc_axis, "valid_auroc")):
         for _, task in tasks.groupby(["column", "fold"], sort=False):
             task = task.sort_values("epoch")
-            axis.plot(task["epoch"], task[name], color="C0", alpha=0.3, linewidth=0.8, marker="o" if len(task) == 1 else None, markersize=3)
+            axis.plot(task["epoch"], task[name], color=colour, alpha=0.3, linewidth=0.8, marker="o" if len(task) == 1 else None, markersize=3)
         finite = mean[mean[f"{name}_mean"].notna()]
         if not finite.empty:
-            axis.plot(finite["epoch"], finite[f"{name}_mean"], color="C0", linewidth=2.2, marker="o", markersize=4 if len(finite) > 1 else 7, label="mean over folds")
+            axis.plot(finite["epoch"], finite[f"{name}_mean"], color=colour, linewidth=2.2, marker="o", markersize=4 if len(finite) > 1 else 7, label="mean over folds")
         last = max(int(tasks["epoch"].max()), 1)
         if last <= 12:
             axis.set_xticks(range(1, last + 1))
@@ -254,6 +288,7 @@ def learning_curves_figure(report):
     models = [m for m in report.models if m in set(histories["model"])]
     models += [m for m in dict.fromkeys(histories["model"]) if m not in models]
     means, flags = learning_curves(histories), fold_learning(histories)
+    colours = model_colours([*report.models, *(m for m in models if m not in report.models)])
     pairs_per_row = 1 if len(models) <= 4 else 2
     n_rows = math.ceil(len(models) / pairs_per_row)
     plt = _pyplot()
@@ -263,12 +298,15 @@ def learning_curves_figure(report):
         _learning_panels(
             axes[row][2 * pair], axes[row][2 * pair + 1], model,
             histories[histories["model"] == model], means[means["model"] == model], flags[flags["model"] == model],
+            colours[model],
         )
     for index in range(len(models), n_rows * pairs_per_row):  # an odd model count leaves one pair empty
         row, pair = divmod(index, pairs_per_row)
         axes[row][2 * pair].set_visible(False)
         axes[row][2 * pair + 1].set_visible(False)
-    figure.suptitle("Learning curves: thin lines single folds (every cell line), bold line their mean; dotted: chance AUROC", fontsize="medium")
+    several = histories.groupby("model")[["column", "fold"]].apply(lambda tasks: len(tasks.drop_duplicates())).max() > 1
+    lines = "thin lines single folds (every cell line), bold line their mean" if several else "one fold per model"
+    figure.suptitle(f"Learning curves: {lines}; dotted: chance AUROC", fontsize="medium")
     return figure
 
 
@@ -276,7 +314,7 @@ def learning_curves_plot(report) -> str | None:
     figure = learning_curves_figure(report)
     if figure is None:
         return None
-    return _save(figure, report.run / "plots" / LEARNING_CURVES_PNG)
+    return save_figure(figure, report.run / "plots" / LEARNING_CURVES_PNG)
 
 
 def make_plots(report) -> list[str]:
