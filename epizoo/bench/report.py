@@ -3,7 +3,11 @@
 Rows are models, columns cell lines (``train -> test`` for cross-cell-line runs); each cell is
 the mean ± standard deviation over folds (sample SD, ddof=1; a single fold shows no SD). AUPR is
 printed beside the test positive rate, the AUPR of chance, because an AUPR means little without
-it. ``report.md``, ``report.tsv`` and the PNG plots are written into the run directory.
+it. Beside them: pooled AUROC and AUPR with 95 % bootstrap confidence intervals, precision at
+70 % recall, a paired Wilcoxon test of every model against the best one across folds
+(:mod:`epizoo.bench.stats`), F1 and MCC at a threshold chosen on each fold's validation side,
+and the run's provenance. ``report.md``, ``report.tsv`` and the plots (SVG and PNG) are written
+into the run directory.
 ``report.md`` also has the learning curves of each model (from the tasks' epoch histories) with
 a memorisation flag per model (see :data:`epizoo.bench.results.MEMORISATION_RULE`).
 
@@ -13,6 +17,7 @@ Reading the run directory lives in :mod:`epizoo.bench.results`; this module impo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from epizoo.bench.results import (
     learning_curves,
     learning_summary,
     load_histories,
+    load_provenance,
     load_run,
     mean_sd,
     metric_columns,
@@ -37,12 +43,16 @@ from epizoo.bench.results import (
     regime_order,
     regimes_of,
 )
-from epizoo.bench.config import CONTROL_LABELS, MULTI_CELL_SPLITS
+from epizoo.bench.config import CONTROL_LABELS
+from epizoo.bench.stats import CI_TEXT, MIN_FOLDS_FOR_TEST, paired_comparisons
 from epizoo.training.checkpoint import atomic_write_text
 
 __all__ = ["Report", "build_report", "column_of", "load_run", "read_predictions", "summarise", "write_report"]
 
-SUMMARY_METRICS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc")
+SUMMARY_METRICS = (
+    "auroc", "aupr", "positive_rate", "aupr_ratio", "precision_at_70_recall", "f1", "mcc",
+    "valid_threshold", "f1_at_valid_threshold", "mcc_at_valid_threshold",
+)
 
 
 @dataclass
@@ -54,7 +64,9 @@ class Report:
     skipped: pd.DataFrame
     histories: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per task x epoch; empty for older runs
     plots: list[str] = field(default_factory=list)
-    pooled: pd.DataFrame = field(default_factory=pd.DataFrame)  # MULTI_CELL_SPLITS: metrics over all folds' predictions
+    pooled: pd.DataFrame = field(default_factory=pd.DataFrame)  # metrics over all folds' predictions, with CIs
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)  # each model against its column's best, across folds
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def learning(self) -> pd.DataFrame:
@@ -96,6 +108,9 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     grouped = metrics.groupby(keys, sort=False)
     summary = grouped.size().rename("n_folds").reset_index()
     for name in SUMMARY_METRICS:
+        if name not in metrics:  # a run directory written before the metric was recorded
+            summary[f"{name}_mean"] = summary[f"{name}_std"] = float("nan")
+            continue
         stats = grouped[name].agg(["mean", "std"]).reset_index(drop=True)
         summary[f"{name}_mean"], summary[f"{name}_std"] = stats["mean"].values, stats["std"].values
     return summary
@@ -104,8 +119,11 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
 def build_report(run: str | Path) -> Report:
     metrics, config, skipped = load_run(run)
     split = config.get("config", {}).get("split", "")
-    pooled = pooled_metrics(run, metrics) if split in MULTI_CELL_SPLITS else pd.DataFrame()
-    return Report(Path(run), split, metrics, summarise(metrics), skipped, load_histories(run, metrics), pooled=pooled)
+    return Report(
+        Path(run), split, metrics, summarise(metrics), skipped, load_histories(run, metrics),
+        pooled=pooled_metrics(run, metrics), paired=paired_comparisons(metrics, metric_columns(metrics)),
+        provenance=load_provenance(run, config),
+    )
 
 
 # ---- text -------------------------------------------------------------------------------------
@@ -132,17 +150,21 @@ def markdown(report: Report) -> str:
         lines += [f"## {title}", "", "| model | " + " | ".join(report.columns) + " |", "|---" * (len(report.columns) + 1) + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, metric)]
         lines.append("")
+    lines += pooled_markdown(report)
+    lines += paired_markdown(report)
+    lines += threshold_markdown(report)
     lines += budget_markdown(report)
     lines += regime_markdown(report)
-    lines += pooled_markdown(report)
     if not report.skipped.empty:
         lines += ["## Skipped folds", "", "| cell line | fold | reason |", "|---|---|---|"]
         lines += [f"| {column_of(r.cell_line, r.train_cell_line)} | {r.fold} | {r.reason} |" for r in report.skipped.itertuples()]
         lines.append("")
     lines += learning_markdown(report)
-    others = [p for p in report.plots if Path(p).name != LEARNING_CURVES_PNG]
+    others = [p for p in report.plots if Path(p).name != LEARNING_CURVES_PNG and p.endswith(".png")]
     if others:
-        lines += ["## Plots", ""] + [f"![{Path(p).stem}]({p})" for p in others] + [""]
+        lines += ["## Plots", "", "Each plot is also written as SVG beside its PNG (`plots/*.svg`), for print.", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in others] + [""]
+    lines += provenance_markdown(report)
     return "\n".join(lines)
 
 
@@ -210,23 +232,93 @@ def regime_markdown(report: Report) -> list[str]:
     return [title, "", *(f"{note}\n" for note in notes)] if notes else []
 
 
+def _with_ci(value: float, low: float, high: float) -> str:
+    """``0.712 [0.690, 0.733]``; ``n/a`` without a value."""
+    if value is None or math.isnan(value):
+        return "n/a"
+    return f"{value:.3f}" if math.isnan(low) else f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _number(value: float, digits: int = 3) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
 def pooled_rows(report: Report) -> list[list[str]]:
     return [
-        [r.model, r.column, f"{r.auroc:.3f}", f"{r.aupr:.3f}", f"{r.positive_rate:.3f}", f"{r.pairs:,}", str(r.n_folds)]
+        [r.model, r.column, _with_ci(r.auroc, r.auroc_low, r.auroc_high), _with_ci(r.aupr, r.aupr_low, r.aupr_high),
+         f"{r.positive_rate:.3f}", _number(r.precision_at_70_recall), f"{r.pairs:,}", str(r.n_folds)]
         for r in report.pooled.itertuples()
     ]
 
 
-POOLED_HEADER = ["model", "column", "AUROC", "AUPR", "pos. rate", "test pairs", "folds"]
+POOLED_HEADER = ["model", "column", "AUROC [95% CI]", "AUPR [95% CI]", "pos. rate", "precision at 70% recall", "test pairs", "folds"]
+POOLED_TEXT = (
+    "AUROC and AUPR over every fold's test pairs at once (TransEPI's way of reporting), in brackets their "
+    f"{CI_TEXT}. Precision at 70% recall: the share of true interactions among the top-scored pairs when "
+    "enough are kept to recover 70% of them (the operating point of the ENCODE-rE2G CRISPR benchmarks); "
+    "chance is the positive rate."
+)
 
 
 def pooled_markdown(report: Report) -> list[str]:
     if report.pooled.empty:
         return []
-    lines = ["## Pooled over folds", "", "AUROC and AUPR over every fold's test pairs at once (TransEPI's way of reporting).", ""]
+    lines = ["## Pooled over folds, with confidence intervals", "", POOLED_TEXT, ""]
     lines += ["| " + " | ".join(POOLED_HEADER) + " |", "|---" * len(POOLED_HEADER) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in pooled_rows(report)]
     return lines + [""]
+
+
+PAIRED_HEADER = ["column", "model", "best model", "folds", "AUROC difference (mean)", "best wins", "Wilcoxon p", "note"]
+PAIRED_TEXT = (
+    "Each model against the column's best (highest mean AUROC over folds): the Wilcoxon signed-rank test "
+    "(two-sided) of the per-fold AUROC differences, on the folds both models scored. The difference is the best "
+    f"model's AUROC minus the model's. With fewer than {MIN_FOLDS_FOR_TEST} folds the test cannot reach p < 0.05 "
+    "however large the differences: a high p there is no evidence that the models are equal; the pooled intervals "
+    "above say more."
+)
+
+
+def paired_rows(report: Report) -> list[list[str]]:
+    return [
+        [r.column, r.model, r.best, str(r.n_folds), _number(r.mean_difference), f"{r.wins} of {r.n_folds}",
+         _number(r.p_value, 3), r.note or ""]
+        for r in report.paired.itertuples()
+    ]
+
+
+def paired_markdown(report: Report) -> list[str]:
+    if report.paired.empty:
+        return []
+    lines = ["## Paired comparison with the best model", "", PAIRED_TEXT, ""]
+    lines += ["| " + " | ".join(PAIRED_HEADER) + " |", "|---" * len(PAIRED_HEADER) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in paired_rows(report)] + [""]
+
+
+THRESHOLD_TEXT = (
+    "F1 and MCC need a threshold. Most models' scores are not calibrated to 0.5 (trained on balanced or "
+    "shift-augmented pairs, or on few epochs, they score nearly every test pair below or above it), so at 0.5 "
+    "F1 and MCC are often 0 without saying anything about ranking. Here each fold's threshold is the one of "
+    "maximal F1 on that fold's validation side, chosen before the test side is seen, and applied to the test "
+    "pairs. Mean ± SD over folds; the 0.5 values are kept for comparison with the papers' tables."
+)
+THRESHOLD_HEADER = ["model", "column", "threshold (validation)", "F1", "MCC", "F1 at 0.5", "MCC at 0.5"]
+
+
+def threshold_rows(report: Report) -> list[list[str]]:
+    rows = []
+    for r in report.summary.to_dict(orient="records"):
+        rows.append([r["model"], r["column"], *(mean_sd(r[f"{name}_mean"], r[f"{name}_std"]) for name in (
+            "valid_threshold", "f1_at_valid_threshold", "mcc_at_valid_threshold", "f1", "mcc"))])
+    return rows
+
+
+def threshold_markdown(report: Report) -> list[str]:
+    lines = ["## Thresholded metrics", "", THRESHOLD_TEXT, ""]
+    if report.summary["valid_threshold_mean"].isna().all():
+        lines += ["This run directory predates validation thresholds: only the 0.5 values are available.", ""]
+    lines += ["| " + " | ".join(THRESHOLD_HEADER) + " |", "|---" * len(THRESHOLD_HEADER) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in threshold_rows(report)] + [""]
 
 
 def learning_rows(report: Report) -> list[list[str]]:
@@ -268,6 +360,43 @@ def learning_markdown(report: Report) -> list[str]:
     return lines
 
 
+def provenance_markdown(report: Report) -> list[str]:
+    """The run's command, store, versions, devices and the models left out."""
+    recorded = report.provenance
+    if not recorded:
+        return []
+    environment, store = recorded.get("environment") or {}, recorded.get("store") or {}
+    lines = ["## Provenance", ""]
+    if not recorded.get("recorded"):
+        lines += ["This run directory predates provenance.json: the store hash, plugin versions and models left out were "
+                  "not recorded.", ""]
+    lines += [f"* command: `{recorded.get('command') or 'n/a'}`",
+              f"* store: `{store.get('path') or 'n/a'}`; manifest sha256 `{store.get('manifest_sha256') or 'n/a'}`; "
+              f"identity `{store.get('identity') or 'n/a'}`"]
+    versions = ", ".join(f"{name} {environment[name]}" for name in ("epizoo", "torch", "numpy", "scikit-learn", "python") if environment.get(name))
+    lines.append(f"* versions: {versions or 'n/a'}")
+    plugins = recorded.get("plugins") or {}
+    if plugins:
+        lines.append("* plugins: " + ", ".join(f"{name} {version or '(no version)'}" for name, version in plugins.items()))
+    machine = [environment.get(name) for name in ("cpu", "platform") if environment.get(name)]
+    gpus = environment.get("cuda_devices") or []
+    lines.append(f"* machine: {'; '.join(map(str, machine)) or 'n/a'}; GPUs: {', '.join(gpus) or 'none'}; "
+                 f"torch threads {environment.get('threads', 'n/a')}; --device {environment.get('device', 'n/a')}")
+    runtimes = recorded.get("models") or {}
+    if runtimes:
+        lines.append("* device and precision per model: " + "; ".join(
+            f"{model} {'/'.join(entry['device']) or 'n/a'} {'/'.join(entry['precision']) or '(scikit-learn)'}"
+            for model, entry in runtimes.items()))
+    lines.append("* budgets and stopping reasons: the Budgets section above")
+    skipped = recorded.get("skipped_models") or []
+    if skipped:
+        lines += ["", "Models `--models all` left out:", "", "| model | reason |", "|---|---|"]
+        lines += [f"| {entry['model']} | {entry['reason']} |" for entry in skipped]
+    elif recorded.get("recorded"):
+        lines.append("* models left out: none")
+    return lines + [""]
+
+
 def _fold_counts(report: Report) -> str:
     counts = sorted(set(report.summary["n_folds"].tolist()))
     return ", ".join(str(c) for c in counts)
@@ -294,11 +423,18 @@ def rich_tables(report: Report) -> list:
         table.add_row(*(row[index] for index in shown))
     tables.append(table)
     if not report.pooled.empty:
-        table = Table(title="Pooled over folds")
+        table = Table(title=f"Pooled over folds ({CI_TEXT})")
         for name in POOLED_HEADER:
             table.add_column(name, justify="left" if name in ("model", "column") else "right")
         for row in pooled_rows(report):
             table.add_row(*row)
+        tables.append(table)
+    if not report.paired.empty:
+        table = Table(title="Paired with the best model across folds (Wilcoxon signed-rank on AUROC; report.md explains)")
+        for name in PAIRED_HEADER[:-1]:  # the notes are printed once, below the tables
+            table.add_column(name, justify="left" if name in ("column", "model", "best model") else "right")
+        for row in paired_rows(report):
+            table.add_row(*row[:-1])
         tables.append(table)
     return tables
 
@@ -318,6 +454,9 @@ def as_json(report: Report) -> dict[str, Any]:
         "learning": _records(report.learning),
         "learning_curves": _records(report.curves),
         "pooled": _records(report.pooled),
+        "paired": _records(report.paired),
+        "statistics_notes": [POOLED_TEXT, PAIRED_TEXT, THRESHOLD_TEXT],
+        "provenance": report.provenance,
         "budgets": _records(report.budgets),
         "budget_notes": budget_notes(report.metrics),
         **({"regimes": list(dict.fromkeys(report.summary["regime"])), "regime_notes": regime_notes(report)} if "regime" in report.summary else {}),
@@ -352,6 +491,8 @@ def print_report(report: Report) -> None:
 
     for table in rich_tables(report):
         console.stdout.print(table)
+    for note in dict.fromkeys(note for note in report.paired.get("note", []) if note):
+        console.stdout.print(f"paired test: {note}")
     for note in budget_notes(report.metrics):
         console.stdout.print(note.replace("**", ""))
     for note in regime_notes(report):

@@ -250,25 +250,34 @@ def learning_summary(histories: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---- pooled over folds ------------------------------------------------------------------------
+POOLED_COLUMNS = [
+    "model", "column", "n_folds", "pairs", "positive_rate", "auroc", "auroc_low", "auroc_high",
+    "aupr", "aupr_low", "aupr_high", "precision_at_70_recall",
+]
+
+
 def pooled_metrics(run: str | Path, metrics: pd.DataFrame) -> pd.DataFrame:
-    """AUROC and AUPR of each model and column on all its folds' test predictions at once, as
-    TransEPI reports its cross-cell table (one score over the union of the held-out chromosomes)."""
-    from epizoo.metrics import aupr, auroc
+    """AUROC and AUPR of each model and column on all its folds' test predictions at once (as
+    TransEPI reports its cross-cell table: one score over the union of the held-out chromosomes),
+    with bootstrap confidence intervals (:mod:`epizoo.bench.stats`) and the precision at 70 % recall."""
+    from epizoo.bench.stats import bootstrap_ci
+    from epizoo.metrics import precision_at_70_recall
 
     rows = []
-    keys = metrics[["model", "cell_line", "train_cell_line"]].drop_duplicates()
-    for model, cell_line, train_cell_line in keys.itertuples(index=False):
-        tables = [table for _, table in fold_predictions(Path(run), safe_name(model), group_of(cell_line, train_cell_line))]
+    keyed = metrics.assign(column=metric_columns(metrics), regime=regimes_of(metrics))
+    keys = keyed[["model", "cell_line", "train_cell_line", "regime", "column"]].drop_duplicates()
+    for model, cell_line, train_cell_line, regime, column in keys.itertuples(index=False):
+        tables = [table for _, table in fold_predictions(Path(run), safe_name(model), group_of(cell_line, train_cell_line, regime))]
         if not tables:
             continue
         pooled = pd.concat(tables, ignore_index=True)
         labels, scores = pooled["label"].to_numpy(), pooled["score"].to_numpy()
         rows.append({
-            "model": model, "column": column_of(cell_line, train_cell_line), "n_folds": len(tables), "pairs": len(pooled),
-            "positive_rate": float(labels.mean()), "auroc": auroc(labels, scores), "aupr": aupr(labels, scores),
+            "model": model, "column": column, "n_folds": len(tables), "pairs": len(pooled),
+            "positive_rate": float(labels.mean()), **bootstrap_ci(labels, scores),
+            "precision_at_70_recall": precision_at_70_recall(labels, scores),
         })
-    return pd.DataFrame(rows, columns=["model", "column", "n_folds", "pairs", "positive_rate", "auroc", "aupr"])
-
+    return pd.DataFrame(rows, columns=POOLED_COLUMNS)
 
 
 # ---- budgets ----------------------------------------------------------------------------------
@@ -341,3 +350,48 @@ def unscored_notes(metrics: pd.DataFrame) -> list[str]:
     return [f"{column}: {', '.join(dict.fromkeys(group['model']))} left {int(group.groupby('fold')['unscored_test_pairs'].max().sum()):,} "
             "test pairs without signal values unscored; the column's scores cover the pairs with signals only."
             for column, group in unscored.assign(column=metric_columns(unscored)).groupby("column", sort=False)]
+
+
+# ---- provenance -------------------------------------------------------------------------------
+def _json_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def model_runtimes(run: str | Path) -> dict[str, dict[str, list[str]]]:
+    """Per model, the devices and numeric precisions its finished tasks trained with (result.json)."""
+    found: dict[str, dict[str, set[str]]] = {}
+    for path in sorted((Path(run) / "tasks").rglob("result.json")):
+        if not (path.parent / "done").is_file():
+            continue
+        result = _json_file(path)
+        training = result.get("training") if isinstance(result.get("training"), dict) else {}
+        if "model" not in result:
+            continue
+        entry = found.setdefault(str(result["model"]), {"device": set(), "precision": set()})
+        for name in ("device", "precision"):
+            if training.get(name):
+                entry[name].add(str(training[name]))
+    return {model: {name: sorted(values) for name, values in entry.items()} for model, entry in found.items()}
+
+
+def load_provenance(run: str | Path, config: dict[str, Any]) -> dict[str, Any]:
+    """What produced the run: command, store (path, identity, manifest hash), versions of epizoo,
+    its plugins, torch and the rest (environment.json), device and precision per model, and the
+    models left out. Files an older run directory lacks give empty entries."""
+    run = Path(run)
+    recorded = _json_file(run / "provenance.json")
+    settings = config.get("config") or {}
+    store = recorded.get("store") or {"path": settings.get("store"), "identity": settings.get("store_identity"), "manifest_sha256": None}
+    return {
+        "command": recorded.get("command") or config.get("command"),
+        "store": store,
+        "environment": _json_file(run / "environment.json"),
+        "plugins": recorded.get("plugins") or {},
+        "models": model_runtimes(run),
+        "skipped_models": recorded.get("skipped_models") or [],
+        "recorded": bool(recorded),
+    }

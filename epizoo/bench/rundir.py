@@ -47,6 +47,7 @@ class RunDirectory:
     metrics = property(lambda self: self.root / "metrics.tsv")
     skipped = property(lambda self: self.root / "skipped.tsv")
     leakage = property(lambda self: self.root / "leakage.json")
+    provenance = property(lambda self: self.root / "provenance.json")
     lock = property(lambda self: self.root / LOCK_FILE)
 
     def task_dir(self, task: Task) -> Path:
@@ -157,6 +158,27 @@ def environment(device: str, threads: int | None) -> dict[str, Any]:
         "device": device,
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
         "threads": threads or torch.get_num_threads(),
+    }
+
+
+def provenance(config: BenchConfig, skipped_models: dict[str, str]) -> dict[str, Any]:
+    """What a paper needs to name beside the run's numbers, beyond environment.json: the store (path,
+    identity, the sha256 of its manifest, which hashes every file it holds), the plugins and their
+    versions, and the models ``--models all`` left out with the reason."""
+    import hashlib
+
+    from epizoo.plugins import list_plugins
+    from epizoo.store.integrity import MANIFEST
+
+    manifest = Path(config.store) / MANIFEST
+    return {
+        "command": config.command,
+        "store": {
+            "path": config.store, "identity": config.store_identity,
+            "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
+        },
+        "plugins": {row["name"]: row["version"] for row in list_plugins()},
+        "skipped_models": [{"model": name, "reason": reason} for name, reason in skipped_models.items()],
     }
 
 

@@ -31,7 +31,7 @@ from epizoo.bench.plan import check_controls, plan
 from epizoo.bench.progress import PlainProgress, QuietProgress, RichProgress, make_progress
 from epizoo.bench.rundir import (
     LOCK_FILE, METRIC_COLUMNS, RunDirectory, RunDirectoryError, _check_out, collect_results, environment, metrics_table,
-    write_metrics,
+    provenance, write_metrics,
 )
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
 from epizoo.errors import EpizooError
@@ -205,7 +205,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     if maps_only:  # the contact-map benchmark: held-out maps, not pairs (epizoo.bench.contact_tasks)
         if config.regime != ["specific"] or config.controls:
             raise EpizooError("contact-map models run the specific regime only; leave --regime and --control out")
-        tasks, skipped, leakage = plan_maps(ds, config), [], []
+        tasks, skipped, leakage, unreadable = plan_maps(ds, config), [], [], {}
     else:
         config.models, unreadable = _models_for_store(ds, config.store, config.models, every_model, config.regime)
         for name, missing in unreadable.items():
@@ -217,6 +217,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     try:
         run.open(config, resume)
         atomic_write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
+        atomic_write_text(run.provenance, dumps(provenance(config, {name: f"reads {missing}, which this store does not hold"
+                                                                     for name, missing in unreadable.items()}), indent=2) + "\n")
         atomic_write_text(run.leakage, dumps(leakage, indent=2, default=_json_default) + "\n")
         atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
         for entry in skipped:

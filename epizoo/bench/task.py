@@ -83,7 +83,6 @@ def run_task(
 ) -> dict[str, Any]:
     """Train and score one task, or return its recorded result when it is already done."""
     from epizoo import open_store
-    from epizoo.metrics import score_all
     from epizoo.plugins import get_model
 
     run = RunDirectory(config.out)
@@ -108,7 +107,8 @@ def run_task(
         if task.regime == "best":
             result.summary.update(fine_tuned=initial_state is not None, starts_from=task.after)
     maps_only = is_maps_task(task)
-    metrics = result.summary["contact_metrics"]["model"] if maps_only else score_all(result.test_labels, result.test_scores)
+    threshold = result.summary.get("valid_threshold", np.nan)
+    metrics = result.summary["contact_metrics"]["model"] if maps_only else test_metrics(result.test_labels, result.test_scores, threshold)
     ds = open_store(config.store)
     record = {
         "model": task.model, "cell_line": task.cell_line, "train_cell_line": task.train_cell_line, "fold": task.fold,
@@ -124,7 +124,7 @@ def run_task(
         where = run.predictions(task, line if task.tests else None)
         atomic_write_text(where, _header(config, task, line) + table.to_csv(sep="\t", index=False))
         if task.tests:  # one metrics row per cell line; the training (history) is the record's
-            rows.append({**record, "cell_line": line, "metrics": score_all(labels, scores), "history": []})
+            rows.append({**record, "cell_line": line, "metrics": test_metrics(labels, scores, threshold), "history": []})
     if rows:
         record["rows"] = rows
     description = {
@@ -143,6 +143,16 @@ def run_task(
     atomic_write_text(task_dir / "result.json", dumps(record, indent=2, default=_json_default) + "\n")
     (task_dir / "done").touch()
     return record
+
+
+def test_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Every registered metric of a test side, and F1/MCC at the threshold chosen on the fold's
+    validation side (max F1 there), never on the test pairs themselves."""
+    from epizoo.metrics import at_threshold, score_all
+
+    chosen = at_threshold(labels, scores, threshold)
+    return {**score_all(labels, scores), "valid_threshold": threshold,
+            "f1_at_valid_threshold": chosen["f1"], "mcc_at_valid_threshold": chosen["mcc"]}
 
 
 def _starting_weights(run: RunDirectory, task: Task, spec) -> dict | None:

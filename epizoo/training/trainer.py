@@ -22,7 +22,7 @@ import torch.nn.functional as F
 import zarr
 
 from epizoo.errors import EmptyResultError, EpizooError
-from epizoo.metrics import auroc
+from epizoo.metrics import auroc, best_f1_threshold
 from epizoo.nn import set_kmer_conv_auto
 from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, torch_arguments, torch_logits
 from epizoo.training.loader import (
@@ -411,6 +411,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
     deadline = time.monotonic() + options.budget_minutes * 60 if options.budget_minutes else math.inf
 
     history, best_key, best_state, best_epoch, stop, waited = [], None, None, -1, "epochs", 0
+    threshold = math.nan
     for epoch in range(recipe.epochs):
         dataset.set_epoch(epoch)
         run.model.train()
@@ -436,6 +437,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         if sides.valid.size == 0 or _better(key, best_key, recipe.monitor):  # no validation: keep the last epoch
             best_key, best_epoch, waited = key, epoch + 1, 0
             best_state = copy.deepcopy(run.model.state_dict())
+            threshold = best_f1_threshold(valid_labels, valid_scores)  # of the kept weights, on validation only
         else:
             waited += 1
         if stop == "budget":
@@ -456,6 +458,7 @@ def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, o
         "precision": run.precision,
         "kmer_conv_path": run.kmer_conv_path,  # None: the model has no k-mer conv layer left to auto
         "probe": run.probe,  # CUDA: seconds per step of each path/precision timed; None when nothing was probed
+        "valid_threshold": threshold,
     }
     return TrainResult(test_pairs, test_labels, test_scores, history, summary, state=best_state)
 
@@ -491,15 +494,18 @@ def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device,
     record: dict[str, float] = {
         "epoch": 1, "loss": math.nan, "seconds": time.monotonic() - started, "cpu_seconds": time.process_time() - cpu_started,
     }
+    threshold = math.nan
     if sides.valid.size:
         _, valid_labels, valid_features = _features(spec, store, sides.valid, hparams, options)
-        record["valid_auroc"], record["valid_loss"] = _validation_key(valid_labels, estimator.predict_proba(valid_features)[:, 1])
+        valid_scores = estimator.predict_proba(valid_features)[:, 1]
+        record["valid_auroc"], record["valid_loss"] = _validation_key(valid_labels, valid_scores)
+        threshold = best_f1_threshold(valid_labels, valid_scores)
     if on_epoch is not None:
         on_epoch(record)
     test_pairs, test_labels, test_features = _features(spec, store, sides.test, hparams, options)
     test_scores = estimator.predict_proba(test_features)[:, 1]
     summary = {"best_epoch": 1, "epochs_run": 1, "stopped_by": "fitted", "n_train_items": int(sides.train.size),
-               "items_seen": int(sides.train.size), "embedding_source": None}
+               "items_seen": int(sides.train.size), "embedding_source": None, "valid_threshold": threshold}
     return TrainResult(test_pairs, test_labels, test_scores, [record], summary, estimator=estimator)
 
 
