@@ -15,6 +15,10 @@ def pytest_configure(config) -> None:
     """``EPIZOO_TEST_TORCH_THREADS=1`` (or 2) runs the suite on that many torch threads: trained
     models' scores move with the thread count and the BLAS kernels, and every assertion on them
     must hold for both (commands given ``--threads`` still use their own)."""
+    if not os.environ.get("EPIZOO_CACHE_DIR"):  # the model listing's cache: never the user's, in a test
+        import tempfile
+
+        os.environ["EPIZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="epizoo-test-cache-")
     threads = os.environ.get("EPIZOO_TEST_TORCH_THREADS")
     if threads:
         import torch

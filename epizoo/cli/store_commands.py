@@ -294,13 +294,9 @@ def datasets_command(as_json):
     """Registered datasets with their variants and genome build."""
     from rich.table import Table
 
-    from epizoo.plugins import get_datasets
+    from epizoo.registry_cache import listing
 
-    rows = [
-        {"name": spec.name, "description": spec.description, "variants": list(spec.variants),
-         "default_variant": spec.default_variant, "genome_build": spec.genome_build}
-        for spec in get_datasets().values()
-    ]
+    rows = listing()["datasets"]  # cached: listing them imports no model (and no torch)
     if as_json:
         console.print_json(rows)
         return

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from epizoo import console, docs_gen, plugins
+from epizoo import console, docs_gen
 from epizoo.errors import EmptyResultError
 
 
@@ -14,8 +14,10 @@ from epizoo.errors import EmptyResultError
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: name, version, hooks, and plugins that failed to load."""
-    plugins.load_all()
-    loaded, failed = plugins.list_plugins(), plugins.failed_plugins()
+    from epizoo.registry_cache import listing
+
+    found = listing()
+    loaded, failed = found["plugins"], found["failed"]
     if as_json:
         console.print_json({"plugins": loaded, "failed": failed})
         return
@@ -44,36 +46,29 @@ def _print_plugins_table(loaded: list[dict[str, Any]], failed: list[dict[str, An
 @click.option("--json", "as_json", is_flag=True, help="Print the full specs (cards, recipes, hparams) as JSON.")
 def models_command(name: str | None, pattern: str | None, params: bool, as_json: bool) -> None:
     """List registered models (name, kind, input, windows, parameters); with NAME, its full card."""
+    from epizoo.registry_cache import find_record, listing, matching_records, spec_of
+
+    if name is not None and pattern:
+        raise click.UsageError("give a model NAME or --filter PATTERN, not both")
+    records = listing(parameters=params)["models"]  # the specs' records, cached: no torch import
+    if not params:
+        records = [{key: value for key, value in record.items() if key != "parameters"} for record in records]
     if name is not None:
-        if pattern:
-            raise click.UsageError("give a model NAME or --filter PATTERN, not both")
-        spec = plugins.get_model(name)  # aliases resolve; an unknown name suggests the closest
-        count = _parameters_or_none(spec) if params else None
+        record = find_record(records, name)  # aliases resolve; an unknown name suggests the closest
         if as_json:
-            console.print_json(docs_gen.model_record(spec, count))
+            console.print_json(record)
         else:
-            _print_card(spec, count, params)
+            _print_card(spec_of(record), record.get("parameters"), params)
         return
-    specs = plugins.find_models(pattern) if pattern else list(plugins.get_models().values())
-    if pattern and not specs:
-        known = ", ".join(sorted(plugins.get_models())) or "none"
+    chosen = matching_records(records, pattern) if pattern else records
+    if pattern and not chosen:
+        known = ", ".join(sorted(record["name"] for record in records)) or "none"
         raise EmptyResultError(f"no model name or alias matches {pattern!r} (known: {known})")
-    specs.sort(key=lambda spec: spec.name)
-    counts = {spec.name: _parameters_or_none(spec) for spec in specs} if params else {}
+    chosen = sorted(chosen, key=lambda record: record["name"])
     if as_json:
-        console.print_json([docs_gen.model_record(spec, counts.get(spec.name)) for spec in specs])
+        console.print_json(chosen)
         return
-    _print_models_table(specs, counts, params)
-
-
-def _parameters_or_none(spec: Any) -> int | None:
-    """Count parameters; a model that cannot be built is reported and shown without a count."""
-    try:
-        return docs_gen.count_parameters(spec)
-    except Exception as exc:
-        message = f"warning: model {spec.name!r} could not be built: {type(exc).__name__}: {exc}"
-        console.stderr.print(" ".join(message.split()), markup=False, highlight=False, soft_wrap=True)
-        return None
+    _print_models_table([spec_of(record) for record in chosen], {r["name"]: r.get("parameters") for r in chosen}, params)
 
 
 def _print_models_table(specs: list[Any], counts: dict[str, int | None], params: bool) -> None:
