@@ -6,7 +6,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -35,6 +36,24 @@ class _NoProgress:
         pass
 
 
+class RemainingColumn(ProgressColumn):
+    """Time left, from the task's whole elapsed time and the share done: rich's own column uses the
+    speed of the last 30 s, so it shows -:--:-- whenever a step (an epoch, a model) takes longer.
+    Steps done before the clock meant anything (``resumed``, a field: tasks a resumed run skips)
+    are left out of the rate."""
+
+    def render(self, task) -> Text:
+        resumed = task.fields.get("resumed", 0)
+        done = task.completed - resumed
+        if task.finished:
+            return Text("0:00:00", style="progress.remaining")
+        if task.total is None or task.elapsed is None or done <= 0 or task.elapsed <= 0:
+            return Text("-:--:--", style="progress.remaining")
+        seconds = int(task.elapsed * (task.total - task.completed) / done)
+        hours, rest = divmod(seconds, 3600)
+        return Text(f"{hours}:{rest // 60:02d}:{rest % 60:02d}", style="progress.remaining")
+
+
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[Progress | _NoProgress]:
     """A rich progress display on stderr, or a silent stand-in."""
@@ -46,7 +65,7 @@ def progress(enabled: bool = True) -> Iterator[Progress | _NoProgress]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        RemainingColumn(),
         TextColumn("{task.fields[status]}"),
         console=stderr,
         transient=False,

@@ -15,9 +15,10 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -381,8 +382,10 @@ def score_pairs(
     device: str = "cpu",
     batch_size: int = PREDICT_BATCH,
     precision: str = "auto",
+    on_batch: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(pairs, labels, probabilities) of ``pairs`` of ``store``, in pair order, as the bench scores them."""
+    """(pairs, labels, probabilities) of ``pairs`` of ``store``, in pair order, as the bench scores them.
+    ``on_batch(n)`` is told each batch's pair count as it is scored (a progress bar)."""
     import torch
 
     from epizoo.training.trainer import TrainOptions, _features, resolve_device, resolve_precision
@@ -402,7 +405,10 @@ def score_pairs(
             return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if spec.kind == "sklearn":
         out_pairs, labels, features = _features(spec, store, pairs, hparams, TrainOptions(device="cpu"))
-        return out_pairs, labels, np.asarray(model.predict_proba(features)[:, 1])
+        scores = np.asarray(model.predict_proba(features)[:, 1])
+        if on_batch is not None:
+            on_batch(out_pairs.size)
+        return out_pairs, labels, scores
     from epizoo.plugins import get_encoder
     from epizoo.training.loader import PairBatches, make_loader, plain_items, to_device
 
@@ -419,9 +425,22 @@ def score_pairs(
             out_scores.append(_torch_probabilities(model, spec, batch, encode, use_bf16).cpu().numpy())
             out_labels.append(batch["label"].cpu().numpy())
             out_pairs.append(batch["pair"].cpu().numpy())
+            if on_batch is not None:
+                on_batch(len(out_pairs[-1]))
     found_pairs, labels, scores = (np.concatenate(x) for x in (out_pairs, out_labels, out_scores))
     order = np.argsort(found_pairs, kind="stable")
     return found_pairs[order], labels[order], scores[order]
+
+
+@contextmanager
+def scoring_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr over ``total`` pairs (scored, rate, time left); a no-op when disabled.
+    A model of signals leaves the pairs without signal values unscored: the bar then ends short."""
+    from epizoo import console
+
+    with console.progress(enabled) as bar:
+        task = bar.add_task("scoring pairs", total=total, status="")
+        yield lambda n: bar.advance(task, n)
 
 
 # ---- a run's checkpoints and fold sides ------------------------------------------------------------
@@ -511,6 +530,7 @@ def write_predictions(
     precision: str = "auto",
     command: str = "",
     tracks_of: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold of ``run``) with
     the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place).
@@ -552,7 +572,8 @@ def write_predictions(
         found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
         note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)
     else:
-        found, labels, scores = score_pairs(model, spec, description, store, chosen, target, batch_size, precision)
+        with scoring_progress(progress, chosen.size) as advance:
+            found, labels, scores = score_pairs(model, spec, description, store, chosen, target, batch_size, precision, advance)
         if found.size < chosen.size:
             note = (f"# {chosen.size - found.size:,} of the {chosen.size:,} pairs have no signal values (or no window "
                     f"between their elements) and were not scored: {spec.name} reads signals\n")
@@ -607,6 +628,7 @@ def write_bedpe_predictions(
     batch_size: int = PREDICT_BATCH,
     precision: str = "auto",
     command: str = "",
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Score every pair of a user's BEDPE with the model of ``checkpoint`` and write ``out``.
 
@@ -664,7 +686,8 @@ def write_bedpe_predictions(
                 f"{first['enhancer_contig']}:{first['enhancer_start']}-{first['enhancer_end']} with "
                 f"{first['promoter_contig']}:{first['promoter_start']}-{first['promoter_end']}); give a source that covers every pair"
             )
-        found, _labels, scores = score_pairs(model, spec, description, store, np.unique(chosen), target, batch_size, precision)
+        with scoring_progress(progress, np.unique(chosen).size) as advance:
+            found, _labels, scores = score_pairs(model, spec, description, store, np.unique(chosen), target, batch_size, precision, advance)
         score_of = np.empty(ds.sizes["pairs"], dtype=np.float64)
         score_of[found] = scores
         per_row = score_of[chosen]

@@ -377,3 +377,23 @@ def test_predict_bedpe_bad_inputs_are_one_line_and_write_nothing(run, genome_fa,
             one_line_failure(invoke("predict", *options, "-o", str(out)), *words)
         assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
     assert not list(scratch.iterdir())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_scoring_reports_every_pair_to_the_progress_bar(run, store, model):
+    from epizoo.inference import score_pairs
+
+    loaded, spec, described = load_checkpoint_model(checkpoint(run, model))
+    counted = []
+    pairs, _, _ = score_pairs(loaded, spec, described, store, np.arange(60), "cpu", 16, on_batch=counted.append)
+    assert sum(counted) == pairs.size == 60
+    assert len(counted) == (4 if spec.kind == "torch" else 1)  # torch: a report per batch of 16
+
+
+def test_predict_shows_a_progress_bar_unless_told_not_to(run, store, tmp_path):
+    shown = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "a.tsv")])
+    assert shown.exit_code == 0, shown.output
+    assert "scoring pairs" in shown.stderr and "90/90" in shown.stderr
+    quiet = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "b.tsv"),
+                                     "--no-progress"])
+    assert quiet.exit_code == 0 and "scoring pairs" not in quiet.stderr

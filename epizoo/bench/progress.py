@@ -92,8 +92,8 @@ class RichProgress(PlainProgress):
         def live():
             with console.progress(True) as bar:
                 self.bar = bar
-                self.overall = bar.add_task("models x folds", total=len(tasks), status="")
-                self.current = None
+                self.overall = bar.add_task("models x folds", total=len(tasks), status="", resumed=0)
+                self.current, self.epochs, self.finished, self.resumed, self.skipping = None, 1, 0, 0, set()
                 yield
 
         return live()
@@ -104,6 +104,8 @@ class RichProgress(PlainProgress):
         console.stderr.print(message, markup=False, highlight=False)
 
     def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
+        if skipped:
+            self.skipping.add(task.key)  # done before: not counted in the rate of the time-left estimate
         if skipped or remote:
             return
         from epizoo.plugins import get_model
@@ -113,18 +115,28 @@ class RichProgress(PlainProgress):
         epochs = 1 if spec.kind == "sklearn" else resolve_recipe(spec, self.options).epochs
         if self.current is not None:
             self.bar.remove_task(self.current)
-        self.current = self.bar.add_task(_task_label(task), total=epochs, status="")
+        self.current, self.epochs = self.bar.add_task(_task_label(task), total=epochs, status=""), epochs
+
+    def _within_task(self, epochs_done: float) -> None:
+        """The running task's share of its epochs, and of the whole run, so both ETAs move within an epoch."""
+        self.bar.update(self.current, completed=epochs_done)
+        self.bar.update(self.overall, completed=self.finished + min(epochs_done / self.epochs, 1.0))
 
     def epoch(self, task: Task, record: dict[str, Any]) -> None:
         if self.current is not None:
-            self.bar.update(self.current, advance=1, status=_epoch_text(record))
+            self._within_task(float(record["epoch"]))
+            self.bar.update(self.current, status=_epoch_text(record))
 
     def batch(self, task: Task, record: dict[str, Any]) -> None:
         if self.current is not None:
+            self._within_task(record["epoch"] - 1 + record["items"] / max(record["total"], 1))
             self.bar.update(self.current, status=_batch_text(record))
 
     def finish(self, task: Task) -> None:
-        self.bar.advance(self.overall)
+        self.finished += 1
+        if task.key in self.skipping:
+            self.resumed += 1
+        self.bar.update(self.overall, completed=self.finished, resumed=self.resumed)
 
 
 def make_progress(enabled: bool, options: TrainOptions):

@@ -31,6 +31,7 @@ from epizoo.errors import EpizooError
 @click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
 @click.option("--tracks-of", default=None, metavar="CELL", help="A contact-map checkpoint: read this cell line's tracks for pairs whose own cell line has none in the genome layer.")
 @out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables); with --bedpe, a name ending in .bedpe writes BEDPE with the scores.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict_command(**kw: Any) -> None:
     """Score STORE's pairs (or --bedpe PAIRS with --genome FA) with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
     if kw["store"] and kw["bedpe"]:
@@ -57,12 +58,13 @@ def predict_command(**kw: Any) -> None:
     if kw["bedpe"]:
         done = write_bedpe_predictions(
             checkpoint, kw["bedpe"], kw["out"], genome=kw["genome"], regions=list(kw["regions"]), device=kw["device"],
-            batch_size=kw["batch_size"], precision=kw["precision"], command=command,
+            batch_size=kw["batch_size"], precision=kw["precision"], command=command, progress=not kw["no_progress"],
         )
     else:
         done = write_predictions(
             checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
             batch_size=kw["batch_size"], precision=kw["precision"], command=command, tracks_of=kw["tracks_of"],
+            progress=not kw["no_progress"],
         )
     if done.get("note"):
         console.stderr.print(done["note"], markup=False, highlight=False)
