@@ -137,19 +137,19 @@ def test_train_contacts_refuses_overlapping_sides():
 
 
 def test_train_contacts_cli_leakage_is_one_line(store, tmp_path):
-    result = invoke("train-contacts", store, "--tiny", "--train", "chr1,chr2", "--valid", "chr3", "--test", "chr2", "-o", tmp_path / "r")
+    result = invoke("train-contacts", store, "--tiny", "--split-option", "train=chr1,chr2", "--split-option", "valid=chr3", "--split-option", "test=chr2", "-o", tmp_path / "r")
     one_line_failure(result, "leaks")
     assert not (tmp_path / "r").exists()
 
 
 def test_a_draw_without_a_mapped_training_window_is_one_line():
-    """``--max-windows 2`` can draw only noise copies: one line before training, not a stack error after."""
+    """``--max-pairs 2`` can draw only noise copies: one line before training, not a stack error after."""
     from test_chromnet import SPEC, FakeGenome
 
     from epizoo.training import contact
 
     options = contact.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=2, device="cpu", seed=4)
-    with pytest.raises(EmptyResultError, match="raise --max-windows"):
+    with pytest.raises(EmptyResultError, match="raise --max-pairs"):
         contact.train_contact_model(SPEC, FakeGenome(), options)
 
 

@@ -280,7 +280,7 @@ def test_split_options_are_parsed_one_way_by_every_command(store, tmp_path, monk
     monkeypatch.setattr("epizoo.splits.parse_options", spy)
     commands = [
         ["bench", store, "--split-option", "strict=true", "-o", str(tmp_path / "r")],
-        ["splits", store, "--split", "loco", "--option", "strict=true"],
+        ["splits", store, "--split", "loco", "--split-option", "strict=true"],
         ["build-store", "--dataset", "synthetic", "--option", "strict=true", "-o", str(tmp_path / "s.zarr")],
     ]
     for command in commands:

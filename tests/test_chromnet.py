@@ -312,8 +312,8 @@ def trained(synthetic_store, tmp_path_factory):
     from epizoo.cli import cli
 
     out = tmp_path_factory.mktemp("contacts-run") / "run"
-    args = ["train-contacts", synthetic_store, "--tiny", "--epochs", str(EPOCHS), "--warmup-epochs", "0", "--learning-rate", "1e-3",
-            "--batch-size", "4", "--max-windows", str(WINDOWS), "--seed", "0", "--threads", "2", "-o", str(out)]
+    args = ["train-contacts", synthetic_store, "--tiny", "--epochs", str(EPOCHS), "--warmup-epochs", "0", "--lr", "1e-3",
+            "--batch-size", "4", "--max-pairs", str(WINDOWS), "--seed", "0", "--threads", "2", "-o", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "test map correlation" in result.output

@@ -87,3 +87,39 @@ def test_models_table_fits_80_columns_and_a_name_shows_its_card():
     assert one["name"] == "epivan" and one["card"]["licence"]
     unknown = CliRunner().invoke(cli, ["models", "epivam"])
     assert unknown.exit_code == 1 and "epivan" in unknown.output and len(unknown.output.strip().splitlines()) == 1
+
+
+def test_split_options_have_one_name_and_the_old_one_still_works_with_a_note(store):
+    new = CliRunner().invoke(cli, ["splits", store, "--split", "loco", "--split-option", "valid_contigs=0", "--json"])
+    old = CliRunner().invoke(cli, ["splits", store, "--split", "loco", "--option", "valid_contigs=0", "--json"])
+    assert new.exit_code == 0 and old.exit_code == 0, old.output
+    assert json.loads(new.stdout) == json.loads(old.stdout)
+    assert "note: --option is deprecated; use --split-option" in old.stderr
+    for command in ("bench", "splits", "train-contacts"):
+        help_text = CliRunner().invoke(cli, [command, "--help"], terminal_width=200).output
+        assert "--split-option" in help_text and "--option " not in help_text, command
+
+
+def test_train_contacts_spells_options_as_bench_does():
+    help_text = CliRunner().invoke(cli, ["train-contacts", "--help"], terminal_width=200).output
+    for flag in ("--lr", "--max-pairs", "--split-option", "--precision", "--budget", "--epochs", "--batch-size", "-o, --out"):
+        assert flag in help_text, flag
+    for old in ("--learning-rate", "--max-windows", "--train ", "--valid ", "--test "):
+        assert old not in help_text, old
+
+
+def test_train_contacts_old_spellings_become_the_new_ones(monkeypatch, tmp_path, store):
+    seen = {}
+
+    def fake_train(spec, store, options, on_epoch=None):
+        seen["options"] = options
+        raise SystemExit(0)
+
+    monkeypatch.setattr("epizoo.training.contact.train_contact_model", fake_train)
+    result = CliRunner().invoke(cli, ["train-contacts", store, "--learning-rate", "0.01", "--max-windows", "3",
+                                      "--train", "chr1", "--test", "chr2", "-o", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    options = seen["options"]
+    assert options.learning_rate == 0.01 and options.max_windows == 3
+    assert options.split == {"train": ["chr1"], "test": ["chr2"]}
+    assert "--learning-rate is deprecated; use --lr" in result.stderr

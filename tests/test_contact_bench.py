@@ -128,6 +128,8 @@ def test_a_contact_model_trains_only_on_contigs_free_of_the_folds_test_pairs(sto
     (["--models", "chromnet", "--split", "chromosome", "--split-option", "cell_lines=SYN-A"], "a maps benchmark takes train=, valid= and test="),
     (["--models", "chromnet", "--split", "chromosome", "--folds", "chrX"], "a maps benchmark has one fold"),
     (["--models", "chromnet", "--split", "cross-cell-line", "--cell-lines", "SYN-Z"], "--cell-lines: SYN-Z has no tracks"),
+    (["--models", "chromnet", "--split", "chromosome", "--balance", "none"], "--balance applies to pair models only; chromnet is a contact-map model"),
+    (["--models", "chromnet,distance", "--split", "loco", "--balance", "weights"], "--balance applies to pair models only"),
 ])
 def test_bad_contact_bench_input_is_one_line(store, tmp_path, args, message):
     run = tmp_path / "bad"
@@ -146,3 +148,16 @@ def test_a_store_without_a_genome_layer_is_one_line_for_a_named_contact_model(tm
     assert result.exit_code == 1 and "chromnet reads genome" in result.output and "--genome" in result.output
     maps = bench(str(pairs), "--models", "chromnet", "--split", "chromosome", "--out", str(tmp_path / "run"), *FAST)
     assert maps.exit_code == 1 and "has no genome layer" in maps.output and len(maps.output.strip().splitlines()) == 1
+
+
+def test_demo_leaves_contact_models_out_of_all_and_refuses_them_named():
+    from epizoo.bench.runner import BenchConfig, _models_for_options
+    from epizoo.errors import EpizooError
+
+    said = []
+    config = BenchConfig(store="s", out="o", models=["chromnet", "distance", "epizoo-cnn"], demo=True)
+    kept, left_out = _models_for_options(config, True, said.append)
+    assert kept == ["distance", "epizoo-cnn"] and list(left_out) == ["chromnet"]
+    assert said == ["skipped chromnet: --demo applies to pair models only, and it is a contact-map model"]
+    with pytest.raises(EpizooError, match="--demo applies to pair models only; chromnet is a contact-map model"):
+        _models_for_options(config, False, said.append)

@@ -125,7 +125,7 @@ def test_splits_command_lists_splits_and_shows_folds(tiny_store):
     listed = CliRunner().invoke(cli, ["splits", "--json"])
     assert listed.exit_code == 0
     assert {"loco", "random", "cross-cell-line-strict"} <= {row["name"] for row in json.loads(listed.output)}
-    shown = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--option", "valid_contigs=0", "--json"])
+    shown = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--split-option", "valid_contigs=0", "--json"])
     assert shown.exit_code == 0, shown.output
     rows = json.loads(shown.output)
     assert [row["fold"] for row in rows] == ["chr1", "chr2", "chrX"]
@@ -135,7 +135,7 @@ def test_splits_command_lists_splits_and_shows_folds(tiny_store):
 
 
 def test_splits_command_mistakes_are_one_line(tiny_store):
-    result = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--option", "folds=chr9"])
+    result = CliRunner().invoke(cli, ["splits", str(tiny_store), "--split", "loco", "--split-option", "folds=chr9"])
     assert result.exit_code == 1 and "unknown contig 'chr9'" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(cli, ["splits", str(tiny_store)])
     assert result.exit_code != 0 and "give both STORE and --split" in result.output

@@ -492,7 +492,7 @@ def test_splits_json_has_dropped_trans_pairs(tmp_path):
 
     path = tmp_path / "s.zarr"
     epizoo.simulate_store(path, n_pairs=60, n_contigs=3, cell_lines=1)
-    result = CliRunner().invoke(cli, ["splits", str(path), "--split", "loco", "--option", "valid_contigs=0", "--json"])
+    result = CliRunner().invoke(cli, ["splits", str(path), "--split", "loco", "--split-option", "valid_contigs=0", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     expected = {f.name: f.info["dropped_trans_pairs"] for f in epizoo.open_store(path).epizoo.folds("loco", valid_contigs=0)}
@@ -523,8 +523,8 @@ def test_splits_command_warns_in_one_line_when_strict_empties_the_test_side(tmp_
     from epizoo.cli import cli
 
     monkeypatch.setattr("epizoo.store.io.open_store", lambda path, **kw: shared_cell_lines())
-    result = CliRunner().invoke(cli, ["splits", str(tmp_path), "--split", "cross-cell-line-strict", "--option", "test=B",
-                                      "--option", "valid_contigs=0", "--json"])
+    result = CliRunner().invoke(cli, ["splits", str(tmp_path), "--split", "cross-cell-line-strict", "--split-option", "test=B",
+                                      "--split-option", "valid_contigs=0", "--json"])
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.stderr.splitlines() if "test side is empty" in line]
     assert line.startswith("warning: fold B: test side is empty: every one of its 2 test pairs overlapped training")

@@ -75,7 +75,7 @@ def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
         raise EpizooError(f"--split-option {', '.join(unknown)}: a maps benchmark takes train=, valid= and test= (contigs)")
     genome = as_genome(ds)
     contigs = [str(c) for c in genome.genome_contigs()]
-    sides = chromosome_split(contigs, _named_sides(config.split_options, contigs))
+    sides = chromosome_split(contigs, config.split_options)
     tasks = []
     for model in config.models:
         spec = get_model(model)
@@ -92,23 +92,6 @@ def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
             info = {"split": sides, "train_cell_lines": train, "test_cell_lines": [test]}
             tasks.append(Task(model, test, "+".join(train), fold, EMPTY, EMPTY, EMPTY, {"contact": info}))
     return tasks
-
-
-def _named_sides(options: dict[str, Any], contigs: list[str]) -> dict[str, list[str]] | None:
-    """train=/valid=/test= as contig lists (train defaults to every other contig); None without options."""
-    if not options:
-        return None
-    listed = {side: _as_list(options.get(side)) for side in ("train", "valid", "test")}
-    if not listed["train"]:
-        listed["train"] = [c for c in contigs if c not in listed["valid"] + listed["test"]]
-    return listed
-
-
-def _as_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def _map_cells(genome: Any, spec: Any, wanted: list[str] | None) -> tuple[list[str], list[str]]:

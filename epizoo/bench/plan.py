@@ -111,9 +111,11 @@ def same_test_pairs(ds, config: BenchConfig, tasks: list[Task], skipped: list[di
     """
     from epizoo.plugins import get_model
 
+    if "pair_signal" not in ds:
+        return tasks, skipped
     readers = [m for m in config.models if "signals" in get_model(m).inputs and get_model(m).task != "contact-map"]
     others = [m for m in config.models if m not in readers and get_model(m).task != "contact-map"]
-    if not readers or "pair_signal" not in ds:
+    if not readers:
         return tasks, skipped
     measured = np.isfinite(np.asarray(ds["pair_signal"].values)).all(axis=(1, 2))
     if config.signal_pairs_only:

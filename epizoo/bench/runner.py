@@ -194,7 +194,6 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     config.models = list(get_models()) if every_model else [get_model(m).name for m in config.models]
     if not config.models:
         raise EpizooError("no models are registered; install a model plugin or check the EPIZOO_PLUGINS variable")
-    maps_only = all(is_contact_model(name) for name in config.models)
     device = resolve_device(config.device)  # a bad --device fails before anything is written
     # Absolute paths, so that dask workers in another working directory read and write the same files.
     config.store, config.out = str(Path(config.store).resolve()), str(Path(config.out).resolve())
@@ -202,6 +201,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     verify_before_reading_all(config.store)  # a same-size garbage chunk passes open's size check
     config.store_identity = store_identity(ds)
     progress = progress or make_progress(config.progress, config.train_options())
+    config.models, left_out = _models_for_options(config, every_model, progress.log)
+    maps_only = all(is_contact_model(name) for name in config.models)
     if maps_only:  # the contact-map benchmark: held-out maps, not pairs (epizoo.bench.contact_tasks)
         if config.regime != ["specific"] or config.controls:
             raise EpizooError("contact-map models run the specific regime only; leave --regime and --control out")
@@ -217,8 +218,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     try:
         run.open(config, resume)
         atomic_write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
-        atomic_write_text(run.provenance, dumps(provenance(config, {name: f"reads {missing}, which this store does not hold"
-                                                                     for name, missing in unreadable.items()}), indent=2) + "\n")
+        skipped_models = {**left_out, **{name: f"reads {missing}, which this store does not hold" for name, missing in unreadable.items()}}
+        atomic_write_text(run.provenance, dumps(provenance(config, skipped_models), indent=2) + "\n")
         atomic_write_text(run.leakage, dumps(leakage, indent=2, default=_json_default) + "\n")
         atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
         for entry in skipped:
@@ -239,6 +240,31 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
 def store_identity(ds) -> str:
     """What ties a run or a checkpoint to its store: build time and the sources' hashes."""
     return " ".join(str(ds.attrs.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
+
+
+# Options that shape the training of pair models only: a contact-map model has no demo size and
+# trains on windows, not class-balanced pairs.
+PAIR_ONLY_OPTIONS = {"demo": ("--demo", True), "balance": ("--balance", "augment")}
+
+
+def _models_for_options(config: BenchConfig, every_model: bool, log) -> tuple[list[str], dict[str, str]]:
+    """The models the given options apply to, and those left out with why: a contact-map model named
+    outright with a pair-only option is refused in one line; with ``--models all`` it is left out, and said."""
+    given = [flag for key, (flag, default) in PAIR_ONLY_OPTIONS.items()
+             if (getattr(config, key) if key == "demo" else getattr(config, key) != default)]
+    if not given:
+        return config.models, {}
+    contact = [name for name in config.models if is_contact_model(name)]
+    if contact and not every_model:
+        raise EpizooError(f"{', '.join(given)} applies to pair models only; {', '.join(contact)} is a contact-map model: "
+                          f"leave {' and '.join(given)} out, or bench it in a run of its own")
+    reasons = {name: f"{', '.join(given)} applies to pair models only, and it is a contact-map model" for name in contact}
+    for name, reason in reasons.items():
+        log(f"skipped {name}: {reason}")
+    kept = [name for name in config.models if name not in contact]
+    if not kept:
+        raise EpizooError(f"{', '.join(given)} applies to pair models only, and every model chosen is a contact-map model")
+    return kept, reasons
 
 
 def _models_for_store(ds, store: str, names: list[str], every_model: bool, regimes: list[str]) -> tuple[list[str], dict[str, str]]:

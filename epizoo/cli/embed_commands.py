@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from epizoo import console
-from epizoo.cli.options import PROCESSES, SEED, THREADS, count, deprecated, out_option, store_argument
+from epizoo.cli.options import PROCESSES, SEED, THREADS, count, deprecated, out_option, renamed, store_argument
 
 
 def _default_format(out: str, fmt: str | None) -> str:
@@ -143,8 +143,9 @@ def _fold_table(split: str, rows: list[dict]):
 @click.command("splits")
 @store_argument(required=False)
 @click.option("--split", "split_name", default=None, help="Show the folds of this split on STORE.")
-@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Split option (repeatable), e.g. valid_contigs=2, folds=chr1,chr2, strict=true.")
+@click.option("--split-option", "options", multiple=True, metavar="KEY=VALUE",
+              help="An option of the split (repeatable), as bench takes it, e.g. valid_contigs=2, folds=chr1,chr2, strict=true.")
+@renamed("--option", "--split-option", "options", multiple=True)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def splits_command(store, split_name, options, as_json):
     """List the registered splits; with STORE and --split, its folds, counts and leakage check."""
@@ -172,7 +173,7 @@ def splits_command(store, split_name, options, as_json):
     from epizoo.store.integrity import verify_small_arrays
     from epizoo.store.io import open_store
 
-    parsed = parse_options(options, "--option")  # a malformed option fails before the store is read
+    parsed = parse_options(options, "--split-option")  # a malformed option fails before the store is read
     ds = open_store(store)
     verify_small_arrays(store)  # folds and counts come from labels, contigs and cell lines: check their checksums
     with warnings.catch_warnings(record=True) as caught:

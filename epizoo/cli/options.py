@@ -40,6 +40,36 @@ def deprecated(old: str, new: str) -> None:
     click.echo(f"note: {old} is deprecated; use {new}", err=True)
 
 
+def renamed(old: str, new: str, name: str, as_new: Callable[[Any], Any] = lambda value: value, **option: Any) -> Callable:
+    """A hidden ``old`` spelling of the option ``new`` (parameter ``name``): it still works, with a note.
+
+    ``as_new`` turns an old value into the new parameter's (``--train X`` into ``("train=X",)``);
+    repeatable new options (tuples) gather old and new values.
+    """
+
+    def decorate(function: Callable) -> Callable:
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            value = kwargs.pop(f"old_{name}_{old.strip('-').replace('-', '_')}")
+            if value not in (None, ()):
+                deprecated(old, new)
+                given, converted = kwargs.get(name), as_new(value)
+                if isinstance(given, tuple):
+                    kwargs[name] = given + tuple(converted)
+                elif given is not None:
+                    raise click.UsageError(f"{old} and {new} name the same option; give {new} only")
+                else:
+                    kwargs[name] = converted
+                ctx = click.get_current_context()  # the recorded command line spells it the new way
+                ctx.params[name] = kwargs[name]
+                ctx.set_parameter_source(name, click.core.ParameterSource.COMMANDLINE)
+            return function(*args, **kwargs)
+
+        return click.option(old, f"old_{name}_{old.strip('-').replace('-', '_')}", hidden=True, default=None, **option)(run)
+
+    return decorate
+
+
 def names(values: str | Iterable[str] | None, flag: str) -> list[str] | None:
     """``A,B`` (or several of them, from a repeated option) to ``['A', 'B']``; not given: None.
 

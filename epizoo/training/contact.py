@@ -108,11 +108,15 @@ def _natural_key(name: str) -> list:
 
 
 def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
-    """Contigs per side. Given ``split`` is checked against the genome; else upstream's, when the genome
-    has chr1-chr22; else (a small genome) last contig test, the one before validation, the rest train."""
+    """Contigs per side. Given ``split`` (side -> contigs, a list or ``"chr1,chr2"``; the split options
+    ``train=``, ``valid=``, ``test=``, train defaulting to every other contig) is checked against the
+    genome; else upstream's, when the genome has chr1-chr22; else (a small genome) last contig test,
+    the one before validation, the rest train."""
     present = list(contigs)
-    if split is not None:
-        sides = {side: list(split.get(side, [])) for side in SIDES}
+    if split:
+        sides = {side: _contig_list(split.get(side)) for side in SIDES}
+        if not sides["train"]:  # train= left out: every contig not on another side
+            sides["train"] = [c for c in present if c not in sides["valid"] + sides["test"]]
         missing = sorted({c for names in sides.values() for c in names} - set(present))
         if missing:
             raise UnknownNameError(f"split names contigs the genome lacks: {', '.join(missing)} (it has {', '.join(present)})")
@@ -130,6 +134,13 @@ def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | N
     return sides
 
 
+def _contig_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
 def check_disjoint(sides: dict[str, list[str]]) -> None:
     """A contig on two sides would score the model on what it trained (or early-stopped) on: refuse it."""
     for i, first in enumerate(SIDES):
@@ -138,7 +149,7 @@ def check_disjoint(sides: dict[str, list[str]]) -> None:
             if shared:
                 raise LeakageError(
                     f"split leaks: {', '.join(shared)} is on both the {first} and the {second} side; "
-                    f"give each contig to one of --train, --valid and --test"
+                    f"give each contig to one side (--split-option train=, valid=, test=)"
                 )
 
 
@@ -384,10 +395,10 @@ def _check_mapped_training(windows: list[Window], map_cells: set[str], options: 
     """The distance-decay baseline is fitted on the training windows with a contact map: refuse a
     draw without one before training, not after it."""
     if not any(not w.is_noise and (options.contacts_from or w.source) in map_cells for w in windows):
-        cap = f" (--max-windows {options.max_windows})" if options.max_windows is not None else ""
+        cap = f" (--max-pairs {options.max_windows})" if options.max_windows is not None else ""
         raise EmptyResultError(
             f"none of the {len(windows)} training windows drawn{cap} has a contact map to fit the distance-decay "
-            "baseline on; raise --max-windows or train on a cell line with contact maps"
+            "baseline on; raise --max-pairs or train on a cell line with contact maps"
         )
 
 
