@@ -342,3 +342,22 @@ def test_track_cell_line_mismatch_is_a_loud_warning(capsys):
     err = capsys.readouterr().err
     assert len(warnings) == 2 and "WARNING: --tracks has no tracks for cell line K5" in err
     assert "name no cell line HeLa of the pairs (7 pairs kept with NaN signals)" in err and "--cell-lines" in err
+
+
+def test_warnings_as_errors_refuses_a_shortfall_and_writes_nothing(tmp_path, partial_regions):
+    args = _drop_args(tmp_path, partial_regions, "--allow-drops", "--negatives", "20", "--warnings-as-errors")
+    result = _run(*args)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "--negatives could not be reached" in result.output and "refused: --warnings-as-errors" in result.output
+    assert not (tmp_path / "d.zarr").exists() and not list(tmp_path.glob("d.zarr.wip-*"))
+
+
+def test_warnings_as_errors_refuses_a_track_cell_line_mismatch():
+    from epizoo.errors import EpizooError
+    from epizoo.store.build import BuildWarnings, track_cell_line_mismatch
+
+    with pytest.raises(EpizooError, match=r"--tracks has no tracks for cell line K5.*refused: --warnings-as-errors"):
+        track_cell_line_mismatch(["GM", "K5"], {"GM": {}}, BuildWarnings(as_errors=True))
+    quiet = BuildWarnings(as_errors=True)
+    track_cell_line_mismatch(["GM"], {"GM": {}, "K5": {}}, quiet)  # nothing to warn about: nothing refused
+    assert quiet == []

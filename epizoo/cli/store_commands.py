@@ -134,11 +134,13 @@ def genome_layer_options(command):
 @click.option("--force", is_flag=True, help="Replace an existing store.")
 @click.option("--allow-drops", is_flag=True,
               help="Build even if over half the pairs are dropped or the positive rate moves by over 10 points or 2-fold (warns).")
+@click.option("--warnings-as-errors", is_flag=True,
+              help="Refuse the build at its first warning (a negatives shortfall, a cell line the tracks do not name), writing nothing.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON.")
 @genome_layer_options
 def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe, genome, regions, signals, no_sequence, negatives, enhancer_window,
-                        promoter_window, seed, options, out, force, allow_drops, no_progress, as_json, **layer):
+                        promoter_window, seed, options, out, force, allow_drops, warnings_as_errors, no_progress, as_json, **layer):
     """Build a store from a dataset and a sequence source, with the genome layer when asked."""
     from epizoo.store import genome_layer
     from epizoo.textfile import refuse_special_files
@@ -154,7 +156,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     from epizoo.datasets.base import DatasetRequest
     from epizoo.genome import open_sequence_source
     from epizoo.plugins import get_dataset
-    from epizoo.store.build import build_store, check_output, prepare_pairs, track_cell_line_mismatch
+    from epizoo.store.build import BuildWarnings, build_store, check_output, prepare_pairs, track_cell_line_mismatch
 
     spec = get_dataset(dataset_name)
     request = DatasetRequest(
@@ -168,7 +170,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
         raise InputFileError("--no-sequence builds a store of signals only: give --signals, and no --genome or --regions")
     source = open_sequence_source(genome=genome, regions=list(regions) or None)
     loaded, source = prepare_pairs(spec, request, source, negatives=negatives, seed=seed)  # refuses a store of one class
-    warnings: list[str] = []
+    warnings = BuildWarnings(as_errors=warnings_as_errors)
     track_cell_line_mismatch(loaded.pairs["cell_line"], layer.tracks, warnings)
     report = build_store(
         loaded, out, sequence=source, enhancer_window=enhancer_window, promoter_window=promoter_window,

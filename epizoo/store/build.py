@@ -169,9 +169,20 @@ def _check_distortion(problem: str | None, allow_drops: bool, warnings: list[str
     warn(f"{problem}; built anyway (--allow-drops): scores on this store do not describe the dataset", warnings)
 
 
+class BuildWarnings(list):
+    """The build's warnings; with ``as_errors`` (``--warnings-as-errors``) the first one refuses the build."""
+
+    def __init__(self, items=(), as_errors: bool = False):
+        super().__init__(items)
+        self.as_errors = as_errors
+
+
 def warn(message: str, warnings: list[str] | None = None) -> None:
-    """A loud build warning on stderr, also kept in the build report."""
+    """A loud build warning on stderr, also kept in the build report; an error under ``--warnings-as-errors``."""
     from epizoo import console
+
+    if getattr(warnings, "as_errors", False):
+        raise InputFileError(f"{message} (refused: --warnings-as-errors)")
 
     console.stderr.print(f"WARNING: {message}", markup=False, highlight=False, soft_wrap=True, style="bold red")
     if warnings is not None:
@@ -444,6 +455,7 @@ def build_store(
     warnings: list[str] | None = None,
     check_drops: bool = True,
     allow_assembly_mismatch: bool = False,
+    warnings_as_errors: bool = False,
 ) -> BuildReport:
     """Join ``loaded.pairs`` with sequence and/or signals and write a validated store at ``out``.
 
@@ -459,6 +471,8 @@ def build_store(
     (then it warns); ``check_drops=False`` skips that check (``predict --bedpe``, which refuses any
     pair without sequence itself). ``warnings`` are the caller's, kept in the report with the build's.
     ``allow_assembly_mismatch`` reads signal tracks whose contig lengths differ from the genome's.
+    ``warnings_as_errors`` turns every warning (a negatives shortfall, pairs of a cell line the tracks
+    do not name, a distortion let through by ``allow_drops``) into a refusal, before the store is in place.
     """
     from epizoo import console
 
@@ -482,7 +496,7 @@ def build_store(
     pairs = normalise_pair_table(loaded.pairs, what=f"{dataset or 'dataset'} pair table")
     pairs_read = len(pairs)
     observed_read = _observed(pairs)
-    warnings = list(warnings or [])
+    warnings = BuildWarnings(warnings or [], as_errors=warnings_as_errors or getattr(warnings, "as_errors", False))
     _warn_shortfall(loaded, warnings)
     pairs, repeated = collapse_repeated_pairs(pairs)
     dropped = dict(repeated)
