@@ -221,3 +221,17 @@ def test_crosscell_xgb_runs_through_bench_and_gets_each_pairs_cell_line(signal_s
     assert result.exit_code == 0, result.output
     metrics = pd.read_csv(tmp_path / "run" / "metrics.tsv", sep="\t")
     assert len(metrics) == 2 and (metrics["auroc"] > 0.75).all()  # the planted mark, across a 10-fold scale change
+
+
+def test_normalise_signals_command_writes_the_library_s_store(signal_store, tmp_path):
+    import epizoo
+    from click.testing import CliRunner
+
+    from epizoo.cli import cli
+
+    result = CliRunner().invoke(cli, ["normalise-signals", str(signal_store), "--method", "rank", "-o", str(tmp_path / "r.zarr")])
+    assert result.exit_code == 0, result.output
+    ranked = epizoo.open_store(tmp_path / "r.zarr")
+    assert ranked.attrs["signal_normalisation"].startswith("rank within each cell line")
+    again = CliRunner().invoke(cli, ["normalise-signals", str(tmp_path / "r.zarr"), "--method", "rank", "-o", str(tmp_path / "x.zarr")])
+    assert again.exit_code == 1 and "already normalised" in again.output and "Traceback" not in again.output

@@ -310,6 +310,19 @@ def datasets_command(as_json):
     console.stdout.print(table)
 
 
+@click.command("normalise-signals")
+@store_argument()
+@click.option("--method", type=click.Choice(("log1p", "rank")), required=True,
+              help="Within each cell line: log1p of the signal over its cell line's mean, or its rank (0-1) among the cell line's pairs.")
+@out_option(type=click.Path(file_okay=False), help="The normalised store to write (a new .zarr folder).")
+def normalise_signals_command(store, method, out):
+    """Copy STORE with its signals normalised within each cell line (label-free), the method recorded in the store."""
+    from epizoo.signal_norm import normalise_store_signals
+
+    written = normalise_store_signals(store, out, method)
+    console.stderr.print(f"wrote {written}: signals {method}-normalised within each cell line", markup=False, highlight=False)
+
+
 def add_commands(cli):
-    for command in (build_store_command, inspect_command, datasets_command):
+    for command in (build_store_command, inspect_command, datasets_command, normalise_signals_command):
         cli.add_command(command)
