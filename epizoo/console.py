@@ -68,7 +68,7 @@ def progress(enabled: bool = True) -> Iterator[Progress | _NoProgress]:
         RemainingColumn(),
         TextColumn("{task.fields[status]}"),
         console=stderr,
-        transient=False,
+        transient=not stderr.is_terminal,  # a log file or a pipe gets no final bar among its lines
     )
     with bar:
         yield bar
