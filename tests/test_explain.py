@@ -230,3 +230,15 @@ def test_wrong_checkpoint_and_existing_output_are_one_line(run, small, tmp_path)
     assert [p.name for p in taken.iterdir()] == ["mine.txt"]
     one_line_failure(invoke("explain", store, "--checkpoint", str(run_checkpoint(run, "epizoo-cnn")), "--side", "test", "-o", str(tmp_path / "c"), *FAST),
                      "--side test picks a fold's pairs of a bench run")
+
+
+def test_a_nearest_motif_above_the_q_value_threshold_is_no_match():
+    from epizoo.explain import _match_caption
+    from epizoo.explain.motifs import Target, best_matches, onehot_pwm
+
+    planted, unrelated = onehot_pwm("CACGTGAC"), onehot_pwm("GGGGCCCC")
+    targets = [Target("MA0000.1", "UNRELATED", "JASPAR test", unrelated)]
+    (strict,), (loose,) = ([m["jaspar"] for m in best_matches([planted], targets, max_q=q)] for q in (1e-9, 1.0))
+    assert not strict.significant and loose.significant and strict.q_value == loose.q_value
+    assert _match_caption(strict, 1e-9).startswith("no JASPAR match at q <= 1e-09 (nearest MA0000.1 UNRELATED")
+    assert _match_caption(loose, 1.0).startswith("best JASPAR match MA0000.1 UNRELATED")

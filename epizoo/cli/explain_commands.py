@@ -34,6 +34,7 @@ from epizoo.cli.options import THREADS, command_line, count, out_option, store_a
 @click.option("--motif-width", type=count(1), default=10, show_default=True, help="Width of the PWM aligned in each cluster.")
 @click.option("--jaspar-release", default="JASPAR2024", show_default=True, help="The JASPAR release (pyjaspar ships them offline).")
 @click.option("--jaspar-tax-group", default="vertebrates", show_default=True, help="JASPAR taxonomic group ('' for all).")
+@click.option("--max-q", type=click.FloatRange(min=0, min_open=True, max=1), default=0.05, show_default=True, help="A cluster's nearest motif is a match only at or below this TOMTOM q-value; else 'no match'.")
 @click.option("--motifs", "motif_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.meme", help="Extra target motifs (MEME format) matched beside JASPAR.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, auto, cuda or cuda:N.")
 @click.option("--batch-size", type=count(1), default=256, show_default=True, help="Masked variants (and pairs) per forward pass.")
@@ -55,7 +56,7 @@ def explain_command(**kw: Any) -> None:
         mask_step=kw["mask_step"], segment_width=kw["segment_width"], segments_per_element=kw["segments_per_element"],
         min_importance=kw["min_importance"], clusters=kw["clusters"], top_motifs=kw["top_motifs"],
         motif_width=kw["motif_width"], jaspar_release=kw["jaspar_release"], jaspar_tax_group=kw["jaspar_tax_group"],
-        motifs=kw["motif_file"], batch_size=kw["batch_size"],
+        motifs=kw["motif_file"], batch_size=kw["batch_size"], max_q=kw["max_q"],
     )
     summary = explain(
         kw["store"], kw["out"], checkpoint=kw["checkpoint"], run=kw["run_dir"], model=kw["model"], cell_line=kw["cell_line"],

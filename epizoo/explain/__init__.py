@@ -52,6 +52,7 @@ class ExplainSettings:
     jaspar_tax_group: str = "vertebrates"
     motifs: str | None = None  # a MEME file of extra target motifs
     batch_size: int = 256
+    max_q: float = 0.05  # a nearest motif above this TOMTOM q-value is "no match"
 
     def check(self) -> None:
         """One clear line for a setting out of range."""
@@ -64,6 +65,8 @@ class ExplainSettings:
         for name in ("max_pairs", "mask_width", "mask_step", "segment_width", "segments_per_element", "clusters", "motif_width", "batch_size"):
             if getattr(self, name) < 1:
                 raise EpizooError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 < self.max_q <= 1:
+            raise EpizooError(f"--max-q {self.max_q:g} must be a q-value above 0 and at most 1")
         if self.motif_width > self.segment_width:
             raise EpizooError(f"--motif-width {self.motif_width} must not exceed --segment-width {self.segment_width}")
 
@@ -179,7 +182,7 @@ def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> li
             pwm = motifs.align_pwm([s.codes for s in group], settings.motif_width)[0] if len(group) >= MIN_SITES else None
             clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, {}))
     with_pwm = [c for c in clusters if c.pwm is not None]
-    for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets)):
+    for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets, max_q=settings.max_q)):
         cluster.matches = matches
     return clusters
 
@@ -209,6 +212,7 @@ def _cluster_table(clusters: list[Cluster], logos: dict[str, str], with_user: bo
                 f"{prefix}_id": m.target.id if m else "", f"{prefix}_name": m.target.name if m else "",
                 f"{prefix}_strand": m.strand if m else "", f"{prefix}_p_value": m.p_value if m else np.nan,
                 f"{prefix}_q_value": m.q_value if m else np.nan,
+                f"{prefix}_match": (m.target.name if m.significant else "no match") if m else "",
             })
         row["logo"] = logos.get(c.name, "")
         rows.append(row)
@@ -226,6 +230,15 @@ def _pair_table(chosen, importances):
         columns[f"{kind}_end"] = chosen.starts[kind] + length
         columns[f"{kind}_max_importance"] = [float(imp.tracks[kind].max()) for imp in importances]
     return pd.DataFrame(columns)
+
+
+def _match_caption(match, max_q: float) -> str | None:
+    """A logo's JASPAR line: the match, or "no match" with the nearest target when its q-value is too high."""
+    if match is None:
+        return None
+    if match.significant:
+        return f"best JASPAR match {match.target.id} {match.target.name} (q = {match.q_value:.2g})"
+    return f"no JASPAR match at q <= {max_q:g} (nearest {match.target.id} {match.target.name}, q = {match.q_value:.2g})"
 
 
 def _write(folder: Path, chosen, importances, clusters, settings, spec, description, checkpoint, store, side, device) -> dict[str, Any]:
@@ -247,8 +260,7 @@ def _write(folder: Path, chosen, importances, clusters, settings, spec, descript
             if match is not None:  # drawn in the orientation that matched
                 match_pwm = match.target.pwm[::-1, ::-1] if match.strand == "-" else match.target.pwm
             outputs.motif_png(folder / name, f"{c.name}: {len(c.segments)} {kind} segments, {consensus(c.pwm)}", c.pwm,
-                              f"best JASPAR match {match.target.id} {match.target.name} (q = {match.q_value:.2g})" if match else None,
-                              match_pwm)
+                              _match_caption(match, settings.max_q), match_pwm if match is not None and match.significant else None)
             logos[c.name] = name
     _cluster_table(clusters, logos, bool(settings.motifs)).to_csv(folder / "clusters.tsv", sep="\t", index=False, float_format="%.4g")
     _pair_table(chosen, importances).to_csv(folder / "pairs.tsv", sep="\t", index=False, float_format="%.6g")

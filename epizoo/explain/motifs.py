@@ -152,11 +152,16 @@ class Match:
     q_value: float
     strand: str  # + or -: the target's strand in the best alignment
     offset: int
+    significant: bool = True  # q-value at most the threshold: a match; else only the nearest target
 
 
-def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int = 1) -> list[dict[str, Match]]:
-    """Per query, its best TOMTOM match among the JASPAR targets (key ``jaspar``) and among the user's
-    (key ``user``), from one comparison with all of them; q-values over all targets of the query."""
+MAX_Q = 0.05  # a nearest target above this q-value is reported as "no match", as TOMTOM's own default
+
+
+def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int = 1, max_q: float = MAX_Q) -> list[dict[str, Match]]:
+    """Per query, its nearest TOMTOM target among the JASPAR targets (key ``jaspar``) and among the
+    user's (key ``user``), from one comparison with all of them; q-values over all targets of the
+    query. A nearest target whose q-value exceeds ``max_q`` is marked not ``significant``: no match."""
     import warnings
 
     from scipy.stats import false_discovery_control
@@ -181,6 +186,7 @@ def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int =
         for group, members in groups.items():
             if members:
                 i = members[int(p_row[members].argmin())]
-                best[group] = Match(targets[i], float(p_row[i]), float(q_row[i]), "-" if strands[row, i] else "+", int(offsets[row, i]))
+                best[group] = Match(targets[i], float(p_row[i]), float(q_row[i]), "-" if strands[row, i] else "+",
+                                    int(offsets[row, i]), significant=bool(q_row[i] <= max_q))
         found.append(best)
     return found

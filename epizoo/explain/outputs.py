@@ -91,7 +91,8 @@ def _logo_frame(pwm: np.ndarray):
 
 
 def motif_png(path: Path, title: str, pwm: np.ndarray, match_title: str | None, match_pwm: np.ndarray | None) -> None:
-    """The motif's logo (information content), and under it its best JASPAR match's logo."""
+    """The motif's logo (information content), and under it its JASPAR match's logo (or, with no
+    ``match_pwm``, the ``match_title`` line alone: no match at the q-value threshold)."""
     import matplotlib
 
     from epizoo.extras import require
@@ -103,6 +104,8 @@ def motif_png(path: Path, title: str, pwm: np.ndarray, match_title: str | None, 
 
     rows = 2 if match_pwm is not None else 1
     figure, axes = plt.subplots(rows, 1, figsize=(max(4.0, 0.45 * max(pwm.shape[1], 0 if match_pwm is None else match_pwm.shape[1])), 2.2 * rows), squeeze=False)
+    if match_pwm is None and match_title:  # "no match": said under the motif's own title
+        title = f"{title}\n{match_title}"
     for axis, (label, matrix) in zip(axes[:, 0], [(title, pwm), (match_title, match_pwm)][:rows]):
         logomaker.Logo(_logo_frame(matrix), ax=axis)
         axis.set_title(label, fontsize=9)
