@@ -86,12 +86,12 @@ class EpizooAccessor:
         rows, _ = _as_indices(index, self._ds.sizes[f"{self._kind(kind)}s"], f"{kind} index")
         return list(decode(self.codes(kind, rows, length=length, shift=shift)))
 
-    # ---- genome layer (epizoo.store.genome_layer) ----------------------------------------------
+    # ---- genome layer (epizoo.store.genome_reader) ----------------------------------------------
 
     @property
     def _genome(self):
         if getattr(self, "_genome_layer", None) is None:
-            from epizoo.store.genome_layer import GenomeLayer
+            from epizoo.store.genome_reader import GenomeLayer
 
             self._genome_layer = GenomeLayer(self._ds)
         return self._genome_layer

@@ -7,15 +7,10 @@ are written in chunk-sized blocks, so memory stays bounded however many elements
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,18 +19,16 @@ from epizoo import coords, schema
 from epizoo.contigs import natural_key as natural_contig_key
 from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
-from epizoo.errors import EmptyResultError, InputFileError, StoreError
-from epizoo.jsontext import dumps
-from epizoo.output_folder import STORE, check_replaceable
-from epizoo.store.integrity import write_manifest
-from epizoo.store.io import open_store, quiet_consolidation, store_size
-from epizoo.store.staging import clean_stale, is_epizoo_store, recover_replaced  # noqa: F401 (is_epizoo_store: API)
+from epizoo.errors import EmptyResultError, InputFileError
+from epizoo.store.io import open_store
+from epizoo.store.staging import is_epizoo_store, recover_replaced  # noqa: F401 (API)
+# the staged-build steps live in epizoo.store.writing (shared with the genome layer); these names stay here
+from epizoo.store.writing import (  # noqa: F401
+    SEQUENCE_CODEC, _finalise, _move_into_place, _os_error_line, _text, check_output, staged,
+)
 
 ELEMENT_CHUNK = 1024  # elements per sequence chunk (a 4 kb window: 4 MiB raw per chunk)
 PAIR_CHUNK = 65536
-# Chosen by measurement (docs/performance.md, "Store"): bitshuffle lays the 2 informative bits of
-# each code into their own planes, which zstd then packs to ~0.25 bytes per base.
-SEQUENCE_CODEC = {"cname": "zstd", "clevel": 3, "shuffle": "bitshuffle"}
 KINDS = ("enhancer", "promoter")
 
 # A build that distorts its input is refused unless --allow-drops (docs/datasets.md, "Drops"):
@@ -189,11 +182,6 @@ def warn(message: str, warnings: list[str] | None = None) -> None:
         warnings.append(message)
 
 
-def _text(values) -> np.ndarray:
-    """Strings as numpy's variable-width StringDType (stored as Zarr v3 vlen UTF-8), even when empty."""
-    return np.array(list(values), dtype=np.dtypes.StringDType())
-
-
 def _lookup(values: pd.Series, order: list[str]) -> np.ndarray:
     """Integer codes of ``values`` into ``order`` (-1 for the empty string)."""
     codes = {name: i for i, name in enumerate(order)}
@@ -322,46 +310,6 @@ def _write_sequences(wip: Path, source, kind: str, table: pd.DataFrame, window_s
             block[rows] = source.fetch_many(contig, window_start[lo:hi][rows], length)
         array[lo:hi] = block
         bar.advance(task, hi - lo)
-
-
-# ---- staging -----------------------------------------------------------------------------------
-
-
-def _move_into_place(wip: Path, out: Path, force: bool) -> None:
-    """Rename the finished build onto ``out``; whether ``out`` may be replaced is decided here.
-
-    Without ``force``, a store that another build put at ``out`` meanwhile is never replaced:
-    renaming a folder onto a non-empty one fails, so of two concurrent builds only the first
-    wins. With ``force``, an old store is renamed aside and the new one renamed in straight
-    after, so ``out`` is missing only between two renames (a kill there is recovered by
-    :func:`staging.recover_replaced`); the slow delete of the old store comes last.
-    """
-    old = out.with_name(f"{out.name}.old-{os.getpid()}")
-    if force and out.exists():
-        check_replaceable(out, force, STORE, flag="--out", error=StoreError)  # still ours after the slow build?
-        out.rename(old)
-    try:
-        os.rename(wip, out)
-    except OSError as exc:
-        if force and old.exists() and not out.exists():
-            old.rename(out)  # put the old store back
-        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-            raise
-        raise StoreError(
-            f"{out} appeared while this build ran (another build of the same --out?); it was left as it is. "
-            "Pass --force to replace it, or choose another --out"
-        ) from None
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def check_output(out: Path, force: bool) -> None:
-    """Refuse to overwrite a store without ``force``, or anything but a store with it, before any slow work."""
-    recover_replaced(out)  # a --force build killed between its renames left the old store aside
-    check_replaceable(out, force, STORE, flag="--out", error=StoreError)
-    if not out.parent.is_dir():
-        raise StoreError(f"folder {out.parent} does not exist; create it or choose another --out")
-    if not os.access(out.parent, os.W_OK | os.X_OK):
-        raise StoreError(f"folder {out.parent} is not writable; choose another --out")
 
 
 def _api_command(dataset: str, settings: dict) -> str:
@@ -584,36 +532,6 @@ def track_cell_line_mismatch(pair_cell_lines, track_cell_lines, warnings: list[s
     )
 
 
-@contextmanager
-def staged(out: Path) -> Iterator[Path]:
-    """The work-in-progress folder of a build of ``out``: whatever fails inside removes it, and an
-    OS error (a full disk, a folder made read-only meanwhile, an unreadable source) becomes one line."""
-    clean_stale(out)
-    wip = out.with_name(f"{out.name}.wip-{os.getpid()}")
-    try:
-        yield wip
-    except OSError as exc:
-        shutil.rmtree(wip, ignore_errors=True)
-        raise StoreError(_os_error_line(out, exc)) from None
-    except BaseException:
-        shutil.rmtree(wip, ignore_errors=True)
-        raise
-
-
-def _os_error_line(out: Path, exc: OSError) -> str:
-    from epizoo import scratch
-
-    reason = exc.strerror or str(exc) or type(exc).__name__
-    where = f" ({exc.filename})" if exc.filename else ""
-    if exc.errno in scratch.FULL and (scratch.in_scratch(out) or scratch.in_scratch(exc.filename)):
-        return scratch.full_line(out, exc)  # a store of epizoo's own in TMPDIR (predict --bedpe): --out is not the fix
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"no space left on the device while writing {out}{where}; nothing was kept. Free some space or choose another --out"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"cannot write {out}: {reason}{where}; nothing was kept. Choose a writable --out"
-    return f"building {out} failed: {reason}{where}; nothing was kept"
-
-
 def collapse_repeated_pairs(pairs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Keep each pair once per cell line and source table; resolve contradictory labels.
 
@@ -671,23 +589,6 @@ def _check_windows(pairs: pd.DataFrame, source, settings: dict, lengths: dict[st
                 f"--{kind}-window {window:,} bp would need about {block_bytes / 1e9:,.1f} GB of memory per block of "
                 f"{ELEMENT_CHUNK:,} elements, more than half of the {memory / 1e9:,.1f} GB available; choose a smaller window"
             )
-
-
-def _finalise(wip: Path, report: BuildReport, began: float) -> None:
-    """Record the report and creation time, consolidate metadata and validate the staged store."""
-    import zarr
-
-
-    report.bytes_on_disk = store_size(wip)
-    report.seconds = round(time.perf_counter() - began, 3)
-    group = zarr.open_group(wip, mode="r+", zarr_format=3)
-    group.attrs.update(
-        {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "build_report": dumps(report.to_dict())}
-    )
-    with quiet_consolidation():
-        zarr.consolidate_metadata(wip)
-    write_manifest(wip)  # last: the list of every file this build wrote, checked on each open
-    open_store(wip, allow_staging=True)
 
 
 def simulate_store(path: str | os.PathLike, *, force: bool = False, progress: bool = False, seed: int = 0, **options) -> "xr.Dataset":
