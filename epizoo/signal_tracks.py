@@ -22,7 +22,7 @@ import pandas as pd
 
 from epizoo import contigs
 from epizoo.errors import InputFileError
-from epizoo.signals import REGIONS, Signals, _sha256
+from epizoo.signal_values import REGIONS, Signals, _sha256
 from epizoo.tracks import read_tracks_yaml
 
 

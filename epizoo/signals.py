@@ -17,8 +17,7 @@ measurements) and is counted; a store of signals only leaves such pairs out, cou
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,29 +25,15 @@ import pandas as pd
 
 from epizoo import catalog, console
 from epizoo.errors import EmptyResultError, InputFileError, UnknownNameError
+# what every source returns lives below both this module and signal_tracks (the bigWig source)
+from epizoo.signal_values import REGIONS, Signals, _sha256  # noqa: F401
 from epizoo.textfile import numbered_lines
 
 MARKS = ("CTCF", "DNase", "H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3")
-REGIONS = ("enhancer", "promoter", "window")
 CATALOG = "transepi-features"
 CATALOG_NAME = "targetfinder-features"
 KEY = ["cell_line", "enhancer_contig", "enhancer_start", "enhancer_end", "promoter_contig", "promoter_start", "promoter_end"]
 NAME_CONVENTIONS = ("bed", "targetfinder")
-
-
-@dataclass
-class Signals:
-    """Signal values aligned to a pair table: ``values[i]`` is pair i's (marks, regions) array."""
-
-    values: np.ndarray  # float32 (pairs, marks, regions), NaN where unmeasured
-    marks: tuple[str, ...]
-    source: str  # what the values came from, for the store's provenance
-    sha256: str
-    missing: dict[str, int] = field(default_factory=dict)  # pairs without values, per reason
-
-    @property
-    def has(self) -> np.ndarray:
-        return ~np.isnan(self.values).all(axis=(1, 2))
 
 
 @dataclass
@@ -208,15 +193,6 @@ def join(pairs: pd.DataFrame, table: SignalTable) -> tuple[np.ndarray, dict[str,
 
 
 # ---- sources --------------------------------------------------------------------------------
-
-
-def _sha256(paths) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _catalog_keys(pairs: pd.DataFrame, dataset: str) -> dict[str, list[str]]:
