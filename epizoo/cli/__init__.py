@@ -15,9 +15,8 @@ import sys
 import click
 
 from epizoo import __version__
+from epizoo.cli.options import INTERRUPTED
 from epizoo.errors import EpizooError
-
-INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
 
 
 def _interrupted() -> click.exceptions.Exit:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from epizoo.cli.options import PARALLEL_LIMIT, PROCESSES, SEED, THREADS, command_line, count, names, out_option, store_argument
+from epizoo.cli.options import INTERRUPTED, PARALLEL_LIMIT, PROCESSES, SEED, THREADS, command_line, count, names, out_option, store_argument
 from epizoo.errors import EpizooError
 
 BALANCE = ("augment", "weights", "sampler", "none")
@@ -98,8 +98,6 @@ def _write_failed(config, exc: OSError) -> str:
 def _interrupted(config) -> click.exceptions.Exit:
     """Ctrl-C: one line saying how to continue, and the shell's status for SIGINT."""
     from pathlib import Path
-
-    from epizoo.cli import INTERRUPTED
 
     if (Path(config.out) / "config.json").is_file():
         resume = config.command if " --resume" in config.command else f"{config.command} --resume"

@@ -18,6 +18,8 @@ from typing import Any, Callable, Iterable
 
 import click
 
+INTERRUPTED = 130  # the shell's status for a process stopped by SIGINT
+
 
 # Integer options are bounded on both sides, so that a value such as 2**70 or -1 is a usage error
 # (one line, status 2), never an OverflowError or ValueError from torch or numpy.
