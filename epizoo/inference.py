@@ -531,9 +531,11 @@ def write_predictions(
     command: str = "",
     tracks_of: str | None = None,
     progress: bool = False,
+    output_format: str | None = None,
 ) -> dict[str, Any]:
     """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold of ``run``) with
-    the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place).
+    the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place),
+    or BEDPE or UCSC interact (``output_format``, else from the suffix: :mod:`epizoo.browser_formats`).
     A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact_pairs`),
     reading the tracks of the pair's cell line, else of ``tracks_of``."""
     import platform
@@ -548,9 +550,12 @@ def write_predictions(
     from epizoo.training.checkpoint import atomic_write_text
     from epizoo.training.trainer import resolve_device
 
+    from epizoo.browser_formats import output_format as chosen_format, render
+
     out = Path(out)
     if out.is_dir():
         raise InputFileError(f"-o {out} is a folder; give the path of the TSV to write")
+    kind = chosen_format(out, output_format)
     if pairs not in ("all", "test"):
         raise EpizooError(f"--pairs {pairs!r}: use all or test")
     if pairs == "test" and run is None:
@@ -586,14 +591,13 @@ def write_predictions(
         f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {pairs}\n{note}"
     )
     try:
-        atomic_write_text(out, header + table.to_csv(sep="\t", index=False))
+        atomic_write_text(out, render(table, kind, header))
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     return {"model": spec.name, "pairs": int(found.size), "out": str(out), "note": note.replace("# ", "").strip()}
 
 
 # ---- the predict command on a user's BEDPE --------------------------------------------------------
-BEDPE_COLUMNS = ("chrom1", "start1", "end1", "chrom2", "start2", "end2", "name", "score")
 
 
 def _rows_to_pairs(ds: Any, rows: Any) -> np.ndarray:
@@ -629,15 +633,17 @@ def write_bedpe_predictions(
     precision: str = "auto",
     command: str = "",
     progress: bool = False,
+    output_format: str | None = None,
 ) -> dict[str, Any]:
     """Score every pair of a user's BEDPE with the model of ``checkpoint`` and write ``out``.
 
     The pairs go through ``epizoo build-store --dataset bedpe``'s own reader and builder into a
     temporary store (windows: the model's lengths; no generated negatives; a BEDPE without a label
     column is accepted, its pairs labelled 1), which is removed afterwards. ``out`` holds one row per
-    BEDPE pair, in the file's order, named by its ``name`` column: ``chrom1 start1 end1 chrom2 start2
-    end2 name score`` when it ends in ``.bedpe``, else the bench's prediction table (``pair`` is then
-    the pair's 0-based position among the BEDPE's pairs). It is renamed into place.
+    BEDPE pair, in the file's order, named by its ``name`` column: BEDPE (``chrom1 start1 end1 chrom2
+    start2 end2 name score strand1 strand2`` then more) when it ends in ``.bedpe``, UCSC interact with
+    ``output_format="interact"`` (sorted by position), else the bench's prediction table (``pair`` is
+    then the pair's 0-based position among the BEDPE's pairs). It is renamed into place.
     """
     import platform
     import tempfile
@@ -653,9 +659,12 @@ def write_bedpe_predictions(
     from epizoo.training.checkpoint import atomic_write_text
     from epizoo.training.trainer import resolve_device
 
+    from epizoo.browser_formats import output_format as chosen_format, render
+
     out = Path(out)
     if out.is_dir():
         raise InputFileError(f"-o {out} is a folder; give the path of the TSV or BEDPE to write")
+    kind = chosen_format(out, output_format)
     if not genome and not regions:
         raise InputFileError("--bedpe needs the sequence of its pairs: --genome FASTA (whole genome) or --regions FASTA (pre-extracted)")
     source = open_sequence_source(genome=genome, regions=list(regions or ()) or None)
@@ -702,19 +711,8 @@ def write_bedpe_predictions(
         f"# model {spec.name}; checkpoint of cell line {fold.get('cell_line', '?')} (trained on "
         f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {Path(bedpe).name}\n"
     )
-    if out.name.lower().endswith(".bedpe"):
-        import pandas as pd
-
-        body = pd.DataFrame({
-            "chrom1": rows["enhancer_contig"].to_numpy(), "start1": rows["enhancer_start"].to_numpy(),
-            "end1": rows["enhancer_end"].to_numpy(), "chrom2": rows["promoter_contig"].to_numpy(),
-            "start2": rows["promoter_start"].to_numpy(), "end2": rows["promoter_end"].to_numpy(),
-            "name": [name or "." for name in rows["pair_name"]], "score": table["score"].to_numpy(),
-        }, columns=list(BEDPE_COLUMNS)).to_csv(sep="\t", index=False, header=False)
-    else:
-        body = table.to_csv(sep="\t", index=False)
     try:
-        atomic_write_text(out, header + body)
+        atomic_write_text(out, render(table, kind, header))
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     return {"model": spec.name, "pairs": len(rows), "out": str(out)}

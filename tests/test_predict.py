@@ -303,11 +303,11 @@ def test_predict_a_bedpe_gives_the_scores_of_its_store(run, genome_fa, tmp_path,
     assert len(joined) == len(BEDPE_PAIRS)
     np.testing.assert_allclose(joined["score"], joined["score_store"], atol=2e-6)
     assert (joined["label"] == joined["label_store"]).all() and (joined["distance"] == joined["distance_store"]).all()
-    # -o x.bedpe: the BEDPE's columns, its name and the score, in the input's order
+    # -o x.bedpe: the BEDPE's columns, its name (else pair_N) and the score, strands, in the input's order
     table = pd.read_csv(as_bedpe, sep="\t", comment="#", header=None, keep_default_na=False)
-    assert table.shape == (len(BEDPE_PAIRS), 8)
-    for row, ((c1, s1, e1), (c2, s2, e2), name, _) in zip(table.itertuples(index=False), BEDPE_PAIRS):
-        assert tuple(row[:7]) == (c1, s1, e1, c2, s2, e2, name)
+    assert table.shape == (len(BEDPE_PAIRS), 16)
+    for i, (row, ((c1, s1, e1), (c2, s2, e2), name, _)) in enumerate(zip(table.itertuples(index=False), BEDPE_PAIRS)):
+        assert tuple(row[:7]) == (c1, s1, e1, c2, s2, e2, name if name != "." else f"pair_{i}") and row[8:10] == (".", ".")
     np.testing.assert_allclose(table[7], ours["score"], atol=1e-9)
     assert not list(scratch.iterdir()) and not list(tmp_path.glob(".*.tmp"))
 
@@ -397,3 +397,66 @@ def test_predict_shows_a_progress_bar_unless_told_not_to(run, store, tmp_path):
     quiet = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "b.tsv"),
                                      "--no-progress"])
     assert quiet.exit_code == 0 and "scoring pairs" not in quiet.stderr
+
+
+# ---- genome-browser outputs -------------------------------------------------------------------------
+def test_prediction_tables_carry_both_elements_coordinates(run, store):
+    ds = epizoo.open_store(store)
+    table = bench_table(run, "simcnn")
+    contigs = ds["contig_id"].values
+    for kind in ("enhancer", "promoter"):
+        rows = table[kind].to_numpy()
+        assert table[f"{kind}_contig"].tolist() == contigs[ds[f"{kind}_contig"].values[rows]].tolist()
+        assert table[f"{kind}_start"].tolist() == ds[f"{kind}_start"].values[rows].tolist()
+        assert table[f"{kind}_end"].tolist() == ds[f"{kind}_end"].values[rows].tolist()
+    assert (table["enhancer_contig"] == table["contig"]).all()
+
+
+def test_predict_writes_bedpe_that_pybedtools_reads(run, store, tmp_path):
+    pybedtools = pytest.importorskip("pybedtools")
+    tsv, bedpe = tmp_path / "all.tsv", tmp_path / "all.bedpe"
+    ckpt = str(checkpoint(run, "simcnn"))
+    assert invoke("predict", store, "--checkpoint", ckpt, "-o", str(tsv), "--no-progress").exit_code == 0
+    result = invoke("predict", store, "--checkpoint", ckpt, "-o", str(bedpe), "--no-progress")
+    assert result.exit_code == 0, result.output
+    expected = pd.read_csv(tsv, sep="\t", comment="#", keep_default_na=False)
+    assert all(line.startswith("#") or "\t" in line for line in bedpe.read_text().splitlines())
+    intervals = list(pybedtools.BedTool(str(bedpe)))
+    assert len(intervals) == len(expected)
+    for interval, row in zip(intervals, expected.itertuples(index=False)):
+        fields = interval.fields
+        assert len(fields) == 16 and fields[8:10] == [".", "."]
+        assert (interval.chrom, interval.start, interval.end) == (row.enhancer_contig, row.enhancer_start, row.enhancer_end)
+        assert (fields[3], int(fields[4]), int(fields[5])) == (row.promoter_contig, row.promoter_start, row.promoter_end)
+        assert fields[6] == (row.pair_name or f"pair_{row.pair}")
+        assert float(fields[7]) == pytest.approx(row.score, abs=1e-9) and int(fields[10]) == row.label
+
+
+def read_interact(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
+def test_predict_writes_sorted_ucsc_interact(run, store, tmp_path):
+    """bed5+13 as bedToBigBed -as=interact.as -type=bed5+13 takes it: 18 columns, integer fields,
+    score 0-1000 from the probability, the span covers both elements, sorted by chrom then start."""
+    tsv, interact = tmp_path / "all.tsv", tmp_path / "all.bed"
+    ckpt = str(checkpoint(run, "simcnn"))
+    assert invoke("predict", store, "--checkpoint", ckpt, "-o", str(tsv), "--no-progress").exit_code == 0
+    result = invoke("predict", store, "--checkpoint", ckpt, "-o", str(interact), "--format", "interact", "--no-progress")
+    assert result.exit_code == 0, result.output
+    expected = pd.read_csv(tsv, sep="\t", comment="#", keep_default_na=False)
+    rows = read_interact(interact)
+    assert len(rows) == len(expected) and all(len(row) == 18 for row in rows)
+    by_name = {row.pair_name or f"pair_{row.pair}": row for row in expected.itertuples(index=False)}
+    for row in rows:
+        start, end, score, color, s0, s1, t0, t1 = (int(row[i]) for i in (1, 2, 4, 7, 9, 10, 14, 15))
+        want = by_name[row[3]]
+        assert 0 <= score <= 1000 and score == round(want.score * 1000) and float(row[5]) == pytest.approx(want.score, abs=1e-9)
+        assert (row[8], s0, s1) == (want.enhancer_contig, want.enhancer_start, want.enhancer_end)
+        assert (row[13], t0, t1) == (want.promoter_contig, want.promoter_start, want.promoter_end)
+        assert row[0] == row[8] == row[13] and start == min(s0, t0) and end == max(s1, t1) and start < end
+        assert row[12] == row[17] == "." and color == 0
+    keys = [(row[0].encode(), int(row[1])) for row in rows]
+    assert keys == sorted(keys)
+    assert invoke("predict", store, "--checkpoint", ckpt, "-o", str(tmp_path / "x.interact"), "--no-progress").exit_code == 0
+    assert read_interact(tmp_path / "x.interact") == rows  # the suffix chooses it too

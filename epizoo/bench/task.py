@@ -23,7 +23,7 @@ from epizoo.training.trainer import Sides, train_fold
 
 PREDICTION_COLUMNS = (
     "pair", "label", "score", "pair_name", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name",
-    "distance",
+    "distance", "enhancer_contig", "enhancer_start", "enhancer_end", "promoter_contig", "promoter_start", "promoter_end",
 )
 
 
@@ -42,7 +42,20 @@ def _prediction_table(ds, pairs: np.ndarray, labels: np.ndarray, scores: np.ndar
         "promoter": promoters,
         "promoter_name": ds["promoter_name"].isel(promoters=promoters).values,
         "distance": sub["pair_distance"].values,
+        **_element_coordinates(ds, "enhancer", enhancers),
+        **_element_coordinates(ds, "promoter", promoters),
     }, columns=list(PREDICTION_COLUMNS))
+
+
+def _element_coordinates(ds, kind: str, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """``KIND_contig KIND_start KIND_end`` of the elements ``rows`` (0-based half-open, as stored)."""
+    contigs = np.asarray(ds["contig_id"].values, dtype=object)
+    found = ds[[f"{kind}_contig", f"{kind}_start", f"{kind}_end"]].isel({f"{kind}s": rows}).compute()
+    return {
+        f"{kind}_contig": contigs[found[f"{kind}_contig"].values],
+        f"{kind}_start": found[f"{kind}_start"].values.astype(np.int64),
+        f"{kind}_end": found[f"{kind}_end"].values.astype(np.int64),
+    }
 
 
 def _header(config: BenchConfig, task: Task, cell_line: str) -> str:

@@ -30,7 +30,8 @@ from epizoo.errors import EpizooError
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
 @click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
 @click.option("--tracks-of", default=None, metavar="CELL", help="A contact-map checkpoint: read this cell line's tracks for pairs whose own cell line has none in the genome layer.")
-@out_option(type=click.Path(), help="The TSV to write (the columns of the bench's prediction tables); with --bedpe, a name ending in .bedpe writes BEDPE with the scores.")
+@out_option(type=click.Path(), help="The file to write: the bench's prediction table (TSV), or BEDPE when the name ends in .bedpe, or UCSC interact (see --format).")
+@click.option("--format", "output_format", type=click.Choice(("tsv", "bedpe", "interact")), default=None, help="What -o holds: tsv (the prediction table), bedpe, or interact (UCSC bed5+13, for bedToBigBed); default from -o's suffix: .bedpe is bedpe, .interact is interact, any other tsv.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def predict_command(**kw: Any) -> None:
     """Score STORE's pairs (or --bedpe PAIRS with --genome FA) with a trained model: --checkpoint CKPT, or --run RUN --model M --fold F."""
@@ -59,12 +60,13 @@ def predict_command(**kw: Any) -> None:
         done = write_bedpe_predictions(
             checkpoint, kw["bedpe"], kw["out"], genome=kw["genome"], regions=list(kw["regions"]), device=kw["device"],
             batch_size=kw["batch_size"], precision=kw["precision"], command=command, progress=not kw["no_progress"],
+            output_format=kw["output_format"],
         )
     else:
         done = write_predictions(
             checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
             batch_size=kw["batch_size"], precision=kw["precision"], command=command, tracks_of=kw["tracks_of"],
-            progress=not kw["no_progress"],
+            progress=not kw["no_progress"], output_format=kw["output_format"],
         )
     if done.get("note"):
         console.stderr.print(done["note"], markup=False, highlight=False)
