@@ -126,6 +126,11 @@ def test_outputs_are_written(explained, store):
         windows = pairs[pairs["enhancer_contig"] == contig]
         assert rows["start"].min() >= windows["enhancer_start"].min() and rows["end"].max() <= windows["enhancer_end"].max()
     assert set(track["chrom"]) <= set(np.asarray(ds["contig_id"].values, dtype=object)) and track["value"].max() > 0
+    for kind in ("enhancer", "promoter"):  # the bigWig holds the bedGraph's values (synthetic windows lie inside their contigs)
+        assert f"tracks/{kind}.bw" in summary["files"]
+        ours, expected = bigwig_rows(explained / "tracks" / f"{kind}.bw"), bedgraph_rows(explained / "tracks" / f"{kind}.bedGraph")
+        assert [row[:3] for row in ours] == [row[:3] for row in expected]
+        np.testing.assert_allclose([row[3] for row in ours], [row[3] for row in expected], rtol=1e-6, atol=1e-7)
     assert not list(explained.parent.glob(".explain.*"))  # the scratch folder was renamed
 
 
@@ -242,3 +247,75 @@ def test_a_nearest_motif_above_the_q_value_threshold_is_no_match():
     assert not strict.significant and loose.significant and strict.q_value == loose.q_value
     assert _match_caption(strict, 1e-9).startswith("no JASPAR match at q <= 1e-09 (nearest MA0000.1 UNRELATED")
     assert _match_caption(loose, 1.0).startswith("best JASPAR match MA0000.1 UNRELATED")
+
+
+# ---- bigWig tracks ---------------------------------------------------------------------------------
+def bedgraph_rows(path: Path) -> list[tuple[str, int, int, float]]:
+    lines = path.read_text().splitlines()[1:]  # after the track line
+    return [(c, int(a), int(b), float(v)) for c, a, b, v in (line.split("\t") for line in lines)]
+
+
+def bigwig_rows(path: Path) -> list[tuple[str, int, int, float]]:
+    import pyBigWig
+
+    handle = pyBigWig.open(str(path))
+    try:
+        assert handle.isBigWig()
+        return [(c, a, b, v) for c in handle.chroms() for a, b, v in (handle.intervals(c) or [])]
+    finally:
+        handle.close()
+
+
+def fake_explanation(store: str):
+    """Two pairs' tracks on the store's first contig (overlapping windows, one reaching before base 0)."""
+    from types import SimpleNamespace
+
+    contig = str(epizoo.open_store(store)["contig_id"].values[0])
+    rng = np.random.default_rng(0)
+    chosen = SimpleNamespace(contigs={k: np.array([contig, contig], dtype=object) for k in ("enhancer", "promoter")},
+                             starts={"enhancer": np.array([-3, 40]), "promoter": np.array([500, 520])})
+    importances = [SimpleNamespace(tracks={"enhancer": rng.normal(size=60).round(3), "promoter": rng.normal(size=30)}) for _ in range(2)]
+    return contig, chosen, importances
+
+
+def test_bigwig_tracks_hold_the_bedgraph_values(small, tmp_path):
+    """tracks/KIND.bw (pyBigWig) holds the bedGraph's intervals and values (float32), over the store's
+    contig lengths; a part before base 0 is left out, and said."""
+    from epizoo.explain import outputs
+
+    contig, chosen, importances = fake_explanation(small)
+    written, notes = outputs.write_tracks(tmp_path, chosen, importances, "ism", small)
+    assert written == ["tracks/enhancer.bedGraph", "tracks/enhancer.bw", "tracks/promoter.bedGraph", "tracks/promoter.bw"]
+    length = int(epizoo.open_store(small)["contig_length"].values[0])
+    import pyBigWig
+
+    for kind in ("enhancer", "promoter"):
+        expected = [(c, max(a, 0), b, v) for c, a, b, v in bedgraph_rows(tmp_path / "tracks" / f"{kind}.bedGraph") if b > 0]
+        ours = bigwig_rows(tmp_path / "tracks" / f"{kind}.bw")
+        assert [row[:3] for row in ours] == [row[:3] for row in expected]
+        np.testing.assert_allclose([row[3] for row in ours], [row[3] for row in expected], rtol=1e-6, atol=1e-7)
+        with pyBigWig.open(str(tmp_path / "tracks" / f"{kind}.bw")) as handle:
+            assert handle.chroms() == {contig: length}
+    assert len(notes) == 1 and "past a contig's start or end" in notes[0]
+
+
+def test_bigwig_sizes_without_contig_lengths_are_the_largest_end(small, tmp_path, monkeypatch):
+    """Pre-extracted sequences (contig_length -1): the size is the largest end written + 1, and the summary says so."""
+    import pyBigWig
+
+    import epizoo.store.io as store_io
+    from epizoo.explain import outputs
+
+    opened = store_io.open_store
+
+    def unknown_lengths(path):
+        ds = opened(path).load()
+        ds["contig_length"].values[:] = -1
+        return ds
+
+    monkeypatch.setattr(store_io, "open_store", unknown_lengths)
+    contig, chosen, importances = fake_explanation(small)
+    _written, notes = outputs.write_tracks(tmp_path, chosen, importances, "ism", small)
+    with pyBigWig.open(str(tmp_path / "tracks" / "promoter.bw")) as handle:
+        assert handle.chroms() == {contig: 520 + 30 + 1}
+    assert any(f"sizes of {contig}: unknown to the store" in note for note in notes)

@@ -68,6 +68,8 @@ def explain_command(**kw: Any) -> None:
         f"({summary['seconds_per_pair']:.2f} s per pair): {summary['motifs']} motifs in {kw['out']}",
         markup=False, highlight=False,
     )
+    for note in summary.get("track_notes", ()):
+        console.stderr.print(f"note: {note}", markup=False, highlight=False)
 
 
 def add_commands(cli: click.Group) -> None:

@@ -248,7 +248,7 @@ def _write(folder: Path, chosen, importances, clusters, settings, spec, descript
 
     write_meme = require("memelite.io", "explain").write_meme
 
-    tracks = outputs.write_tracks(folder, chosen, importances, settings.method)
+    tracks, track_notes = outputs.write_tracks(folder, chosen, importances, settings.method, store)
     logos = {}
     (folder / "motifs").mkdir()
     for kind in ("enhancer", "promoter"):
@@ -277,6 +277,7 @@ def _write(folder: Path, chosen, importances, clusters, settings, spec, descript
         "side": side, "device": device, "pairs_scored": chosen.candidates, "pairs_above_threshold": chosen.above,
         "pairs_used": int(chosen.pairs.size), "segments": sum(len(c.segments) for c in clusters),
         "clusters": len(clusters), "motifs": len(with_pwm), "pair_plotted": int(chosen.pairs[best]),
+        **({"track_notes": track_notes} if track_notes else {}),
         "settings": asdict(settings), "files": ["summary.json", "clusters.tsv", "pairs.tsv", "pair.png", *tracks,
                                                 *sorted(logos.values()), *(["motifs.meme"] if with_pwm else [])],
     }

@@ -1,4 +1,4 @@
-"""What ``epizoo explain`` writes: bedGraph tracks, the cluster table, logos, one pair's plot, a summary.
+"""What ``epizoo explain`` writes: bedGraph and bigWig tracks, the cluster table, logos, one pair's plot, a summary.
 
 Everything goes into a temporary folder beside ``-o`` that is renamed into place at the end, so an
 interrupted or failed run leaves no half-written output.
@@ -49,10 +49,11 @@ def staged_folder(out: Path, force: bool, inputs: Iterable = ()) -> Iterator[Pat
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def bedgraph(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.ndarray]) -> str:
-    """One bedGraph of many elements' per-base tracks: bases shared by several (an element explained with
-    several partners, overlapping windows) get the mean; equal neighbours merge into one interval."""
-    lines = []
+def merged_intervals(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.ndarray]) -> list[tuple[str, int, int, float]]:
+    """Many elements' per-base tracks as ``(contig, start, end, value)`` intervals, contigs sorted by
+    name: bases shared by several (an element explained with several partners, overlapping windows)
+    get the mean; equal neighbours merge into one interval. The value is the one bedGraph text shows."""
+    intervals = []
     for contig in sorted(set(map(str, contigs))):
         mine = np.flatnonzero(contigs == contig)
         positions = np.concatenate([starts[i] + np.arange(len(tracks[i])) for i in mine])
@@ -61,22 +62,90 @@ def bedgraph(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.ndarray]) 
         mean = np.round(np.bincount(inverse, values) / np.bincount(inverse), TRACK_DIGITS)
         breaks = np.flatnonzero((np.diff(unique) != 1) | (np.diff(mean) != 0)) + 1
         for run in np.split(np.arange(unique.size), breaks):
-            lines.append(f"{contig}\t{unique[run[0]]}\t{unique[run[-1]] + 1}\t{mean[run[0]]:g}")
-    return "\n".join(lines) + "\n"
+            intervals.append((contig, int(unique[run[0]]), int(unique[run[-1]]) + 1, float(f"{mean[run[0]]:g}")))
+    return intervals
 
 
-def write_tracks(folder: Path, chosen: Any, importances: list[Any], method: str) -> list[str]:
-    """``tracks/enhancer.bedGraph`` and ``tracks/promoter.bedGraph``."""
+def bedgraph(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.ndarray]) -> str:
+    """One bedGraph of many elements' per-base tracks (:func:`merged_intervals`)."""
+    return "".join(f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in merged_intervals(contigs, starts, tracks))
+
+
+def chromosome_sizes(store: str | Path, intervals: list[tuple[str, int, int, float]]) -> tuple[dict[str, int], list[str]]:
+    """The length of each contig the intervals name, from the store's ``contig_length``; where that is
+    unknown (-1: pre-extracted sequences), the largest end written + 1. The second value names those contigs."""
+    from epizoo.store.io import open_store
+
+    ds = open_store(store)
+    try:
+        known = dict(zip(map(str, np.asarray(ds["contig_id"].values, dtype=object)), np.asarray(ds["contig_length"].values).tolist()))
+    finally:
+        ds.close()
+    sizes, guessed = {}, []
+    for contig, _start, end, _value in intervals:
+        length = int(known.get(contig, -1))
+        if length > 0:
+            sizes[contig] = length
+        else:
+            sizes[contig] = max(sizes.get(contig, 0), end + 1)
+            if contig not in guessed:
+                guessed.append(contig)
+    return sizes, guessed
+
+
+def bigwig(path: Path, intervals: list[tuple[str, int, int, float]], sizes: dict[str, int]) -> int:
+    """Write the intervals as a bigWig (pyBigWig) over ``sizes``; a part off a contig (a window past
+    its start or end) is left out. Returns how many intervals were clipped or left out that way."""
+    from epizoo.extras import require
+
+    pyBigWig = require("pyBigWig", "explain")
+    order = list(dict.fromkeys(c for c, *_ in intervals))
+    clipped = 0
+    kept = {contig: ([], [], []) for contig in order}
+    for contig, start, end, value in intervals:
+        lo, hi = max(start, 0), min(end, sizes[contig])
+        clipped += (lo, hi) != (start, end)
+        if lo < hi:
+            kept[contig][0].append(lo)
+            kept[contig][1].append(hi)
+            kept[contig][2].append(value)
+    handle = pyBigWig.open(str(path), "w")
+    try:
+        handle.addHeader([(contig, int(sizes[contig])) for contig in order], maxZooms=10)
+        for contig in order:
+            begins, ends, values = kept[contig]
+            if begins:
+                handle.addEntries([contig] * len(begins), begins, ends=ends, values=values)
+    finally:
+        handle.close()
+    return clipped
+
+
+def write_tracks(folder: Path, chosen: Any, importances: list[Any], method: str, store: str | Path | None = None) -> tuple[list[str], list[str]]:
+    """``tracks/enhancer.bedGraph`` and ``tracks/promoter.bedGraph``, and with ``store`` (whose
+    ``contig_length`` gives the chromosome sizes) the same tracks as ``tracks/KIND.bw`` (bigWig).
+    Returns the files written and notes for the summary."""
     (folder / "tracks").mkdir()
-    written = []
+    written, notes, guessed = [], [], []
+    clipped = 0
     what = "ISM drop in probability" if method == "ism" else "gradient x input"
     for kind in ("enhancer", "promoter"):
         header = f'track type=bedGraph name="epizoo {kind} importance" description="{what}, per base"\n'
-        body = bedgraph(chosen.contigs[kind], chosen.starts[kind], [imp.tracks[kind] for imp in importances])
+        intervals = merged_intervals(chosen.contigs[kind], chosen.starts[kind], [imp.tracks[kind] for imp in importances])
         path = folder / "tracks" / f"{kind}.bedGraph"
-        path.write_text(header + body)
+        path.write_text(header + "".join(f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in intervals))
         written.append(str(path.relative_to(folder)))
-    return written
+        if store is not None and intervals:
+            sizes, unknown = chromosome_sizes(store, intervals)
+            guessed += [contig for contig in unknown if contig not in guessed]
+            clipped += bigwig(folder / "tracks" / f"{kind}.bw", intervals, sizes)
+            written.append(f"tracks/{kind}.bw")
+    if guessed:
+        notes.append(f"bigWig chromosome sizes of {', '.join(guessed)}: unknown to the store (pre-extracted sequences), "
+                     "taken as the largest end written + 1")
+    if clipped:
+        notes.append(f"{clipped} bedGraph intervals reach past a contig's start or end; the bigWig tracks hold their part on the contig")
+    return written, notes
 
 
 def _logo_frame(pwm: np.ndarray):
