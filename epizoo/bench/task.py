@@ -16,7 +16,7 @@ from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.contact_tasks import is_maps_task, train_contact_task
 from epizoo.bench.rundir import RunDirectory
 from epizoo.errors import EpizooError
-from epizoo.inference import checkpoint_model_fields
+from epizoo.training.checkpoint_fields import checkpoint_model_fields
 from epizoo.jsontext import dumps
 from epizoo.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, train_fold

@@ -517,7 +517,7 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
     import os
     import shutil
 
-    from epizoo.inference import checkpoint_model_fields
+    from epizoo.training.checkpoint_fields import checkpoint_model_fields
     from epizoo.output_folder import check_replaceable, write_marker
     from epizoo.training.checkpoint import save_checkpoint
 
