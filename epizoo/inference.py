@@ -411,6 +411,23 @@ def run_checkpoint(run: str | Path, model: str, cell_line: str | None = None, fo
     return group_dir / _pick("fold", fold, folds, group_dir, "--fold", same_fold)
 
 
+def choose_checkpoint(checkpoint: str | Path | None = None, run: str | Path | None = None, model: str | None = None,
+                      cell_line: str | None = None, fold: str | None = None) -> str | Path:
+    """The checkpoint folder that ``--checkpoint``, or ``--run --model [--cell-line] [--fold]``, names
+    (the rules of ``predict``, ``scan`` and ``explain``, with their one-line errors)."""
+    if checkpoint and run:
+        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
+    if not checkpoint and not run:
+        raise EpizooError("say which model to use: --checkpoint CKPT, or --run RUN --model M --fold F")
+    if checkpoint and any((model, cell_line, fold)):
+        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
+    if run and not model:
+        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
+    if checkpoint:
+        return checkpoint
+    return run_checkpoint(run, model, cell_line, fold)
+
+
 def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) -> np.ndarray:
     """The test side of the checkpoint's fold, planned again from the run's configuration on ``store``
     (which must be the store the run was made on)."""

@@ -74,20 +74,10 @@ def predict_command(**kw: Any) -> None:
 
 
 def chosen_checkpoint(kw: dict[str, Any]) -> Any:
-    """The checkpoint folder that ``--checkpoint``, or ``--run --model [--cell-line] [--fold]``, names."""
-    if kw["checkpoint"] and kw["run_dir"]:
-        raise EpizooError("give --checkpoint CKPT or --run RUN (with --model and --fold), not both")
-    if not kw["checkpoint"] and not kw["run_dir"]:
-        raise EpizooError("say which model to use: --checkpoint CKPT, or --run RUN --model M --fold F")
-    if kw["checkpoint"] and any(kw[name] for name in ("model", "cell_line", "fold")):
-        raise EpizooError("--model, --cell-line and --fold choose a checkpoint of --run; with --checkpoint leave them out")
-    if kw["run_dir"] and not kw["model"]:
-        raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
-    if kw["checkpoint"]:
-        return kw["checkpoint"]
-    from epizoo.inference import run_checkpoint
+    """The checkpoint folder the command's options name (:func:`epizoo.inference.choose_checkpoint`)."""
+    from epizoo.inference import choose_checkpoint
 
-    return run_checkpoint(kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
+    return choose_checkpoint(kw["checkpoint"], kw["run_dir"], kw["model"], kw["cell_line"], kw["fold"])
 
 
 def add_commands(cli: click.Group) -> None:

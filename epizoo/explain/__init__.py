@@ -102,7 +102,7 @@ def explain(
     """
     from epizoo import __version__, console
     from epizoo.explain import ism, outputs, select
-    from epizoo.inference import load_checkpoint_model
+    from epizoo.inference import choose_checkpoint, load_checkpoint_model
     from epizoo.plugins import get_encoder
     from epizoo.training.trainer import resolve_device
 
@@ -115,9 +115,7 @@ def explain(
     inputs = [p for p in (store, checkpoint, run) if p is not None]  # never replaced by -o, whatever --force says
     outputs.check_out(out, force, inputs)  # before the (slow) work
     side = side or ("test" if run else "all")
-    from epizoo.cli.predict_commands import chosen_checkpoint  # predict's rules, and its one-line errors
-
-    folder = chosen_checkpoint({"checkpoint": checkpoint, "run_dir": run, "model": model, "cell_line": cell_line, "fold": fold})
+    folder = choose_checkpoint(checkpoint, run, model, cell_line, fold)  # predict's rules, and its one-line errors
     target = str(resolve_device(device))
     network, spec, description = load_checkpoint_model(folder, device=target)
     if spec.kind != "torch" or tuple(getattr(spec, "inputs", ("sequence",))) != ("sequence",) or getattr(spec, "task", "pair") != "pair":
