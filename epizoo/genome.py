@@ -20,6 +20,7 @@ import os
 import warnings
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from epizoo.coords import parse_region
 from epizoo.textfile import is_gzip, refuse_special_file
 from epizoo.errors import InputFileError, SequenceError
 from epizoo.sequence import N_CODE, encode
+
+if TYPE_CHECKING:
+    from epizoo.store.genome_layer import LayerSettings
 
 _HASH_BLOCK = 1 << 20
 _BYTE_CODES = encode(bytes(range(256)))  # code of every byte value: the letter lookup as an array
@@ -649,3 +653,31 @@ def open_sequence_source(genome: str | os.PathLike | None = None, regions=None):
     if regions:
         return RegionSequences(regions)
     return None
+
+
+# ---- the genome layer's source (epizoo.store.genome_layer writes it; datasets may provide one) ---------
+
+
+class LayerSource:
+    """What the writer asks of a source; subclasses fill ``sequence``, ``contigs``, ``tracks``, ``contact_cells``."""
+
+    sequence = None  # an epizoo.genome SequenceSource (whole genome)
+    contigs: dict[str, int]  # name -> length, in the order the layer stores them
+    tracks: list[tuple[str, str]]  # (cell line, mark)
+    contact_cells: list[str]
+    matrix: str = "balanced"  # or "raw"
+
+    def check(self, settings: LayerSettings) -> None:
+        """Refuse settings the inputs cannot serve (raise one clear line); called before writing."""
+
+    def track_values(self, cell: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
+        """float32 per base of ``[start, end)`` (inside the contig); NaN where unmeasured."""
+        raise NotImplementedError
+
+    def contact_band(self, cell: str, contig: str, lo: int, hi: int, settings: LayerSettings) -> np.ndarray:
+        """float32 ``(hi - lo, diagonals)``: ``[i, d]`` = contact(lo + i, lo + i + d); NaN past the contig."""
+        raise NotImplementedError
+
+    def provenance(self) -> dict:
+        """Source names and checksums per track and map."""
+        return {}

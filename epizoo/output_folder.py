@@ -15,10 +15,18 @@ from pathlib import Path
 from typing import Iterable
 
 from epizoo.errors import EpizooError
-from epizoo.store.staging import is_epizoo_store
 
 MARKER = ".epizoo-output"
 STORE = "store"
+
+
+def is_epizoo_store(path: Path) -> bool:
+    """True when ``path`` is a Zarr group whose root attributes carry the epizoo format version."""
+    try:
+        meta = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "epizoo_format_version" in (meta.get("attributes") or {})
 
 
 def write_marker(folder: str | os.PathLike, kind: str) -> None:

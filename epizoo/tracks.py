@@ -60,3 +60,48 @@ def read_tracks_yaml(path: str | os.PathLike) -> dict[str, dict[str, Path]]:
             raise InputFileError(f"{path}: cell line {cell!r} must map mark names to bigWig files, e.g. `CTCF: ctcf.bw`")
         tracks[str(cell)] = {str(mark): resolve_file(path, file, f"{cell}/{mark}") for mark, file in marks.items()}
     return tracks
+
+
+# ---- checks of the track files (the genome layer's and the bigWig signals') --------------------
+
+
+ASSEMBLY_FLAG = "--allow-assembly-mismatch"
+
+
+def assembly_mismatch_line(what: str, contig: str, theirs: int, genome: str, ours: int) -> str:
+    """One line for a contig whose length in a track or map is not the genome's: another assembly."""
+    return (
+        f"{what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp; tracks and genome must be the same "
+        f"assembly: give files of the genome's build, or pass {ASSEMBLY_FLAG} to read them anyway"
+    )
+
+
+def _check_lengths(what: str, lengths: dict[str, int], genome: str, wanted: dict[str, int], allow: bool) -> None:
+    """Refuse (or, with ``allow``, warn once about) the contigs of ``wanted`` whose length differs in ``lengths``."""
+    differ = [(c, int(lengths[c]), int(n)) for c, n in wanted.items() if c in lengths and int(lengths[c]) != int(n)]
+    if not differ:
+        return
+    contig, theirs, ours = differ[0]
+    if not allow:
+        raise InputFileError(assembly_mismatch_line(what, contig, theirs, genome, ours))
+    from epizoo import console
+
+    more = f" (and {len(differ) - 1} more contig{'s' if len(differ) > 2 else ''})" if len(differ) > 1 else ""
+    console.stderr.print(f"WARNING: {what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp{more}; read anyway "
+                         f"({ASSEMBLY_FLAG}): NaN where it is shorter, cut where it is longer", markup=False, highlight=False,
+                         soft_wrap=True, style="bold red")
+
+
+def track_extremes(bw, contig: str) -> tuple[float | None, float | None]:
+    """The smallest and largest value of a bigWig on ``contig`` from its zoom levels (cheap), None
+    where it holds none. pyBigWig's ``header()`` is never asked: it crashes on a track holding NaN or
+    an infinite value."""
+    low, high = bw.stats(contig, type="min")[0], bw.stats(contig, type="max")[0]
+    return (None if low is None or low != low else float(low)), (None if high is None or high != high else float(high))
+
+
+def infinite_value_line(what: str, contig: str, value: float) -> str:
+    return (
+        f"{what} holds {'-' if value < 0 else ''}inf on {contig}; a track must hold finite numbers (NaN or no entry "
+        "where nothing was measured): fix the file, e.g. clip it when converting to bigWig"
+    )

@@ -428,7 +428,7 @@ def _as_sequence(genome: dict[str, np.ndarray], seed: int):
 # raised at pairs of bound sites in convergent orientation (forward, then reverse) by a factor that
 # decays with their distance; so the tracks predict where one cell line's map differs from another's.
 
-from epizoo.store.genome_layer import LayerSource  # noqa: E402  (the layer's source interface)
+from epizoo.genome import LayerSource  # noqa: E402  (the layer's source interface)
 
 BOOL_OPTIONS = ("genome",)
 CTCF_MOTIF = "TGGCCACCAGGGGGCGCTA"  # a CTCF-like 19-mer (forward strand)

@@ -31,8 +31,14 @@ import numpy as np
 
 from epizoo import contigs as contig_names
 from epizoo.errors import InputFileError
+from epizoo.genome import LayerSource  # noqa: F401 (the interface both sources fill; still API here)
 from epizoo.sequence import N_CODE
 from epizoo.store.genome_reader import LAYER, GenomeLayer  # noqa: F401 (GenomeLayer: its old home, still API)
+# the checks of track files, shared with the bigWig signal source (epizoo.signal_tracks)
+from epizoo.tracks import (  # noqa: F401 (names kept here)
+    ASSEMBLY_FLAG, _check_lengths, assembly_mismatch_line, infinite_value_line, track_extremes,
+)
+
 DEFAULT_BIN_SIZE = 10_000
 DEFAULT_MAX_DISTANCE = 2_000_000
 # Chosen by measurement (docs/performance.md, "Genome layer"): 10-bp bins in float16 hold a 2-Mb window's
@@ -78,31 +84,6 @@ class LayerSettings:
 # ---- sources --------------------------------------------------------------------------------------
 
 
-class LayerSource:
-    """What the writer asks of a source; subclasses fill ``sequence``, ``contigs``, ``tracks``, ``contact_cells``."""
-
-    sequence = None  # an epizoo.genome SequenceSource (whole genome)
-    contigs: dict[str, int]  # name -> length, in the order the layer stores them
-    tracks: list[tuple[str, str]]  # (cell line, mark)
-    contact_cells: list[str]
-    matrix: str = "balanced"  # or "raw"
-
-    def check(self, settings: LayerSettings) -> None:
-        """Refuse settings the inputs cannot serve (raise one clear line); called before writing."""
-
-    def track_values(self, cell: str, mark: str, contig: str, start: int, end: int) -> np.ndarray:
-        """float32 per base of ``[start, end)`` (inside the contig); NaN where unmeasured."""
-        raise NotImplementedError
-
-    def contact_band(self, cell: str, contig: str, lo: int, hi: int, settings: LayerSettings) -> np.ndarray:
-        """float32 ``(hi - lo, diagonals)``: ``[i, d]`` = contact(lo + i, lo + i + d); NaN past the contig."""
-        raise NotImplementedError
-
-    def provenance(self) -> dict:
-        """Source names and checksums per track and map."""
-        return {}
-
-
 def _missing_contigs_line(what: str, wanted: list[str], have: list[str], rename_hint: str) -> str | None:
     """One line when ``have`` lacks some of ``wanted``: a naming mismatch (``1`` vs ``chr1``) or plain absence."""
     missing = [c for c in wanted if c not in have]
@@ -117,48 +98,6 @@ def _missing_contigs_line(what: str, wanted: list[str], have: list[str], rename_
         )
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     return f"{what} has no data for contig(s) {shown}; add them, or restrict the layer with --genome-contigs"
-
-
-ASSEMBLY_FLAG = "--allow-assembly-mismatch"
-
-
-def assembly_mismatch_line(what: str, contig: str, theirs: int, genome: str, ours: int) -> str:
-    """One line for a contig whose length in a track or map is not the genome's: another assembly."""
-    return (
-        f"{what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp; tracks and genome must be the same "
-        f"assembly: give files of the genome's build, or pass {ASSEMBLY_FLAG} to read them anyway"
-    )
-
-
-def _check_lengths(what: str, lengths: dict[str, int], genome: str, wanted: dict[str, int], allow: bool) -> None:
-    """Refuse (or, with ``allow``, warn once about) the contigs of ``wanted`` whose length differs in ``lengths``."""
-    differ = [(c, int(lengths[c]), int(n)) for c, n in wanted.items() if c in lengths and int(lengths[c]) != int(n)]
-    if not differ:
-        return
-    contig, theirs, ours = differ[0]
-    if not allow:
-        raise InputFileError(assembly_mismatch_line(what, contig, theirs, genome, ours))
-    from epizoo import console
-
-    more = f" (and {len(differ) - 1} more contig{'s' if len(differ) > 2 else ''})" if len(differ) > 1 else ""
-    console.stderr.print(f"WARNING: {what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp{more}; read anyway "
-                         f"({ASSEMBLY_FLAG}): NaN where it is shorter, cut where it is longer", markup=False, highlight=False,
-                         soft_wrap=True, style="bold red")
-
-
-def track_extremes(bw, contig: str) -> tuple[float | None, float | None]:
-    """The smallest and largest value of a bigWig on ``contig`` from its zoom levels (cheap), None
-    where it holds none. pyBigWig's ``header()`` is never asked: it crashes on a track holding NaN or
-    an infinite value."""
-    low, high = bw.stats(contig, type="min")[0], bw.stats(contig, type="max")[0]
-    return (None if low is None or low != low else float(low)), (None if high is None or high != high else float(high))
-
-
-def infinite_value_line(what: str, contig: str, value: float) -> str:
-    return (
-        f"{what} holds {'-' if value < 0 else ''}inf on {contig}; a track must hold finite numbers (NaN or no entry "
-        "where nothing was measured): fix the file, e.g. clip it when converting to bigWig"
-    )
 
 
 class FileLayerSource(LayerSource):

@@ -15,10 +15,11 @@ Only folders whose process is gone are touched.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
+
+from epizoo.output_folder import is_epizoo_store  # noqa: F401 (its old home, still API)
 
 
 def pid_alive(pid: int) -> bool:
@@ -29,15 +30,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def is_epizoo_store(path: Path) -> bool:
-    """True when ``path`` is a Zarr group whose root attributes carry the epizoo format version."""
-    try:
-        meta = json.loads((Path(path) / "zarr.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and "epizoo_format_version" in (meta.get("attributes") or {})
 
 
 def _leftovers(out: Path, kind: str) -> list[Path]:
