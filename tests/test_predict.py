@@ -390,13 +390,19 @@ def test_scoring_reports_every_pair_to_the_progress_bar(run, store, model):
     assert len(counted) == (4 if spec.kind == "torch" else 1)  # torch: a report per batch of 16
 
 
-def test_predict_shows_a_progress_bar_unless_told_not_to(run, store, tmp_path):
+def test_predict_shows_a_progress_bar_unless_told_not_to(run, store, tmp_path, monkeypatch):
+    from epizoo import console
+
+    monkeypatch.setattr(console.stderr, "_force_terminal", True)  # a bar is drawn on a terminal, not in a pipe
     shown = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "a.tsv")])
     assert shown.exit_code == 0, shown.output
     assert "scoring pairs" in shown.stderr and "90/90" in shown.stderr
     quiet = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "b.tsv"),
                                      "--no-progress"])
     assert quiet.exit_code == 0 and "scoring pairs" not in quiet.stderr
+    monkeypatch.setattr(console.stderr, "_force_terminal", False)
+    piped = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint(run, MODELS[0])), "-o", str(tmp_path / "c.tsv")])
+    assert piped.exit_code == 0 and "scoring pairs" not in piped.stderr  # a log file gets no leftover bar
 
 
 # ---- genome-browser outputs -------------------------------------------------------------------------
