@@ -428,14 +428,17 @@ def choose_checkpoint(checkpoint: str | Path | None = None, run: str | Path | No
     return run_checkpoint(run, model, cell_line, fold)
 
 
-def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) -> np.ndarray:
-    """The test side of the checkpoint's fold, planned again from the run's configuration on ``store``
-    (which must be the store the run was made on)."""
+def fold_sides(run: str | Path, store: str, description: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The train, valid and test pairs of the checkpoint's fold of ``run``: as the bench recorded them
+    beside the checkpoint (``sides.npz``); for a checkpoint written before they were recorded,
+    planned again from the run's configuration. ``store`` must be the store the run was made on."""
     from dataclasses import fields
 
     from epizoo import open_store
-    from epizoo.bench.config import BenchConfig
+    from epizoo.bench.config import BenchConfig, group_name, safe_name
     from epizoo.bench.plan import plan
+    from epizoo.bench.runner import store_identity
+    from epizoo.training.checkpoint import load_sides
 
     path = Path(run) / "config.json"
     try:
@@ -445,20 +448,26 @@ def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) ->
     except (OSError, ValueError, KeyError, TypeError):
         raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
     ds = open_store(store)
-    from epizoo.bench.runner import store_identity
-
-    identity = store_identity(ds)
-    if config.store_identity and config.store_identity != identity:
+    if config.store_identity and config.store_identity != store_identity(ds):
         raise InputFileError(f"{store} is not the store run {run} was made on (another creation time or sequence); give the run's store")
     fold = description.get("fold") or {}
     if not fold.get("name"):
         raise InputFileError("the checkpoint records no fold; --pairs test needs a checkpoint written by epizoo bench")
+    group = group_name(fold.get("cell_line", ""), fold.get("train_cell_line", ""), fold.get("regime", "specific"))
+    recorded = load_sides(Path(run) / "checkpoints" / safe_name(description.get("model", "")) / group / safe_name(fold["name"]))
+    if recorded is not None:
+        return recorded
     config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
     tasks, _, _ = plan(ds, config, warn=lambda message: None)
     for task in tasks:
         if task.fold == fold["name"] and task.cell_line == fold.get("cell_line") and task.train_cell_line == fold.get("train_cell_line"):
-            return task.test
+            return {"train": task.train, "valid": task.valid, "test": task.test}
     raise EmptyResultError(f"fold {fold['name']} of run {run} has no test side on {store}")
+
+
+def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) -> np.ndarray:
+    """The test side of the checkpoint's fold (:func:`fold_sides`)."""
+    return fold_sides(run, store, description)["test"]
 
 
 # ---- the predict command's work ------------------------------------------------------------------

@@ -202,3 +202,32 @@ def test_a_model_of_signals_on_a_store_without_signals_is_one_line(signals_run, 
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "does not hold" in result.output and "--signals" in result.output
     assert not (tmp_path / "p.tsv").exists()
+
+
+def test_predict_reads_the_recorded_fold_instead_of_planning_it_again(run, store, tmp_path):
+    """The bench records each fold's sides beside its checkpoint: predict --pairs test reads them, so a
+    run whose configuration would now plan another fold still scores the bench's test pairs."""
+    import json
+    import shutil
+
+    from epizoo.training.checkpoint import load_sides
+
+    folder = run / "checkpoints" / RUNNABLE[0] / "SYN-A" / FOLD
+    sides = load_sides(folder)
+    expected = bench_table(run, RUNNABLE[0])
+    np.testing.assert_array_equal(sides["test"], expected["pair"])
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["config"]["split"] = "random"  # planned again, the run would have no fold chr1 at all
+    (copy / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "p.tsv"
+    result = CliRunner().invoke(cli, ["predict", store, "--run", str(copy), "--model", RUNNABLE[0], "--fold", FOLD,
+                                      "--pairs", "test", "--device", "cpu", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(pd.read_csv(out, sep="\t", comment="#")["pair"], expected["pair"])
+    copied = copy / "checkpoints" / RUNNABLE[0] / "SYN-A" / FOLD / "sides.npz"
+    copied.write_bytes(copied.read_bytes()[:-8] + b"\0" * 8)  # a damaged record is refused, not read
+    damaged = CliRunner().invoke(cli, ["predict", store, "--run", str(copy), "--model", RUNNABLE[0], "--fold", FOLD,
+                                       "--pairs", "test", "-o", str(tmp_path / "q.tsv")])
+    assert damaged.exit_code != 0 and "sides.npz does not match its checksum" in damaged.output

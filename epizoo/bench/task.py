@@ -152,7 +152,8 @@ def run_task(
         "kmer_conv_path": result.summary.get("kmer_conv_path"), "probe": result.summary.get("probe"),
         **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.task == "contact-map" else {}),
     }
-    save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator)
+    save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator,
+                    sides={"train": task.train, "valid": task.valid, "test": task.test})  # predict and explain read them
     atomic_write_text(task_dir / "result.json", dumps(record, indent=2, default=_json_default) + "\n")
     (task_dir / "done").touch()
     return record

@@ -3,14 +3,13 @@ predicts positive with a probability above a threshold, capped deterministically
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from epizoo.errors import EmptyResultError, EpizooError, InputFileError
+from epizoo.errors import EmptyResultError, EpizooError
 
 SIDES = ("all", "test", "train", "valid")
 
@@ -31,32 +30,14 @@ class Chosen:
 
 
 def fold_side_pairs(run: str | Path, store: str, description: dict[str, Any], side: str) -> np.ndarray:
-    """One side (test, train or valid) of the checkpoint's fold, planned again from the run's
-    configuration on ``store``, as :func:`epizoo.inference.fold_test_pairs` plans the test side."""
-    from epizoo import open_store
-    from epizoo.bench.config import BenchConfig
-    from epizoo.bench.plan import plan
-    from epizoo.inference import fold_test_pairs
+    """One side (test, train or valid) of the checkpoint's fold, as the bench recorded it
+    (:func:`epizoo.inference.fold_sides`); ``train`` without the validation pairs."""
+    from epizoo.inference import fold_sides
 
-    if side == "test":
-        return fold_test_pairs(run, store, description)
-    path = Path(run) / "config.json"
-    try:
-        saved = json.loads(path.read_text())["config"]
-        config = BenchConfig(**{k: v for k, v in saved.items() if k in {f.name for f in fields(BenchConfig)}})
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
-    fold_test_pairs(run, store, description)  # the same store and fold checks, with their one-line errors
-    fold = description["fold"]
-    config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
-    tasks, _, _ = plan(open_store(store), config, warn=lambda message: None)
-    task = next((t for t in tasks if t.fold == fold["name"] and t.cell_line == fold.get("cell_line")
-                 and t.train_cell_line == fold.get("train_cell_line")), None)
-    if task is None:
-        raise EmptyResultError(f"fold {fold['name']} of run {run} has no {side} side on {store}")
-    if side == "valid":
-        return task.valid
-    return np.setdiff1d(task.train, task.valid)
+    sides = fold_sides(run, store, description)
+    if side == "train":
+        return np.setdiff1d(sides["train"], sides["valid"])
+    return sides[side]
 
 
 def _cap(pairs: np.ndarray, max_pairs: int) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -29,6 +30,8 @@ WEIGHTS = "weights.safetensors"
 ESTIMATOR = "estimator.joblib"
 DESCRIPTION = "checkpoint.json"
 MANIFEST = "manifest.json"
+SIDES = "sides.npz"  # the fold's train, valid and test pair indices, as the bench planned them
+CHECKED = (WEIGHTS, ESTIMATOR, DESCRIPTION, SIDES)  # the files a manifest lists
 _warned_unsealed: set[Path] = set()  # warn once per checkpoint folder, not once per load
 # The layout of checkpoint.json. 1: no "format" key (the hyperparameters held only overrides of the
 # factory's defaults). 2: the full resolved hyperparameters, the model's kind, encoder, window
@@ -44,8 +47,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(directory: Path, description: dict[str, Any], state: dict[str, torch.Tensor] | None = None, estimator: Any = None) -> None:
-    """Write the weights (``state`` or ``estimator``) then the JSON description into ``directory``."""
+def save_checkpoint(directory: Path, description: dict[str, Any], state: dict[str, torch.Tensor] | None = None, estimator: Any = None,
+                    sides: dict[str, Any] | None = None) -> None:
+    """Write the weights (``state`` or ``estimator``), the fold's ``sides`` (name -> pair indices),
+    then the JSON description into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)  # an overwrite in progress must not pass as the old, sealed one
@@ -58,8 +63,24 @@ def save_checkpoint(directory: Path, description: dict[str, Any], state: dict[st
         tmp = directory / f".{ESTIMATOR}.tmp"
         joblib.dump(estimator, tmp)
         os.replace(tmp, directory / ESTIMATOR)
+    if sides is not None:
+        tmp = directory / f".{SIDES}.tmp"
+        with open(tmp, "wb") as handle:  # a handle: np.savez would add .npz to a path
+            np.savez(handle, **{name: np.asarray(pairs, dtype=np.int64) for name, pairs in sides.items()})
+        os.replace(tmp, directory / SIDES)
     atomic_write_text(directory / DESCRIPTION, dumps(description, indent=2) + "\n")
     write_checkpoint_manifest(directory)
+
+
+def load_sides(directory: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """The fold's recorded sides (train, valid, test pair indices); None for a checkpoint written
+    before they were recorded. Checked against the manifest first."""
+    directory = Path(directory)
+    if not (directory / SIDES).is_file():
+        return None
+    verify_checkpoint(directory)
+    with np.load(directory / SIDES) as recorded:
+        return {name: recorded[name] for name in recorded.files}
 
 
 def write_checkpoint_manifest(directory: str | os.PathLike) -> None:
@@ -67,7 +88,7 @@ def write_checkpoint_manifest(directory: str | os.PathLike) -> None:
     editing a checkpoint on purpose)."""
     directory = Path(directory)
     files = {name: [(directory / name).stat().st_size, file_sha256(directory / name)]
-             for name in (WEIGHTS, ESTIMATOR, DESCRIPTION) if (directory / name).is_file()}
+             for name in CHECKED if (directory / name).is_file()}
     atomic_write_text(directory / MANIFEST, json.dumps({"algorithm": "sha256", "files": files}, indent=0, sort_keys=True) + "\n")
 
 
@@ -83,7 +104,7 @@ def verify_checkpoint(directory: str | os.PathLike) -> None:
         listed = {str(name): (int(size), str(digest)) for name, (size, digest) in files.items()}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         raise InputFileError(f"checkpoint {directory} has an unreadable {MANIFEST}; {fix}") from None
-    for name in (WEIGHTS, ESTIMATOR, DESCRIPTION):
+    for name in CHECKED:
         if name not in listed and (directory / name).is_file():
             raise InputFileError(f"checkpoint {directory} holds {name}, which its {MANIFEST} does not list (added later?); {fix}")
     for name, (size, digest) in listed.items():
