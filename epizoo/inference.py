@@ -202,6 +202,18 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     estimator (a pickle: load only checkpoints you trust). A checkpoint of a newer format, of a
     model that is not installed, or whose weights do not fit the installed model raises an
     :class:`~epizoo.errors.EpizooError` with one line that says so.
+
+    Args:
+        path: a checkpoint folder (``RUN/checkpoints/MODEL/CELL/FOLD``) or its ``checkpoint.json``.
+        device: where a torch model goes (``cpu``, ``cuda``, ``cuda:N``).
+
+    Returns:
+        A :class:`LoadedModel`: the model with the windows and encoder it was trained with; score
+        it with :func:`predict_pairs` (a store's pairs) or :meth:`LoadedModel.score` (windows).
+
+    Raises:
+        EpizooError: a damaged or edited checkpoint (its manifest), a newer format, a model that
+            is not installed, or weights that do not fit it.
     """
     from epizoo.model_inputs import SEQUENCE, reads
 
@@ -266,6 +278,15 @@ def predict_pairs(loaded: Any, *args: Any, **kwargs: Any) -> tuple[np.ndarray, n
     (pairs, labels, probabilities) of ``pairs`` (default: all) of the store at path ``store``, in pair
     order, scored as the bench scores them (the windows, encoder and loader of :func:`load_model`'s
     :class:`LoadedModel`; device: the one it was loaded on).
+
+    Args:
+        loaded: what :func:`load_model` returned.
+        store: the path of a store that holds what the model reads (sequence and/or signals).
+        pairs: pair indices (default: every pair).
+
+    Returns:
+        ``(pairs, labels, probabilities)``, sorted by pair. A model of signals scores the pairs
+        with every signal value only: compare the returned ``pairs`` with those asked for.
 
     The form before :class:`LoadedModel`, ``predict_pairs(model, spec, description, store, pairs, ...)``,
     is :func:`score_pairs` and still accepted.

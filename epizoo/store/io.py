@@ -47,6 +47,18 @@ def open_store(path: str | os.PathLike, *, allow_staging: bool = False, check: b
     With ``check`` (the default) the cheap integrity check runs first: every file the build wrote
     must be there with its size (:func:`epizoo.store.integrity.check_store`), so a damaged store
     fails here, with the damaged variable named, rather than reading missing chunks as fill values.
+
+    Args:
+        path: the store, a ``.zarr`` folder written by ``epizoo build-store``.
+        allow_staging: open a build's work-in-progress folder (for the builder itself).
+        check: run the cheap integrity check first.
+
+    Returns:
+        The store's variables (:mod:`epizoo.schema`) over the ``pairs``, ``enhancers`` and
+        ``promoters`` dimensions, with the ``ds.epizoo`` accessor.
+
+    Raises:
+        StoreError: not a store, or a damaged one (one line that says what to do).
     """
     if not isinstance(path, (str, os.PathLike)) or not str(path):
         raise StoreError(f"open_store needs the path of a store (a .zarr folder), got {path!r}")
