@@ -71,12 +71,6 @@ class ExplainSettings:
             raise EpizooError(f"--motif-width {self.motif_width} must not exceed --segment-width {self.segment_width}")
 
 
-def _lengths(spec: Any, description: dict[str, Any]) -> dict[str, int]:
-    hparams = description.get("hparams") or {}
-    return {kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
-            for kind in ("enhancer", "promoter")}
-
-
 def explain(
     store: str,
     out: str | Path,
@@ -102,7 +96,7 @@ def explain(
     """
     from epizoo import __version__, console
     from epizoo.explain import ism, outputs, select
-    from epizoo.inference import choose_checkpoint, load_checkpoint_model
+    from epizoo.inference import choose_checkpoint, load_checkpoint_model, model_windows
     from epizoo.plugins import get_encoder
     from epizoo.training.trainer import resolve_device
 
@@ -120,7 +114,7 @@ def explain(
     network, spec, description = load_checkpoint_model(folder, device=target)
     if spec.kind != "torch" or tuple(getattr(spec, "inputs", ("sequence",))) != ("sequence",) or getattr(spec, "task", "pair") != "pair":
         raise EpizooError(f"{spec.name} is not a torch model of a pair's two sequences; explain masks and differentiates those only")
-    lengths = _lengths(spec, description)
+    lengths = model_windows(spec, description)  # the checkpoint's windows, resolved as predict resolves them
     if settings.mask_width > min(lengths.values()):
         raise EpizooError(f"--mask-width {settings.mask_width} is longer than the model's windows ({lengths['enhancer']}, {lengths['promoter']} bp)")
     targets = _targets(settings)  # a bad --motifs or --jaspar-release fails before the slow part
