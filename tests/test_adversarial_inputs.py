@@ -11,25 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from epizoo.cli import cli
 from epizoo.errors import InputFileError, SequenceError
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def one_line_failure(result, *words: str) -> str:
-    assert result.exit_code != 0, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output, result.output
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
+from test_adversarial import invoke, one_line_failure  # noqa: E402: the battery's one-line check, shared
 
 
 # ---- 1. a stale .fai whose offsets still fit: sampled line ends ------------------------------------
