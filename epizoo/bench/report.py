@@ -177,14 +177,18 @@ BUDGET_TEXT = (
 )
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """The lines of a markdown table: its header, the rule, one line per row."""
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|", *("| " + " | ".join(row) + " |" for row in rows)]
+
+
 def budget_rows(report: Report) -> list[list[str]]:
     return [[str(row[name]) for name in BUDGET_COLUMNS] for row in report.budgets.to_dict(orient="records")]
 
 
 def budget_markdown(report: Report) -> list[str]:
     lines = ["## Budgets", "", BUDGET_TEXT, "", *(f"* {note}" for note in budget_notes(report.metrics)), ""]
-    lines += ["| " + " | ".join(BUDGET_HEADER) + " |", "|---" * len(BUDGET_HEADER) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in budget_rows(report)] + [""]
+    return lines + markdown_table(BUDGET_HEADER, budget_rows(report)) + [""]
 
 
 REGIME_TEXT = (
@@ -264,9 +268,7 @@ def pooled_markdown(report: Report) -> list[str]:
     if report.pooled.empty:
         return []
     lines = ["## Pooled over folds, with confidence intervals", "", POOLED_TEXT, ""]
-    lines += ["| " + " | ".join(POOLED_HEADER) + " |", "|---" * len(POOLED_HEADER) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in pooled_rows(report)]
-    return lines + [""]
+    return lines + markdown_table(POOLED_HEADER, pooled_rows(report)) + [""]
 
 
 PAIRED_HEADER = ["column", "model", "best model", "folds", "AUROC difference (mean)", "best wins", "Wilcoxon p", "note"]
@@ -291,8 +293,7 @@ def paired_markdown(report: Report) -> list[str]:
     if report.paired.empty:
         return []
     lines = ["## Paired comparison with the best model", "", PAIRED_TEXT, ""]
-    lines += ["| " + " | ".join(PAIRED_HEADER) + " |", "|---" * len(PAIRED_HEADER) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in paired_rows(report)] + [""]
+    return lines + markdown_table(PAIRED_HEADER, paired_rows(report)) + [""]
 
 
 THRESHOLD_TEXT = (
@@ -317,8 +318,7 @@ def threshold_markdown(report: Report) -> list[str]:
     lines = ["## Thresholded metrics", "", THRESHOLD_TEXT, ""]
     if report.summary["valid_threshold_mean"].isna().all():
         lines += ["This run directory predates validation thresholds: only the 0.5 values are available.", ""]
-    lines += ["| " + " | ".join(THRESHOLD_HEADER) + " |", "|---" * len(THRESHOLD_HEADER) + "|"]
-    return lines + ["| " + " | ".join(row) + " |" for row in threshold_rows(report)] + [""]
+    return lines + markdown_table(THRESHOLD_HEADER, threshold_rows(report)) + [""]
 
 
 def learning_rows(report: Report) -> list[list[str]]:
