@@ -24,17 +24,17 @@ FOLD = "chr1"  # the fold docs/predict.md names
 
 
 def _skip_reason(spec) -> str | None:
-    """Why a registered model cannot run here (None: it can): the store has no signals or genome layer."""
+    """Why a registered model cannot run on this store (None: it can), and where it is tested instead."""
     if spec.task != "pair":
-        return "needs-genome-layer"
+        return "needs-genome-layer: contact-map models are scored on pairs in tests/test_contact_pairs.py"
     if "signals" in spec.inputs:
-        return "needs-signals"
+        return "needs-signals: see test_models_of_signals_predict_like_the_bench below"
     return None
 
 
 MODELS = [
     pytest.param(name, id=name) if _skip_reason(spec) is None
-    else pytest.param(name, id=f"{name}-skipped-{_skip_reason(spec)}", marks=pytest.mark.skip(reason=_skip_reason(spec)))
+    else pytest.param(name, id=f"{name}-skipped-{_skip_reason(spec).split(':')[0]}", marks=pytest.mark.skip(reason=_skip_reason(spec)))
     for name, spec in sorted(get_models().items())
 ]
 RUNNABLE = [p.values[0] for p in MODELS if not p.marks]
