@@ -77,7 +77,7 @@ def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
         "aliases": list(spec.aliases),
         "kind": spec.kind,
         "input_encoding": spec.input_encoding,
-        "task": getattr(spec, "task", "pair"),
+        "task": spec.task,
         "tracks": list(getattr(spec, "tracks", ())),
         "inputs": list(_reads(spec)),
         "reads": reads_text(spec),
@@ -139,14 +139,14 @@ def _deviations(card: Any) -> str:
 
 
 def _reads(spec: Any) -> tuple[str, ...]:
-    return tuple(getattr(spec, "inputs", ("sequence",)))
+    return tuple(spec.inputs)
 
 
 def reads_text(spec: Any) -> str:
     """What the model reads, from its spec: ``genome`` (a contact-map model: one-hot sequence and its
     tracks from the genome layer), ``sequence`` (a torch model's encoder in brackets), ``signals``, or
     ``distance`` (the pair fields alone, ``inputs=()``)."""
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         return f"genome ({' + '.join(('sequence', *spec.tracks))})"
     parts = [f"sequence ({spec.input_encoding})" if part == "sequence" and spec.kind == "torch" else part for part in _reads(spec)]
     return " + ".join(parts) or "distance"
@@ -155,14 +155,14 @@ def reads_text(spec: Any) -> str:
 def windows_text(spec: Any, template: str) -> str:
     """The enhancer/promoter windows of a model that reads sequence windows; '—' for any other (its
     ``enhancer_length``/``promoter_length`` are the dataclass defaults, which it never reads)."""
-    if getattr(spec, "task", "pair") != "pair" or "sequence" not in _reads(spec):
+    if spec.is_contact_map or "sequence" not in _reads(spec):
         return "—"
     return template.format(spec.enhancer_length, spec.promoter_length)
 
 
 def card_windows(spec: Any, template: str = "enhancer {} bp, promoter {} bp") -> str:
     """A card's windows: a contact-map model's genome window, else :func:`windows_text`."""
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         return f"window {spec.hparams().get('window_length', 0):,} bp, {spec.hparams().get('n_bins', 0)} bins (contact map)"
     return windows_text(spec, template)
 

@@ -218,7 +218,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     from epizoo.model_inputs import SEQUENCE, reads
 
     model, spec, description = load_checkpoint_model(path, device)
-    windows = model_windows(spec, description) if reads(spec, SEQUENCE) and getattr(spec, "task", "pair") == "pair" else {}
+    windows = model_windows(spec, description) if reads(spec, SEQUENCE) and not spec.is_contact_map else {}
     encoder = None
     if spec.kind == "torch":
         from epizoo.plugins import get_encoder
@@ -343,7 +343,7 @@ def score_pairs(
     hparams = {"enhancer_length": windows["enhancer"], "promoter_length": windows["promoter"]}
     if pairs.size == 0:
         return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
-    if getattr(spec, "task", "pair") == "contact-map":  # scored from its predicted maps
+    if spec.is_contact_map:  # scored from its predicted maps
         from epizoo.contact_pairs import predict_contact_pairs
 
         return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
@@ -538,14 +538,14 @@ def write_predictions(
     ds = open_store(store)
     require_pairs(ds, store)
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
-    if getattr(spec, "task", "pair") == "pair":
+    if not spec.is_contact_map:
         require_layers(spec, ds, store)
     verify_before_reading_all(store)  # a same-size garbage chunk is one line here, not a codec error
     chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:
         raise EmptyResultError(f"{store} has no pairs to score")
     note = ""
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         from epizoo.contact_pairs import SCORE_NOTE, predict_contact_pairs
 
         found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
@@ -644,7 +644,7 @@ def write_bedpe_predictions(
     source = open_sequence_source(genome=genome, regions=list(regions or ()) or None)
     target = str(resolve_device(device))
     model, spec, description = load_checkpoint_model(checkpoint, device=target)
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         raise EpizooError(f"{spec.name} is a contact-map model: it scores the pairs of a STORE with a genome layer, not a --bedpe")
     if "signals" in spec.inputs:
         raise EpizooError(f"{spec.name} reads epigenomic signals, which a --bedpe and a FASTA do not hold; build a store with "

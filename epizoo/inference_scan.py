@@ -292,7 +292,7 @@ def scan_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
     or that reads epigenomic signals (which a FASTA does not hold), is refused in one line."""
     from epizoo.inference import model_windows
 
-    task, inputs = getattr(spec, "task", "pair"), tuple(getattr(spec, "inputs", ("sequence",)))
+    task, inputs = spec.task, tuple(spec.inputs)
     if task != "pair":
         raise EpizooError(f"{spec.name} is a {task} model; epizoo scan scores enhancer-promoter pairs: give a pair model's checkpoint")
     if "signals" in inputs:

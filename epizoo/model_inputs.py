@@ -28,7 +28,7 @@ STORE_HPARAMS = ("signal_marks", "signal_regions", "n_cell_lines")
 
 
 def reads(spec: Any, what: str) -> bool:
-    return what in getattr(spec, "inputs", (SEQUENCE,))
+    return spec.reads(what)
 
 
 def torch_arguments(spec: Any, batch: dict, encode) -> tuple[list, dict]:

@@ -93,7 +93,7 @@ def random_signals(hparams: dict[str, Any], batch: int, seed: int = 0):
 
 
 def _reads(spec: Any) -> tuple[str, ...]:
-    return tuple(getattr(spec, "inputs", ("sequence",)))
+    return tuple(spec.inputs)
 
 
 def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
@@ -199,7 +199,7 @@ def smoke_contact_map(spec: Any, batch: int = 2, seed: int = 0, store: Any = Non
 
 def model_smoke(spec: Any, **options: Any):
     """Run the smoke check that fits the kind (and task) of ``spec``."""
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         return smoke_contact_map(spec, **options)
     if spec.kind == "sklearn":
         return smoke_sklearn(spec, **options)
@@ -274,7 +274,7 @@ def expected_output_case(spec: Any, seed: int = 0, kmer_conv_path: str = "plain"
     from epizoo.sequence import decode
 
     case: dict[str, Any] = {"format": EXPECTED_OUTPUT_FORMAT, "model": spec.name, "kind": spec.kind, "seed": seed}
-    if getattr(spec, "task", "pair") == "contact-map":
+    if spec.is_contact_map:
         import hashlib
 
         import torch

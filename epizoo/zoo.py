@@ -115,6 +115,15 @@ class ModelSpec:
         if any(i not in ("sequence", "signals") for i in self.inputs):
             raise ValueError(f"model {self.name!r}: inputs must be 'sequence' and/or 'signals' (or none), not {self.inputs!r}")
 
+    @property
+    def is_contact_map(self) -> bool:
+        """Whether the model predicts contact maps (trained on a genome layer) rather than pair scores."""
+        return self.task == "contact-map"
+
+    def reads(self, what: str) -> bool:
+        """Whether a pair model reads ``what`` ('sequence' or 'signals') from the store."""
+        return what in self.inputs
+
     def hparams(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> dict[str, Any]:
         """Default (or tiny, or demo) hyperparameters with ``overrides`` applied."""
         merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length} if self.task == "pair" else {}

@@ -52,7 +52,7 @@ def is_contact_model(name: str) -> bool:
     from epizoo.plugins import get_model
 
     try:
-        return get_model(name).task == "contact-map"
+        return get_model(name).is_contact_map
     except UnknownNameError:
         return False
 

@@ -113,8 +113,8 @@ def same_test_pairs(ds, config: BenchConfig, tasks: list[Task], skipped: list[di
 
     if "pair_signal" not in ds:
         return tasks, skipped
-    readers = [m for m in config.models if "signals" in get_model(m).inputs and get_model(m).task != "contact-map"]
-    others = [m for m in config.models if m not in readers and get_model(m).task != "contact-map"]
+    readers = [m for m in config.models if "signals" in get_model(m).inputs and not get_model(m).is_contact_map]
+    others = [m for m in config.models if m not in readers and not get_model(m).is_contact_map]
     if not readers:
         return tasks, skipped
     measured = np.isfinite(np.asarray(ds["pair_signal"].values)).all(axis=(1, 2))

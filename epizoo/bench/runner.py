@@ -278,9 +278,9 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
     unreadable = {}
     for name in names:
         spec = get_model(name)
-        needs = {"pairs", "genome"} if spec.task == "contact-map" else set(spec.inputs)
+        needs = {"pairs", "genome"} if spec.is_contact_map else set(spec.inputs)
         missing = ", ".join(sorted(needs - layers))
-        if spec.task == "contact-map" and regimes != ["specific"] and not missing:
+        if spec.is_contact_map and regimes != ["specific"] and not missing:
             missing = "the specific regime only (no --regime gen or best)"
         if missing:
             unreadable[name] = missing

@@ -111,7 +111,7 @@ def run_task(
     options = config.train_options(device=_task_device(config))
     if task.regime == "gen":  # the caps (--max-pairs, --tiny, --demo) hold per pooled cell line
         options = replace(options, pooled_cell_lines=max(1, len(task.info.get("cell_lines") or [])))
-    if spec.task == "contact-map":  # trains on the genome layer (epizoo.bench.contact_tasks)
+    if spec.is_contact_map:  # trains on the genome layer (epizoo.bench.contact_tasks)
         result = train_contact_task(spec, config, task, options.device, on_epoch)
     else:
         initial_state = _starting_weights(run, task, spec)
@@ -150,7 +150,7 @@ def run_task(
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),
         "kmer_conv_path": result.summary.get("kmer_conv_path"), "probe": result.summary.get("probe"),
-        **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.task == "contact-map" else {}),
+        **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.is_contact_map else {}),
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator,
                     sides={"train": task.train, "valid": task.valid, "test": task.test})  # predict and explain read them

@@ -112,7 +112,7 @@ def explain(
     folder = choose_checkpoint(checkpoint, run, model, cell_line, fold)  # predict's rules, and its one-line errors
     target = str(resolve_device(device))
     network, spec, description = load_checkpoint_model(folder, device=target)
-    if spec.kind != "torch" or tuple(getattr(spec, "inputs", ("sequence",))) != ("sequence",) or getattr(spec, "task", "pair") != "pair":
+    if spec.kind != "torch" or tuple(spec.inputs) != ("sequence",) or spec.is_contact_map:
         raise EpizooError(f"{spec.name} is not a torch model of a pair's two sequences; explain masks and differentiates those only")
     lengths = model_windows(spec, description)  # the checkpoint's windows, resolved as predict resolves them
     if settings.mask_width > min(lengths.values()):

@@ -411,7 +411,7 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
     from epizoo.training.trainer import resolve_device
 
     options = options or ContactOptions()
-    if getattr(spec, "task", "pair") != "contact-map":
+    if not spec.is_contact_map:
         raise EpizooError(f"model {spec.name} predicts pairs, not contact maps; train it with epizoo bench")
     if options.threads:
         torch.set_num_threads(options.threads)
