@@ -27,11 +27,11 @@ import torch
 
 import epizoo
 from epizoo.genome import ArrayGenome
-from epizoo.inference import checkpoint_model_fields
+from epizoo.checkpoint import checkpoint_model_fields
 from epizoo.inference_scan import scan_windows
 from epizoo.plugins import get_model
 from epizoo.testing import pair_codes
-from epizoo.training.checkpoint import save_checkpoint
+from epizoo.checkpoint import save_checkpoint
 
 DEFAULT_MODELS = ("epivan=600", "epizoo-cnn=1500", "distance=100000", "kmer=5000")
 

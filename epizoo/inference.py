@@ -1,11 +1,9 @@
 """Using a trained model: rebuild it from its checkpoint (:func:`load_model`) and score a store's pairs.
 
-A checkpoint (format 2, :data:`~epizoo.training.checkpoint.CHECKPOINT_FORMAT`) stands alone: its
-``checkpoint.json`` records the model's name, kind, encoder, window lengths, the full resolved
-hyperparameters (the factory's own defaults included), the plugin that provides it and its version,
-the epizoo version, the store's provenance, the split and the fold. :func:`checkpoint_model_fields`
-writes those fields (``epizoo.bench.task`` calls it; it lives in
-:mod:`epizoo.training.checkpoint_fields`); :func:`load_model` reads them back.
+A checkpoint stands alone: :mod:`epizoo.checkpoint` writes it, reads it and rebuilds its model
+(the model's name, kind, encoder, window lengths, full hyperparameters, plugin version, the store's
+provenance, the split and the fold); :func:`load_model` wraps what it rebuilds with the windows and
+encoder it was trained with.
 
 The scores :func:`predict_pairs` gives are the bench's: the same loader, encoder and windows, the
 model in eval mode, the sigmoid of its logits (or ``predict_proba`` of a scikit-learn estimator).
@@ -22,129 +20,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from epizoo import __version__
-from epizoo.errors import EmptyResultError, EpizooError, InputFileError, UnknownNameError
-from epizoo.training.checkpoint import CHECKPOINT_FORMAT, DESCRIPTION, load_checkpoint
-# what a checkpoint records about its model is written below the bench and training (they call it)
-from epizoo.training.checkpoint_fields import (  # noqa: F401 (API, kept here)
-    _as_json, _signature_defaults, checkpoint_model_fields, plugin_version, resolved_hparams,
-)
+from epizoo.checkpoint import Checkpoint, load_checkpoint_model, load_sides, model_windows
+from epizoo.devices import resolve_device, resolve_precision
+from epizoo.errors import EmptyResultError, EpizooError, InputFileError
 
 PREDICT_BATCH = 256  # eval mode: the batch size does not change a score
-
-
-# ---- reading ----------------------------------------------------------------------------------
-def _checkpoint_folder(path: str | Path) -> Path:
-    path = Path(path)
-    if path.is_file() and path.name == DESCRIPTION:
-        return path.parent
-    if not path.exists():
-        raise InputFileError(f"checkpoint {path} does not exist; give a folder under RUN/checkpoints/MODEL/CELL/FOLD")
-    return path
-
-
-def _check_format(folder: Path, description: dict[str, Any]) -> None:
-    found = description.get("format", 1)
-    if not isinstance(found, int) or isinstance(found, bool):
-        raise InputFileError(f"checkpoint {folder} has an unreadable format {found!r}; pick a checkpoint written by epizoo bench")
-    if found > CHECKPOINT_FORMAT:
-        made_by = description.get("epizoo_version", "a newer epizoo")
-        raise InputFileError(
-            f"checkpoint {folder} has format {found}, newer than this epizoo {__version__} reads (up to {CHECKPOINT_FORMAT}); "
-            f"it was written by epizoo {made_by}: upgrade epizoo to load it"
-        )
-
-
-def _spec_of(folder: Path, description: dict[str, Any]) -> Any:
-    from epizoo.plugins import get_model
-
-    name = description.get("model")
-    if not isinstance(name, str) or not name:
-        raise InputFileError(f"checkpoint {folder} names no model; pick a checkpoint written by epizoo bench")
-    try:
-        return get_model(name)
-    except UnknownNameError:
-        plugin = description.get("plugin") or {}
-        provider = plugin.get("distribution")
-        hint = f"install {provider} {plugin.get('version') or ''}".rstrip() if provider else "install the plugin that provides it"
-        raise UnknownNameError(
-            f"checkpoint {folder} holds model {name!r}, which is not installed; {hint} (or check EPIZOO_PLUGINS)"
-        ) from None
-
-
-def _factory_arguments(spec: Any, description: dict[str, Any]) -> dict[str, Any]:
-    """The recorded hyperparameters, less those equal to the factory's current defaults (which then
-    keep their own type, e.g. a tuple that JSON made a list)."""
-    recorded = description.get("hparams") or {}
-    if not isinstance(recorded, dict):
-        raise EpizooError("its hparams are not a mapping")
-    defaults, _ = _signature_defaults(spec.factory)
-    arguments = {}
-    for name, value in recorded.items():
-        if name in defaults:
-            try:
-                if _as_json(defaults[name]) == value:
-                    continue
-            except (TypeError, ValueError):
-                pass
-        arguments[name] = value
-    if spec.uses_pretrained_embedding:
-        arguments["pretrained_embedding"] = None  # the trained vectors come with the weights
-    return arguments
-
-
-def _build(folder: Path, spec: Any, description: dict[str, Any], weights: Any, device: str) -> Any:
-    import torch
-
-    installed = plugin_version(spec).get("version")
-    versions = f"{spec.name} {installed or '(version unknown)'} installed, {(description.get('plugin') or {}).get('version') or 'unknown'} in the checkpoint"
-    kind = description.get("kind", spec.kind)
-    if kind != spec.kind:
-        raise EpizooError(f"checkpoint {folder} holds a {kind} model but the installed {spec.name} is a {spec.kind} model ({versions})")
-    if spec.kind == "sklearn":
-        if isinstance(weights, dict):
-            raise InputFileError(f"checkpoint {folder} holds torch weights, not the fitted estimator of {spec.name}")
-        return weights
-    if not isinstance(weights, dict):
-        raise InputFileError(f"checkpoint {folder} holds a fitted estimator, not the torch weights of {spec.name}")
-    try:
-        arguments = _factory_arguments(spec, description)
-        with torch.random.fork_rng(devices=[]):  # the initial weights are replaced: leave the caller's RNG alone
-            module = spec.factory(**arguments)
-        module.load_state_dict(weights)
-    except Exception as exc:  # noqa: BLE001: any mismatch between the checkpoint and the installed model
-        text = " ".join(str(exc).split())
-        reason = text[:200] + ("..." if len(text) > 200 else "")
-        raise EpizooError(
-            f"checkpoint {folder} does not fit the installed {spec.name} ({versions}): {type(exc).__name__}: {reason}"
-        ) from None
-    if description.get("embedding_source") and hasattr(module, "embedding_source"):
-        module.embedding_source = description["embedding_source"]
-    return module.to(device).eval()
-
-
-def load_checkpoint_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any, dict[str, Any]]:
-    """(model, spec, description): :func:`load_model` plus the checkpoint's JSON description."""
-    folder = _checkpoint_folder(path)
-    description, weights = _read(folder)
-    spec = _spec_of(folder, description)
-    return _build(folder, spec, description, weights, device), spec, description
-
-
-def _read(folder: Path) -> tuple[dict[str, Any], Any]:
-    if not (folder / DESCRIPTION).is_file():
-        return load_checkpoint(folder)  # its one line: no checkpoint here
-    try:  # the format is checked before the weights are read: a newer checkpoint may store them differently
-        description = json.loads((folder / DESCRIPTION).read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        description = None
-    if isinstance(description, dict):
-        _check_format(folder, description)
-    try:
-        return load_checkpoint(folder)
-    except EpizooError:
-        raise
-    except Exception as exc:  # noqa: BLE001: a truncated or foreign weights file
-        raise InputFileError(f"checkpoint {folder} has unreadable weights ({type(exc).__name__}); rerun the task that wrote it") from None
 
 
 @dataclass(frozen=True)
@@ -215,29 +95,18 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
         EpizooError: a damaged or edited checkpoint (its manifest), a newer format, a model that
             is not installed, or weights that do not fit it.
     """
-    from epizoo.model_inputs import SEQUENCE, reads
-
-    model, spec, description = load_checkpoint_model(path, device)
-    windows = model_windows(spec, description) if reads(spec, SEQUENCE) and not spec.is_contact_map else {}
+    checkpoint = Checkpoint.read(path)
+    spec = checkpoint.spec
+    windows = dict(checkpoint.windows) if spec.reads("sequence") and not spec.is_contact_map else {}
     encoder = None
     if spec.kind == "torch":
         from epizoo.plugins import get_encoder
 
-        encoder = get_encoder(description.get("input_encoding") or spec.input_encoding).function
-    return LoadedModel(model, spec, windows, encoder, description, str(device))
+        encoder = get_encoder(checkpoint.encoder).function
+    return LoadedModel(checkpoint.build(device), spec, windows, encoder, checkpoint.description, str(device))
 
 
 # ---- scoring ----------------------------------------------------------------------------------
-def model_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
-    """The enhancer and promoter window lengths (bp) a checkpoint's model reads: the checkpoint's own,
-    else its hyperparameters', else the spec's."""
-    hparams = description.get("hparams") or {}
-    return {
-        kind: int(description.get(f"{kind}_length") or hparams.get(f"{kind}_length") or getattr(spec, f"{kind}_length"))
-        for kind in ("enhancer", "promoter")
-    }
-
-
 def _torch_probabilities(model: Any, spec: Any, batch: dict, encode: Any, use_bf16: bool) -> Any:
     """Sigmoid of the model's logits for one batch (tensors already on the model's device), called as
     the trainer calls it (:func:`epizoo.model_inputs.torch_logits`)."""
@@ -257,7 +126,6 @@ def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str 
     import torch
 
     from epizoo.plugins import get_encoder
-    from epizoo.training.trainer import resolve_device, resolve_precision
 
     target = resolve_device(device)
     use_bf16 = resolve_precision(precision, target) == "bf16"
@@ -336,7 +204,7 @@ def score_pairs(
     ``on_batch(n)`` is told each batch's pair count as it is scored (a progress bar)."""
     import torch
 
-    from epizoo.training.trainer import TrainOptions, _features, resolve_device, resolve_precision
+    from epizoo.training.trainer import TrainOptions, _features
 
     pairs = np.sort(np.asarray(pairs, dtype=np.int64))
     windows = model_windows(spec, description)
@@ -459,7 +327,6 @@ def fold_sides(run: str | Path, store: str, description: dict[str, Any]) -> dict
     from epizoo.bench.config import BenchConfig, group_name, safe_name
     from epizoo.bench.plan import plan
     from epizoo.bench.runner import store_identity
-    from epizoo.training.checkpoint import load_sides
 
     path = Path(run) / "config.json"
     try:
@@ -521,8 +388,7 @@ def write_predictions(
     from epizoo.model_inputs import require_layers
     from epizoo.store.integrity import verify_before_reading_all
     from epizoo.store.io import require_pairs
-    from epizoo.training.checkpoint import atomic_write_text
-    from epizoo.training.trainer import resolve_device
+    from epizoo.files import write_text
 
     from epizoo.browser_formats import output_format as chosen_format, render
 
@@ -565,7 +431,7 @@ def write_predictions(
         f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {pairs}\n{note}"
     )
     try:
-        atomic_write_text(out, render(table, kind, header))
+        write_text(out, render(table, kind, header))
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     return {"model": spec.name, "pairs": int(found.size), "out": str(out), "note": note.replace("# ", "").strip()}
@@ -630,8 +496,7 @@ def write_bedpe_predictions(
     from epizoo.genome import open_sequence_source
     from epizoo.plugins import get_dataset
     from epizoo.store.build import build_store, prepare_pairs
-    from epizoo.training.checkpoint import atomic_write_text
-    from epizoo.training.trainer import resolve_device
+    from epizoo.files import write_text
 
     from epizoo.browser_formats import output_format as chosen_format, render
 
@@ -686,7 +551,7 @@ def write_bedpe_predictions(
         f"{fold.get('train_cell_line', '?')}), fold {fold.get('name', '?')}; pairs: {Path(bedpe).name}\n"
     )
     try:
-        atomic_write_text(out, render(table, kind, header))
+        write_text(out, render(table, kind, header))
     except OSError as exc:
         raise InputFileError(f"cannot write -o {out} ({exc.strerror or exc}); choose a writable path") from None
     return {"model": spec.name, "pairs": len(rows), "out": str(out)}

@@ -40,6 +40,7 @@ import numpy as np
 from epizoo import coords
 from epizoo.textfile import numbered_lines
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError, SequenceError
+from epizoo.zoo import ModelSpec
 
 DEFAULT_MIN_DISTANCE = 10_000
 DEFAULT_MAX_DISTANCE = 2_000_000
@@ -286,22 +287,21 @@ def plan_genome(enhancers: Elements, promoters: Elements, min_distance: int, max
 
 
 # ---- windows and scoring -------------------------------------------------------------------------
-def scan_windows(spec: Any, description: dict[str, Any]) -> dict[str, int]:
+def scan_windows(spec: ModelSpec, description: dict[str, Any]) -> dict[str, int]:
     """The window lengths a scan reads for the model: its own (:func:`~epizoo.inference.model_windows`),
     or none for a model of the pair's distance alone (``inputs=()``). A model that is not a pair model,
     or that reads epigenomic signals (which a FASTA does not hold), is refused in one line."""
-    from epizoo.inference import model_windows
+    from epizoo.checkpoint import model_windows
 
-    task, inputs = spec.task, tuple(spec.inputs)
-    if task != "pair":
-        raise EpizooError(f"{spec.name} is a {task} model; epizoo scan scores enhancer-promoter pairs: give a pair model's checkpoint")
-    if "signals" in inputs:
+    if spec.task != "pair":
+        raise EpizooError(f"{spec.name} is a {spec.task} model; epizoo scan scores enhancer-promoter pairs: give a pair model's checkpoint")
+    if spec.reads("signals"):
         raise EpizooError(
             f"{spec.name} reads epigenomic signals, which a FASTA does not hold; scan a sequence model, or score "
             "pairs of a store with signals with epizoo predict"
         )
     windows = model_windows(spec, description)
-    return windows if "sequence" in inputs else {kind: 0 for kind in windows}
+    return windows if spec.reads("sequence") else {kind: 0 for kind in windows}
 
 
 class _Windows:
@@ -386,7 +386,8 @@ _WORKER_MODELS: dict[tuple, tuple[Any, dict[str, int]]] = {}
 
 def _worker_scorer(job: _Job) -> tuple[Any, dict[str, int]]:
     """The job's model, loaded once per worker process."""
-    from epizoo.inference import load_checkpoint_model, pair_scorer
+    from epizoo.checkpoint import load_checkpoint_model
+    from epizoo.inference import pair_scorer
 
     folder = Path(job.checkpoint)  # a checkpoint rewritten since (same path, new files) is loaded again
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in folder.iterdir())) if folder.is_dir() else ()
@@ -508,9 +509,10 @@ def scan(
     writing rows: the model and inputs loaded) and ``pairs_per_second`` (over the scoring seconds).
     """
     from epizoo.genome import FastaGenome
-    from epizoo.inference import load_checkpoint_model, pair_scorer
+    from epizoo.checkpoint import load_checkpoint_model
+    from epizoo.inference import pair_scorer
     from epizoo.training.loader import MEMORY_FRACTION, available_memory
-    from epizoo.training.trainer import resolve_device
+    from epizoo.devices import resolve_device
 
     started = time.monotonic()
     out = Path(out)

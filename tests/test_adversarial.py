@@ -164,7 +164,7 @@ def tiny_checkpoint(tmp_path) -> Path:
 
 
 def test_a_flipped_byte_in_the_weights_is_refused(tiny_checkpoint):
-    from epizoo.inference import load_checkpoint_model
+    from epizoo.checkpoint import load_checkpoint_model
 
     weights = tiny_checkpoint / "weights.safetensors"
     data = bytearray(weights.read_bytes())
@@ -181,14 +181,14 @@ def test_an_edited_window_length_is_refused_in_one_line(tiny_checkpoint, tmp_pat
     result = invoke("scan", "--checkpoint", tiny_checkpoint, "--genome", tmp_path / "g.fa", "--enhancers", tmp_path / "e.bed",
                     "--promoters", tmp_path / "p.gtf", "-o", tmp_path / "o.bedpe.gz", "--no-progress")
     one_line_failure(result, "checkpoint.json does not match its checksum")
-    from epizoo.training.checkpoint import load_checkpoint
+    from epizoo.checkpoint import load_checkpoint
 
     with pytest.raises(EpizooError, match="checkpoint.json does not match its checksum"):
         load_checkpoint(tiny_checkpoint)
 
 
 def test_a_checkpoint_without_a_manifest_loads_with_one_warning(tiny_checkpoint, capsys):
-    from epizoo.inference import load_checkpoint_model
+    from epizoo.checkpoint import load_checkpoint_model
 
     (tiny_checkpoint / "manifest.json").unlink()
     load_checkpoint_model(tiny_checkpoint)
@@ -198,7 +198,7 @@ def test_a_checkpoint_without_a_manifest_loads_with_one_warning(tiny_checkpoint,
 
 
 def test_a_missing_or_unlisted_checkpoint_file_is_refused(tiny_checkpoint):
-    from epizoo.training.checkpoint import load_checkpoint
+    from epizoo.checkpoint import load_checkpoint
 
     (tiny_checkpoint / "estimator.joblib").write_bytes(b"planted")
     with pytest.raises(EpizooError, match="does not list"):

@@ -162,7 +162,8 @@ def checkpoint(store, tmp_path_factory):
 @pytest.mark.slow
 def test_predict_with_a_chromnet_checkpoint_writes_the_prediction_table(store, checkpoint, tmp_path):
     from epizoo.bench.task import PREDICTION_COLUMNS
-    from epizoo.inference import load_checkpoint_model, predict_pairs
+    from epizoo.checkpoint import load_checkpoint_model
+    from epizoo.inference import predict_pairs
 
     out = tmp_path / "scores.tsv"
     result = CliRunner().invoke(cli, ["predict", store, "--checkpoint", str(checkpoint), "-o", str(out)])

@@ -19,7 +19,8 @@ from epizoo.cli import cli
 from epizoo.datasets.synthetic import planted_motifs
 from epizoo.explain import ism, select
 from epizoo.explain.motifs import onehot_pwm
-from epizoo.inference import load_checkpoint_model, run_checkpoint
+from epizoo.checkpoint import load_checkpoint_model
+from epizoo.inference import run_checkpoint
 from epizoo.plugins import get_encoder
 
 SEED, CLASSES = 0, 2  # two word pairs: a grammar epizoo-cnn learns from 3,000 pairs in a few epochs
@@ -208,7 +209,7 @@ def test_ism_reads_a_kmer_model_through_its_encoder():
 def test_no_confident_pair_is_one_line(run, small, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from epizoo.training.checkpoint import write_checkpoint_manifest
+    from epizoo.checkpoint import write_checkpoint_manifest
 
     folder = tmp_path / "doubtful"
     shutil.copytree(run_checkpoint(run, "epizoo-cnn"), folder)

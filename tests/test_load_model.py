@@ -210,7 +210,7 @@ def test_predict_reads_the_recorded_fold_instead_of_planning_it_again(run, store
     import json
     import shutil
 
-    from epizoo.training.checkpoint import load_sides
+    from epizoo.checkpoint import load_sides
 
     folder = run / "checkpoints" / RUNNABLE[0] / "SYN-A" / FOLD
     sides = load_sides(folder)

@@ -17,8 +17,9 @@ from click.testing import CliRunner
 import epizoo
 from epizoo.cli import cli
 from epizoo.errors import EpizooError, UnknownNameError
-from epizoo.inference import load_checkpoint_model, predict_pairs
-from epizoo.training.checkpoint import CHECKPOINT_FORMAT, write_checkpoint_manifest
+from epizoo.checkpoint import load_checkpoint_model
+from epizoo.inference import predict_pairs
+from epizoo.checkpoint import CHECKPOINT_FORMAT, write_checkpoint_manifest
 
 # The distribution that registers the published models: epizoo itself, which ships the zoo (an
 # environment installed before that, with a separate epizoo-zoo, records that one).
@@ -207,7 +208,7 @@ def test_predict_test_pairs_on_another_store_is_refused(run, tmp_path):
 def test_every_model_rebuilds_from_what_its_checkpoint_records():
     """The recorded hparams (signature defaults included) rebuild each registered torch model so that
     its weights load strictly; scikit-learn models record theirs too."""
-    from epizoo.inference import _factory_arguments, checkpoint_model_fields
+    from epizoo.checkpoint import Checkpoint, checkpoint_model_fields, model_windows
     from epizoo.plugins import get_models
 
     for name, spec in get_models().items():
@@ -217,7 +218,8 @@ def test_every_model_rebuilds_from_what_its_checkpoint_records():
         if spec.kind != "torch":
             continue
         trained = spec.factory(**spec.hparams(tiny=True))
-        rebuilt = spec.factory(**_factory_arguments(spec, fields))
+        recorded = Checkpoint(Path(name), spec, fields, model_windows(spec, fields))
+        rebuilt = spec.factory(**recorded.factory_arguments())
         rebuilt.load_state_dict(trained.state_dict())  # strict: every shape matches
 
 

@@ -21,7 +21,7 @@ from epizoo.errors import EpizooError, LeakageError
 from epizoo.plugins import Registered, get_model
 from epizoo.splits import chromosome, loco
 from epizoo.training import trainer
-from epizoo.training.checkpoint import load_checkpoint
+from epizoo.checkpoint import load_checkpoint
 from epizoo.training.trainer import Sides, TrainOptions, train_fold
 
 FAST = ["--tiny", "--epochs", "1", "--batch-size", "16", "--max-pairs", "16", "--no-progress"]

@@ -87,9 +87,9 @@ def save_tiny_checkpoint(folder: Path, name: str) -> Path:
     on random windows): scores need weights, not training."""
     import torch
 
-    from epizoo.inference import checkpoint_model_fields
+    from epizoo.checkpoint import checkpoint_model_fields
     from epizoo.plugins import get_model
-    from epizoo.training.checkpoint import save_checkpoint
+    from epizoo.checkpoint import save_checkpoint
 
     spec = get_model(name)
     hparams = spec.hparams(tiny=True)
@@ -296,17 +296,16 @@ def test_bad_inputs_are_one_line_and_write_nothing(inputs, checkpoints, tmp_path
 
 def test_models_a_fasta_cannot_feed_are_refused():
     """A contact-map model, or one of epigenomic signals, is one line; a distance-only model reads no windows."""
-    from types import SimpleNamespace
-
     from epizoo.inference_scan import scan_windows
+    from epizoo.plugins import get_model
 
     lengths = {"enhancer_length": 600, "promoter_length": 400}
     with pytest.raises(EpizooError, match="chromnet is a contact-map model"):
-        scan_windows(SimpleNamespace(name="chromnet", task="contact-map"), {})
+        scan_windows(get_model("chromnet"), {})
     with pytest.raises(EpizooError, match="reads epigenomic signals, which a FASTA does not hold"):
-        scan_windows(SimpleNamespace(name="tf", task="pair", inputs=("signals",)), lengths)
-    assert scan_windows(SimpleNamespace(name="d", task="pair", inputs=()), lengths) == {"enhancer": 0, "promoter": 0}
-    assert scan_windows(SimpleNamespace(name="cnn"), lengths) == {"enhancer": 600, "promoter": 400}
+        scan_windows(get_model("targetfinder-xgb"), lengths)
+    assert scan_windows(get_model("distance"), lengths) == {"enhancer": 0, "promoter": 0}
+    assert scan_windows(get_model("epizoo-cnn"), lengths) == {"enhancer": 600, "promoter": 400}
 
 
 def test_errors_from_the_python_api(inputs, checkpoints, tmp_path):

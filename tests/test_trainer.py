@@ -14,7 +14,7 @@ from epizoo import coords
 from epizoo.errors import EpizooError
 from epizoo.plugins import get_model, get_models, get_split
 from epizoo.training import trainer
-from epizoo.training.checkpoint import load_checkpoint, save_checkpoint
+from epizoo.checkpoint import load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, TrainOptions, train_fold
 
 FAST_MODEL = "speid"  # the quickest torch model at tiny size

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from epizoo.bench.contact_tasks import MAP_METRICS
-from epizoo.training.checkpoint import atomic_write_text
+from epizoo.files import write_text
 
 DIAGONAL_PNG = "diagonal-pearson.png"
 SHOWN = ("map_pearson", "diagonal_pearson", "insulation_pearson", "mse")
@@ -109,8 +109,8 @@ def diagonal_plot(report: MapsReport) -> str | None:
 def write_maps_report(run: str | Path) -> MapsReport:
     report = build_maps_report(run)
     report.plots = [p for p in [diagonal_plot(report)] if p]
-    atomic_write_text(report.run / "report.tsv", report.metrics.to_csv(sep="\t", index=False, float_format="%.6g"))
-    atomic_write_text(report.run / "report.md", maps_markdown(report))
+    write_text(report.run / "report.tsv", report.metrics.to_csv(sep="\t", index=False, float_format="%.6g"))
+    write_text(report.run / "report.md", maps_markdown(report))
     return report
 
 

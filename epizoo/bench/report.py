@@ -45,7 +45,7 @@ from epizoo.bench.results import (
 )
 from epizoo.bench.config import CONTROL_LABELS
 from epizoo.bench.stats import CI_TEXT, MIN_FOLDS_FOR_TEST, paired_comparisons
-from epizoo.training.checkpoint import atomic_write_text
+from epizoo.files import write_text
 
 __all__ = ["Report", "build_report", "column_of", "load_run", "read_predictions", "summarise", "write_report"]
 
@@ -477,8 +477,8 @@ def write_report(run: str | Path) -> Report:
         return write_maps_report(run)
     report = build_report(run)
     report.plots = make_plots(report)
-    atomic_write_text(report.run / "report.tsv", report.summary.to_csv(sep="\t", index=False, float_format="%.6g"))
-    atomic_write_text(report.run / "report.md", markdown(report))
+    write_text(report.run / "report.tsv", report.summary.to_csv(sep="\t", index=False, float_format="%.6g"))
+    write_text(report.run / "report.md", markdown(report))
     return report
 
 

@@ -18,7 +18,7 @@ from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
 from epizoo.errors import EpizooError
 from epizoo.jsontext import dumps
-from epizoo.training.checkpoint import atomic_write_text
+from epizoo.files import write_text
 
 LOCK_FILE = ".lock"
 METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
@@ -87,7 +87,7 @@ class RunDirectory:
             raise RunDirectoryError(f"cannot create the run directory {self.root} ({exc.strerror}); choose a writable --out") from None
         try:
             self._check(config, resume)
-            atomic_write_text(self.config, dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
+            write_text(self.config, dumps({"command": config.command, "config": asdict(config), "defining": config.defining()}, indent=2) + "\n")
         except BaseException:
             self.close()
             if created:
@@ -248,10 +248,10 @@ def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:
     results = collect_results(run, tasks)
     if results and all(map(is_maps_record, results)):
         table = maps_table(results)
-        atomic_write_text(run.root / "diagonal.tsv", diagonal_table(results).to_csv(sep="\t", index=False, float_format="%.6g"))
+        write_text(run.root / "diagonal.tsv", diagonal_table(results).to_csv(sep="\t", index=False, float_format="%.6g"))
     else:
         table = metrics_table(results)
-    atomic_write_text(run.metrics, table.to_csv(sep="\t", index=False, float_format="%.6g"))
+    write_text(run.metrics, table.to_csv(sep="\t", index=False, float_format="%.6g"))
     return table
 
 

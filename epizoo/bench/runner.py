@@ -36,7 +36,7 @@ from epizoo.bench.rundir import (
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
 from epizoo.errors import EpizooError
 from epizoo.jsontext import dumps
-from epizoo.training.checkpoint import atomic_write_text
+from epizoo.files import write_text
 
 __all__ = [
     "CROSS_SPLITS", "EXECUTION_KEYS", "LEAKY_SPLITS", "LOCATION_KEYS", "LOCK_FILE", "METRIC_COLUMNS", "PREDICTION_COLUMNS",
@@ -178,7 +178,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     from epizoo.store.integrity import verify_before_reading_all
     from epizoo.plugins import get_model, get_models
     from epizoo.training.loader import BALANCE_MODES
-    from epizoo.training.trainer import resolve_device
+    from epizoo.devices import resolve_device
 
     if config.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {config.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
@@ -217,11 +217,11 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     cluster = _Cluster(config, progress.log) if config.workers or config.scheduler else None
     try:
         run.open(config, resume)
-        atomic_write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
+        write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
         skipped_models = {**left_out, **{name: f"reads {missing}, which this store does not hold" for name, missing in unreadable.items()}}
-        atomic_write_text(run.provenance, dumps(provenance(config, skipped_models), indent=2) + "\n")
-        atomic_write_text(run.leakage, dumps(leakage, indent=2, default=_json_default) + "\n")
-        atomic_write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
+        write_text(run.provenance, dumps(provenance(config, skipped_models), indent=2) + "\n")
+        write_text(run.leakage, dumps(leakage, indent=2, default=_json_default) + "\n")
+        write_text(run.skipped, pd.DataFrame(skipped, columns=["cell_line", "train_cell_line", "fold", "reason"]).to_csv(sep="\t", index=False))
         for entry in skipped:
             progress.log(f"skipped {entry['cell_line']} fold {entry['fold']}: {entry['reason']}")
         _say_which_embedding(config, progress)

@@ -16,9 +16,10 @@ from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.contact_tasks import is_maps_task, train_contact_task
 from epizoo.bench.rundir import RunDirectory
 from epizoo.errors import EpizooError
-from epizoo.training.checkpoint_fields import checkpoint_model_fields
+from epizoo.checkpoint import checkpoint_model_fields
 from epizoo.jsontext import dumps
-from epizoo.training.checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from epizoo.files import write_text
+from epizoo.checkpoint import load_checkpoint, save_checkpoint
 from epizoo.training.trainer import Sides, train_fold
 
 PREDICTION_COLUMNS = (
@@ -135,7 +136,7 @@ def run_task(
         labels, scores = result.test_labels[keep], result.test_scores[keep]
         table = _prediction_table(ds, result.test_pairs[keep], labels, scores)
         where = run.predictions(task, line if task.tests else None)
-        atomic_write_text(where, _header(config, task, line) + table.to_csv(sep="\t", index=False))
+        write_text(where, _header(config, task, line) + table.to_csv(sep="\t", index=False))
         if task.tests:  # one metrics row per cell line; the training (history) is the record's
             rows.append({**record, "cell_line": line, "metrics": test_metrics(labels, scores, threshold), "history": []})
     if rows:
@@ -154,7 +155,7 @@ def run_task(
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator,
                     sides={"train": task.train, "valid": task.valid, "test": task.test})  # predict and explain read them
-    atomic_write_text(task_dir / "result.json", dumps(record, indent=2, default=_json_default) + "\n")
+    write_text(task_dir / "result.json", dumps(record, indent=2, default=_json_default) + "\n")
     (task_dir / "done").touch()
     return record
 

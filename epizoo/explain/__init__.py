@@ -96,9 +96,10 @@ def explain(
     """
     from epizoo import __version__, console
     from epizoo.explain import ism, outputs, select
-    from epizoo.inference import choose_checkpoint, load_checkpoint_model, model_windows
+    from epizoo.checkpoint import load_checkpoint_model, model_windows
+    from epizoo.inference import choose_checkpoint
     from epizoo.plugins import get_encoder
-    from epizoo.training.trainer import resolve_device
+    from epizoo.devices import resolve_device
 
     from epizoo.extras import check
 

@@ -343,7 +343,7 @@ def _autocast(device, precision: str):
 def contact_precision(name: str) -> str:
     """'fp32' or 'bf16': a contact model trains in bf16 autocast only when asked (it was never timed
     against fp32, so ``auto`` keeps the equal math)."""
-    from epizoo.training.trainer import PRECISIONS
+    from epizoo.devices import PRECISIONS
 
     if name not in PRECISIONS:
         raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
@@ -408,7 +408,7 @@ def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = 
 
     Returns the test metrics of the model and of the distance-decay baseline, the per-diagonal
     curves, the per-epoch history and the kept (best validation MSE) weights."""
-    from epizoo.training.trainer import resolve_device
+    from epizoo.devices import resolve_device
 
     options = options or ContactOptions()
     if not spec.is_contact_map:
@@ -517,9 +517,9 @@ def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command
     import os
     import shutil
 
-    from epizoo.training.checkpoint_fields import checkpoint_model_fields
+    from epizoo.checkpoint import checkpoint_model_fields
     from epizoo.output_folder import check_replaceable, write_marker
-    from epizoo.training.checkpoint import save_checkpoint
+    from epizoo.checkpoint import save_checkpoint
 
     out = Path(out)
     check_replaceable(out, False, CONTACT_RUN)  # train-contacts has no --force: it never replaces a folder

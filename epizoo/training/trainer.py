@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 import zarr
 
+from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError
 from epizoo.metrics import auroc, best_f1_threshold
 from epizoo.nn import set_kmer_conv_auto
@@ -98,33 +99,10 @@ class TrainResult:
 
 EpochCallback = Callable[[dict[str, float]], None]
 BatchCallback = Callable[[dict[str, float]], None]
-PRECISIONS = ("auto", "fp32", "bf16")
 REPORT_SECONDS = 0.5  # on a GPU, batch reports (each a host sync) at most this often
 
 
 # ---- resolving what is used ------------------------------------------------------------------
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise EpizooError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise EpizooError(f"device {name!r} asked for but CUDA is not available; use --device cpu")
-    return device
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """'fp32' or 'bf16': the default is the equal math on CPU and bf16 autocast on CUDA (training on
-    CUDA then times both, see ``_TorchRun.settle``)."""
-    if name not in PRECISIONS:
-        raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
-    if name == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    return name
-
-
 def resolve_recipe(spec: ModelSpec, options: TrainOptions) -> TrainingRecipe:
     recipe = spec.recipe
     if options.tiny and options.demo:
