@@ -25,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
@@ -241,6 +241,12 @@ def load_checkpoint(directory: Path) -> tuple[dict[str, Any], Any]:
     return description, _read_weights(directory)
 
 
+def store_identity(attrs: Mapping[str, Any]) -> str:
+    """What ties a run or a checkpoint to its store: the store's build time and its sources' hashes
+    (from a store's attributes, or the store record of a checkpoint), not its path."""
+    return " ".join(str(attrs.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
+
+
 def load_sides(directory: str | os.PathLike) -> dict[str, np.ndarray] | None:
     """The fold's recorded sides (train, valid, test pair indices); None for a checkpoint written
     before they were recorded. Checked against the manifest first."""
@@ -326,8 +332,8 @@ class Checkpoint:
 
     @property
     def store_identity(self) -> str:
-        """What ties the checkpoint to its store (the bench's ``store_identity`` of the store it saw)."""
-        return " ".join(str(self.store.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
+        """What ties the checkpoint to the store it was trained on (:func:`store_identity`)."""
+        return store_identity(self.store)
 
     def sides(self) -> dict[str, np.ndarray] | None:
         """The fold's train, valid and test pair indices as the bench recorded them (None before they were)."""

@@ -11,7 +11,6 @@ model in eval mode, the sigmoid of its logits (or ``predict_proba`` of a scikit-
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from epizoo import __version__
-from epizoo.checkpoint import Checkpoint, load_checkpoint_model, load_sides, model_windows
+from epizoo.bench.rundir import RunDirectory
+from epizoo.checkpoint import Checkpoint, load_checkpoint_model, model_windows, store_identity
 from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError
 
@@ -260,48 +260,8 @@ def scoring_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None
 
 
 # ---- a run's checkpoints and fold sides ------------------------------------------------------------
-def _pick(kind: str, wanted: str | None, found: list[str], where: Path, flag: str, same=None) -> str:
-    """One of the folder names ``found`` under ``where``: the one ``wanted`` names, or the only one."""
-    same = same or (lambda a, b: a.lower() == b.lower())
-    if not found:
-        raise InputFileError(f"{where} holds no {kind}; is the run finished, and the name right?")
-    if wanted is None:
-        if len(found) == 1:
-            return found[0]
-        raise EpizooError(f"the run has several {kind}s under {where} ({', '.join(found)}); choose one with {flag}")
-    from epizoo.bench.config import safe_name
-
-    matches = [name for name in found if same(name, safe_name(wanted)) or same(name, wanted)]
-    if not matches:
-        raise InputFileError(f"{flag} {wanted}: no such {kind} under {where} (it has {', '.join(found)})")
-    return matches[0]
-
-
-def run_checkpoint(run: str | Path, model: str, cell_line: str | None = None, fold: str | None = None) -> Path:
-    """The checkpoint folder of ``model`` on one cell line (``TRAIN-to-TEST`` for cross-cell-line
-    runs) and fold of a bench run; ``cell_line`` or ``fold`` may be left out when the run has one."""
-    from epizoo import contigs
-
-    root = Path(run) / "checkpoints"
-    if not (Path(run) / "config.json").is_file():
-        raise InputFileError(f"--run {run} is not an epizoo run directory (no config.json); give the -o folder of epizoo bench")
-    models = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    try:
-        from epizoo.plugins import get_model
-
-        model = get_model(model).name  # an alias names the run's folder by its primary name
-    except EpizooError:
-        pass  # not installed: the folder may still be there, and loading it says what is missing
-    model_dir = root / _pick("model", model, models, root, "--model")
-    groups = sorted(p.name for p in model_dir.iterdir() if p.is_dir())
-    group_dir = model_dir / _pick("cell line", cell_line, groups, model_dir, "--cell-line")
-    folds = sorted((p.name for p in group_dir.iterdir() if p.is_dir()), key=contigs.natural_text_key)
-    same_fold = lambda a, b: a.lower() == b.lower() or contigs.same(a, b)  # noqa: E731: chr1, 1 and CHR1 name one fold
-    return group_dir / _pick("fold", fold, folds, group_dir, "--fold", same_fold)
-
-
 def choose_checkpoint(checkpoint: str | Path | None = None, run: str | Path | None = None, model: str | None = None,
-                      cell_line: str | None = None, fold: str | None = None) -> str | Path:
+                      cell_line: str | None = None, fold: str | None = None) -> Path:
     """The checkpoint folder that ``--checkpoint``, or ``--run --model [--cell-line] [--fold]``, names
     (the rules of ``predict``, ``scan`` and ``explain``, with their one-line errors)."""
     if checkpoint and run:
@@ -313,49 +273,28 @@ def choose_checkpoint(checkpoint: str | Path | None = None, run: str | Path | No
     if run and not model:
         raise EpizooError("--run needs --model M (and --fold F when the run has several folds)")
     if checkpoint:
-        return checkpoint
-    return run_checkpoint(run, model, cell_line, fold)
+        return Path(checkpoint)
+    return RunDirectory(run).find_checkpoint(model, cell_line, fold)
 
 
-def fold_sides(run: str | Path, store: str, description: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The train, valid and test pairs of the checkpoint's fold of ``run``: as the bench recorded them
-    beside the checkpoint (``sides.npz``); for a checkpoint written before they were recorded,
-    planned again from the run's configuration. ``store`` must be the store the run was made on."""
-    from dataclasses import fields
-
+def fold_sides(checkpoint: str | Path, store: str) -> dict[str, np.ndarray]:
+    """The train, valid and test pairs of the checkpoint's fold, as the bench recorded them beside it
+    (``sides.npz``), never planned again. ``store`` must be the store the checkpoint was trained on."""
     from epizoo import open_store
-    from epizoo.bench.config import BenchConfig, group_name, safe_name
-    from epizoo.bench.plan import plan
-    from epizoo.bench.runner import store_identity
 
-    path = Path(run) / "config.json"
-    try:
-        saved = json.loads(path.read_text())["config"]
-        known = {f.name for f in fields(BenchConfig)}
-        config = BenchConfig(**{key: value for key, value in saved.items() if key in known})
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputFileError(f"{path} is unreadable or not an epizoo run configuration") from None
-    ds = open_store(store)
-    if config.store_identity and config.store_identity != store_identity(ds):
-        raise InputFileError(f"{store} is not the store run {run} was made on (another creation time or sequence); give the run's store")
-    fold = description.get("fold") or {}
-    if not fold.get("name"):
-        raise InputFileError("the checkpoint records no fold; --pairs test needs a checkpoint written by epizoo bench")
-    group = group_name(fold.get("cell_line", ""), fold.get("train_cell_line", ""), fold.get("regime", "specific"))
-    recorded = load_sides(Path(run) / "checkpoints" / safe_name(description.get("model", "")) / group / safe_name(fold["name"]))
-    if recorded is not None:
-        return recorded
-    config.models, config.folds, config.store = [description.get("model", "")], [str(fold["name"])], store
-    tasks, _, _ = plan(ds, config, warn=lambda message: None)
-    for task in tasks:
-        if task.fold == fold["name"] and task.cell_line == fold.get("cell_line") and task.train_cell_line == fold.get("train_cell_line"):
-            return {"train": task.train, "valid": task.valid, "test": task.test}
-    raise EmptyResultError(f"fold {fold['name']} of run {run} has no test side on {store}")
-
-
-def fold_test_pairs(run: str | Path, store: str, description: dict[str, Any]) -> np.ndarray:
-    """The test side of the checkpoint's fold (:func:`fold_sides`)."""
-    return fold_sides(run, store, description)["test"]
+    recorded = Checkpoint.read(checkpoint)
+    if not recorded.fold.get("name"):
+        raise InputFileError(f"checkpoint {recorded.folder} records no fold; a fold's sides need a checkpoint written by epizoo bench")
+    sides = recorded.sides()
+    if sides is None:
+        raise InputFileError(
+            f"checkpoint {recorded.folder} records no fold sides (sides.npz; an older epizoo wrote it): run epizoo bench "
+            "again to score its test side, or score every pair of a store"
+        )
+    if recorded.store_identity and recorded.store_identity != store_identity(open_store(store).attrs):
+        raise InputFileError(f"{store} is not the store checkpoint {recorded.folder} was trained on (another creation time or "
+                             "sequence); give the run's store")
+    return sides
 
 
 # ---- the predict command's work ------------------------------------------------------------------
@@ -364,7 +303,6 @@ def write_predictions(
     store: str,
     out: str | Path,
     *,
-    run: str | Path | None = None,
     pairs: str = "all",
     device: str = "auto",
     batch_size: int = PREDICT_BATCH,
@@ -374,7 +312,7 @@ def write_predictions(
     progress: bool = False,
     output_format: str | None = None,
 ) -> dict[str, Any]:
-    """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold of ``run``) with
+    """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold: :func:`fold_sides`) with
     the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place),
     or BEDPE or UCSC interact (``output_format``, else from the suffix: :mod:`epizoo.browser_formats`).
     A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact_pairs`),
@@ -398,8 +336,6 @@ def write_predictions(
     kind = chosen_format(out, output_format)
     if pairs not in ("all", "test"):
         raise EpizooError(f"--pairs {pairs!r}: use all or test")
-    if pairs == "test" and run is None:
-        raise EpizooError("--pairs test needs the run the checkpoint comes from: give --run RUN --model M --fold F")
     target = str(resolve_device(device))
     ds = open_store(store)
     require_pairs(ds, store)
@@ -407,7 +343,7 @@ def write_predictions(
     if not spec.is_contact_map:
         require_layers(spec, ds, store)
     verify_before_reading_all(store)  # a same-size garbage chunk is one line here, not a codec error
-    chosen = fold_test_pairs(run, store, description) if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
+    chosen = fold_sides(checkpoint, store)["test"] if pairs == "test" else np.arange(ds.sizes["pairs"], dtype=np.int64)
     if chosen.size == 0:
         raise EmptyResultError(f"{store} has no pairs to score")
     note = ""

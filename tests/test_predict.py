@@ -118,6 +118,23 @@ def test_predict_every_pair_with_a_checkpoint(run, store, tmp_path):
     np.testing.assert_allclose(on_chr1, bench_table(run, "simcnn")["score"], atol=2e-6)
 
 
+def test_a_checkpoint_alone_knows_its_test_side(run, store, tmp_path):
+    """--checkpoint with --pairs test reads the fold's sides recorded in the checkpoint folder: the
+    bench's test pairs and scores, with no run directory at all."""
+    folder = tmp_path / "moved"
+    shutil.copytree(checkpoint(run, "simcnn", "chr2"), folder)
+    out = tmp_path / "test.tsv"
+    result = invoke("predict", store, "--checkpoint", str(folder), "--pairs", "test", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    ours, expected = pd.read_csv(out, sep="\t", comment="#"), bench_table(run, "simcnn", "chr2")
+    np.testing.assert_array_equal(ours["pair"], expected["pair"])
+    np.testing.assert_allclose(ours["score"], expected["score"], atol=2e-6)
+    (folder / "sides.npz").unlink()  # as an older epizoo wrote it: refused, never planned again
+    write_checkpoint_manifest(folder)
+    one_line_failure(invoke("predict", store, "--checkpoint", str(folder), "--pairs", "test", "-o", str(tmp_path / "x.tsv")),
+                     "records no fold sides", "run epizoo bench again")
+
+
 def copy_checkpoint(run: Path, source: str, tmp_path: Path, **changes) -> Path:
     folder = tmp_path / f"ckpt-{source}"
     shutil.copytree(checkpoint(run, source), folder)
@@ -181,7 +198,6 @@ def test_bad_inputs_are_one_line_and_write_nothing(run, store, tmp_path):
         (["--checkpoint", str(tmp_path / "nowhere")], ["does not exist"]),
         (["--checkpoint", str(tmp_path)], ["checkpoint.json is missing"]),
         (["--checkpoint", str(newer)], ["newer than this epizoo"]),
-        (["--checkpoint", ckpt, "--pairs", "test"], ["--pairs test needs the run"]),
         (["--checkpoint", ckpt, "--run", str(run)], ["not both"]),
         ([], ["--checkpoint CKPT, or --run RUN"]),
         (["--run", str(run), "--model", "epivan"], ["several folds", "chr1, chr2"]),
@@ -201,7 +217,7 @@ def test_predict_test_pairs_on_another_store_is_refused(run, tmp_path):
     epizoo.simulate_store(other, n_pairs=90, n_contigs=3, cell_lines=1, ratio=2, seed=3)
     out = tmp_path / "out.tsv"
     result = invoke("predict", str(other), "--run", str(run), "--model", "distance", "--fold", "chr1", "--pairs", "test", "-o", str(out))
-    one_line_failure(result, "is not the store run")
+    one_line_failure(result, "is not the store checkpoint", "was trained on")
     assert not out.exists()
 
 

@@ -16,7 +16,9 @@ import pandas as pd
 
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
-from epizoo.errors import EpizooError
+from epizoo import contigs
+from epizoo.errors import EpizooError, InputFileError
+from epizoo.plugins import get_model
 from epizoo.jsontext import dumps
 from epizoo.files import write_text
 
@@ -60,6 +62,23 @@ class RunDirectory:
 
     def checkpoint(self, task: Task) -> Path:
         return self.root / "checkpoints" / task.key
+
+    def find_checkpoint(self, model: str, cell_line: str | None = None, fold: str | None = None) -> Path:
+        """The checkpoint folder of ``model`` on one cell line (``TRAIN-to-TEST`` for cross-cell-line
+        runs) and fold of this finished run; ``cell_line`` or ``fold`` may be left out when the run
+        has one. A name that matches nothing, or a choice left open, is one line naming the choices."""
+        if not self.config.is_file():
+            raise InputFileError(f"--run {self.root} is not an epizoo run directory (no config.json); give the -o folder of epizoo bench")
+        root = self.root / "checkpoints"
+        try:
+            model = get_model(model).name  # an alias names the run's folder by its primary name
+        except EpizooError:
+            pass  # not installed: the folder may still be there, and loading it says what is missing
+        model_dir = root / _pick("model", model, _subfolders(root), root, "--model")
+        group_dir = model_dir / _pick("cell line", cell_line, _subfolders(model_dir), model_dir, "--cell-line")
+        folds = sorted(_subfolders(group_dir), key=contigs.natural_text_key)
+        same_fold = lambda a, b: a.lower() == b.lower() or contigs.same(a, b)  # noqa: E731: chr1, 1 and CHR1 name one fold
+        return group_dir / _pick("fold", fold, folds, group_dir, "--fold", same_fold)
 
     def result(self, task: Task) -> dict[str, Any] | None:
         """The recorded result of a finished task; None when it is not finished, or its result is
@@ -132,6 +151,25 @@ class RunDirectory:
         mismatch = _first_difference(defining, config.defining())
         if mismatch:
             raise RunDirectoryError(f"{self.root} holds a run with a different configuration ({mismatch}); choose another --out")
+
+
+def _subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def _pick(kind: str, wanted: str | None, found: list[str], where: Path, flag: str, same=None) -> str:
+    """One of the folder names ``found`` under ``where``: the one ``wanted`` names, or the only one."""
+    same = same or (lambda a, b: a.lower() == b.lower())
+    if not found:
+        raise InputFileError(f"{where} holds no {kind}; is the run finished, and the name right?")
+    if wanted is None:
+        if len(found) == 1:
+            return found[0]
+        raise EpizooError(f"the run has several {kind}s under {where} ({', '.join(found)}); choose one with {flag}")
+    matches = [name for name in found if same(name, safe_name(wanted)) or same(name, wanted)]
+    if not matches:
+        raise InputFileError(f"{flag} {wanted}: no such {kind} under {where} (it has {', '.join(found)})")
+    return matches[0]
 
 
 def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:

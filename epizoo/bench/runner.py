@@ -34,6 +34,7 @@ from epizoo.bench.rundir import (
     provenance, write_metrics,
 )
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
+from epizoo import checkpoint
 from epizoo.errors import EpizooError
 from epizoo.jsontext import dumps
 from epizoo.files import write_text
@@ -238,8 +239,8 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
 
 
 def store_identity(ds) -> str:
-    """What ties a run or a checkpoint to its store: build time and the sources' hashes."""
-    return " ".join(str(ds.attrs.get(key, "")) for key in ("created", "sequence_sha256", "signal_sha256")).strip()
+    """What ties a run to its store (:func:`epizoo.checkpoint.store_identity` of its attributes)."""
+    return checkpoint.store_identity(ds.attrs)
 
 
 # Options that shape the training of pair models only: a contact-map model has no demo size and

@@ -24,7 +24,7 @@ from epizoo.errors import EpizooError
 @click.option("--model", default=None, help="With --run: the model (name or alias).")
 @click.option("--cell-line", default=None, help="With --run: the cell line (TRAIN-to-TEST for cross-cell-line runs); may be left out when the run has one.")
 @click.option("--fold", default=None, help="With --run: the fold (a chromosome for loco); may be left out when the run has one.")
-@click.option("--pairs", type=click.Choice(("all", "test")), default="all", show_default=True, help="Every pair of STORE, or (with --run) the test side of the fold.")
+@click.option("--pairs", type=click.Choice(("all", "test")), default="all", show_default=True, help="Every pair of STORE, or the test side of the checkpoint's fold (as the bench recorded it).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--batch-size", type=count(1), default=256, show_default=True, help="Pairs per batch (eval mode: scores do not depend on it).")
 @click.option("--precision", type=click.Choice(("auto", "fp32", "bf16")), default="auto", show_default=True, help="fp32, or bf16 autocast; auto: fp32 on CPU, bf16 on CUDA.")
@@ -64,7 +64,7 @@ def predict_command(**kw: Any) -> None:
         )
     else:
         done = write_predictions(
-            checkpoint, kw["store"], kw["out"], run=kw["run_dir"], pairs=kw["pairs"], device=kw["device"],
+            checkpoint, kw["store"], kw["out"], pairs=kw["pairs"], device=kw["device"],
             batch_size=kw["batch_size"], precision=kw["precision"], command=command, tracks_of=kw["tracks_of"],
             progress=not kw["no_progress"], output_format=kw["output_format"],
         )

@@ -119,7 +119,7 @@ def explain(
     if settings.mask_width > min(lengths.values()):
         raise EpizooError(f"--mask-width {settings.mask_width} is longer than the model's windows ({lengths['enhancer']}, {lengths['promoter']} bp)")
     targets = _targets(settings)  # a bad --motifs or --jaspar-release fails before the slow part
-    chosen = select.choose_pairs(network, spec, description, store, lengths, run=run, side=side,
+    chosen = select.choose_pairs(network, spec, description, store, lengths, checkpoint=folder, side=side,
                                  min_probability=settings.min_probability, max_pairs=settings.max_pairs,
                                  device=target, batch_size=settings.batch_size)
     encoding = description.get("input_encoding") or spec.input_encoding

@@ -29,12 +29,12 @@ class Chosen:
     above: int  # of which above the threshold
 
 
-def fold_side_pairs(run: str | Path, store: str, description: dict[str, Any], side: str) -> np.ndarray:
+def fold_side_pairs(checkpoint: str | Path, store: str, side: str) -> np.ndarray:
     """One side (test, train or valid) of the checkpoint's fold, as the bench recorded it
     (:func:`epizoo.inference.fold_sides`); ``train`` without the validation pairs."""
     from epizoo.inference import fold_sides
 
-    sides = fold_sides(run, store, description)
+    sides = fold_sides(checkpoint, store)
     if side == "train":
         return np.setdiff1d(sides["train"], sides["valid"])
     return sides[side]
@@ -73,7 +73,7 @@ def placements(ds: Any, pairs: np.ndarray, lengths: dict[str, int]) -> tuple[dic
 
 
 def choose_pairs(model: Any, spec: Any, description: dict[str, Any], store: str, lengths: dict[str, int], *,
-                 run: str | Path | None, side: str, min_probability: float, max_pairs: int, device: str,
+                 checkpoint: str | Path, side: str, min_probability: float, max_pairs: int, device: str,
                  batch_size: int) -> Chosen:
     """Score the candidate pairs and keep those above ``min_probability`` (at most ``max_pairs``)."""
     from epizoo import open_store
@@ -83,12 +83,10 @@ def choose_pairs(model: Any, spec: Any, description: dict[str, Any], store: str,
 
     if side not in SIDES:
         raise EpizooError(f"--side {side!r}: use one of {', '.join(SIDES)}")
-    if side != "all" and run is None:
-        raise EpizooError(f"--side {side} picks a fold's pairs of a bench run: give --run RUN --model M --fold F")
     ds = open_store(store)
     require_pairs(ds, store)
     verify_before_reading_all(store)
-    candidates = np.arange(ds.sizes["pairs"], dtype=np.int64) if side == "all" else fold_side_pairs(run, store, description, side)
+    candidates = np.arange(ds.sizes["pairs"], dtype=np.int64) if side == "all" else fold_side_pairs(checkpoint, store, side)
     where = f"the {side} side of fold {(description.get('fold') or {}).get('name', '?')}" if side != "all" else store
     if candidates.size == 0:
         raise EmptyResultError(f"{where} has no pairs to explain")
