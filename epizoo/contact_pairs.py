@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from epizoo.errors import EpizooError
+from epizoo.model_inputs import contact_maps
 
 BATCH = 8  # windows per forward pass
 SCORE_NOTE = "score: the predicted log(1 + contact) at the pair's bins (ranks pairs; not a probability); NaN: no score"
@@ -177,7 +178,7 @@ def _run_windows(model: Any, spec: Any, genome: Any, windows: list, window: int,
     with torch.no_grad():
         for first in range(0, len(windows), BATCH):
             batch = torch.stack([data[k][0] for k in range(first, min(first + BATCH, len(windows)))]).to(device)
-            maps, _ = model(batch)
+            maps, _ = contact_maps(model, batch)
             for offset, predicted in enumerate(maps.float().cpu().numpy()):
                 yield windows[first + offset], predicted
 

@@ -23,6 +23,8 @@ from epizoo.bench.rundir import RunDirectory
 from epizoo.checkpoint import Checkpoint, load_checkpoint_model, model_windows, store_identity
 from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError
+from epizoo.model_inputs import SIGNALS, measured_pairs, sklearn_features, sklearn_probabilities, torch_logits
+from epizoo.zoo import ModelSpec
 
 PREDICT_BATCH = 256  # eval mode: the batch size does not change a score
 
@@ -62,9 +64,7 @@ class LoadedModel:
 
 def _check_widths(loaded: LoadedModel, enhancer: np.ndarray, promoter: np.ndarray) -> None:
     """Windows of another length give scores with no error but no meaning: refuse them in one line."""
-    from epizoo.model_inputs import SIGNALS, reads
-
-    if reads(loaded.spec, SIGNALS):
+    if loaded.spec.reads(SIGNALS):
         raise EpizooError(f"{loaded.spec.name} reads epigenomic signals: score it with epizoo.predict_pairs(loaded, store, pairs)")
     for kind, codes in (("enhancer", enhancer), ("promoter", promoter)):
         want = loaded.windows.get(kind)
@@ -107,22 +107,21 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
 
 
 # ---- scoring ----------------------------------------------------------------------------------
-def _torch_probabilities(model: Any, spec: Any, batch: dict, encode: Any, use_bf16: bool) -> Any:
+def _torch_probabilities(model: Any, spec: ModelSpec, batch: dict, encode: Any, use_bf16: bool) -> Any:
     """Sigmoid of the model's logits for one batch (tensors already on the model's device), called as
     the trainer calls it (:func:`epizoo.model_inputs.torch_logits`)."""
     import torch
-
-    from epizoo.model_inputs import torch_logits
 
     with torch.autocast(batch["distance"].device.type, dtype=torch.bfloat16, enabled=use_bf16):
         return torch.sigmoid(torch_logits(model, spec, batch, encode))
 
 
-def pair_scorer(model: Any, spec: Any, description: dict[str, Any], device: str = "cpu", precision: str = "auto") -> Any:
+def pair_scorer(model: Any, spec: ModelSpec, description: dict[str, Any], device: str = "cpu", precision: str = "auto") -> Any:
     """A function ``(enhancer_codes, promoter_codes, distance) -> probabilities`` (numpy in and out) that
     scores windows already cut to :func:`model_windows` as :func:`predict_pairs` does."""
     if spec.kind == "sklearn":
-        return lambda enhancer, promoter, distance: np.asarray(model.predict_proba(spec.features(enhancer, promoter, distance))[:, 1])
+        return lambda enhancer, promoter, distance: sklearn_probabilities(
+            model, sklearn_features(spec, {"enhancer": enhancer, "promoter": promoter, "distance": distance}))
     import torch
 
     from epizoo.plugins import get_encoder
@@ -179,19 +178,17 @@ def _predict_loaded(
     return score_pairs(loaded.model, loaded.spec, loaded.description, str(store), pairs, device or loaded.device, batch_size, precision)
 
 
-def scorable_pairs(spec: Any, store: str | Path, pairs: np.ndarray) -> np.ndarray:
+def scorable_pairs(spec: ModelSpec, store: str | Path, pairs: np.ndarray) -> np.ndarray:
     """The pairs among ``pairs`` the model can score: for a model of signals, those with every signal value."""
     import zarr
 
-    from epizoo.model_inputs import SIGNALS, measured_pairs, reads
-
     pairs = np.asarray(pairs, dtype=np.int64)
-    return measured_pairs(zarr.open_group(str(store), mode="r"), pairs) if reads(spec, SIGNALS) else pairs
+    return measured_pairs(zarr.open_group(str(store), mode="r"), pairs) if spec.reads(SIGNALS) else pairs
 
 
 def score_pairs(
     model: Any,
-    spec: Any,
+    spec: ModelSpec,
     description: dict[str, Any],
     store: str,
     pairs: np.ndarray,
@@ -215,13 +212,13 @@ def score_pairs(
         from epizoo.contact_pairs import predict_contact_pairs
 
         return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
-    if "signals" in spec.inputs:  # scored where every signal value is known, as the bench scores them
+    if spec.reads(SIGNALS):  # scored where every signal value is known, as the bench scores them
         pairs = scorable_pairs(spec, store, pairs)
         if pairs.size == 0:
             return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if spec.kind == "sklearn":
         out_pairs, labels, features = _features(spec, store, pairs, hparams, TrainOptions(device="cpu"))
-        scores = np.asarray(model.predict_proba(features)[:, 1])
+        scores = sklearn_probabilities(model, features)
         if on_batch is not None:
             on_batch(out_pairs.size)
         return out_pairs, labels, scores

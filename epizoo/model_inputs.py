@@ -1,4 +1,7 @@
-"""How a batch of pairs becomes a model's input: the one place the trainer, ``predict`` and ``scan`` share.
+"""How a batch of pairs becomes a model's input, and the one place that calls a model: the trainer,
+``predict``, ``scan``, ``explain``, contact maps and the plugin test helpers all go through
+:func:`forward`, :func:`torch_logits`, :func:`sequence_logits`, :func:`contact_maps`,
+:func:`sklearn_features` and :func:`sklearn_probabilities`.
 
 A model's ``spec.inputs`` names what it reads (see :mod:`epizoo.zoo`):
 
@@ -22,28 +25,57 @@ from typing import Any
 
 import numpy as np
 
+from epizoo.zoo import ModelSpec
+
 SEQUENCE, SIGNALS = "sequence", "signals"
 KNOWN_INPUTS = (SEQUENCE, SIGNALS)
 STORE_HPARAMS = ("signal_marks", "signal_regions", "n_cell_lines")
 
 
-def reads(spec: Any, what: str) -> bool:
-    return spec.reads(what)
-
-
-def torch_arguments(spec: Any, batch: dict, encode) -> tuple[list, dict]:
+def torch_arguments(spec: ModelSpec, batch: dict, encode) -> tuple[list, dict]:
     """(positional, keyword) arguments of a torch model's forward for one batch."""
-    args = [encode(batch["enhancer"]), encode(batch["promoter"])] if reads(spec, SEQUENCE) else []
-    kwargs = {"signals": batch["signals"], "distance": batch["distance"]} if reads(spec, SIGNALS) else {}
+    args = [encode(batch["enhancer"]), encode(batch["promoter"])] if spec.reads(SEQUENCE) else []
+    kwargs = {"signals": batch["signals"], "distance": batch["distance"]} if spec.reads(SIGNALS) else {}
     return args, kwargs
 
 
-def torch_logits(model: Any, spec: Any, batch: dict, encode) -> Any:
+def forward(model: Any, spec: ModelSpec, batch: dict, encode) -> Any:
+    """A torch pair model's raw output on one batch (the one call of its ``forward``): its logits,
+    shaped as the model gives them (:func:`torch_logits` flattens them)."""
     args, kwargs = torch_arguments(spec, batch, encode)
-    return model(*args, **kwargs).float().reshape(-1)
+    return model(*args, **kwargs)
 
 
-def wants_cell_line(spec: Any) -> bool:
+def torch_logits(model: Any, spec: ModelSpec, batch: dict, encode) -> Any:
+    """One float32 logit per pair of the batch."""
+    return forward(model, spec, batch, encode).float().reshape(-1)
+
+
+def model_loss(model: Any, spec: ModelSpec, batch: dict, encode) -> Any:
+    """A model's own ``training_loss`` on one batch (multi-task losses, noise copies): it gets the
+    forward's inputs by name, the labels and each pair's cell-line id."""
+    args, kwargs = torch_arguments(spec, batch, encode)
+    named = {**dict(zip(("enhancer", "promoter"), args)), **kwargs}
+    return model.training_loss(named, batch["label"], batch["cell_line"])
+
+
+def sequence_logits(model: Any, enhancer: Any, promoter: Any) -> Any:
+    """One float32 logit per pair of a sequence model, on windows already encoded as it reads them
+    (interpretation perturbs the encoded inputs, so it has no batch of codes to give)."""
+    return model(enhancer, promoter).float().reshape(-1)
+
+
+def contact_maps(model: Any, windows: Any) -> tuple[Any, Any]:
+    """A contact-map model's predicted maps and its auxiliary logits (or None) for a batch of windows."""
+    return model(windows)
+
+
+def sklearn_probabilities(estimator: Any, features: np.ndarray) -> np.ndarray:
+    """The positive-class probability of a fitted scikit-learn estimator for each row of ``features``."""
+    return np.asarray(estimator.predict_proba(features)[:, 1])
+
+
+def wants_cell_line(spec: ModelSpec) -> bool:
     """Whether a scikit-learn signals model's ``features`` takes each pair's ``cell_line`` (models that
     normalise within each cell line group by it; it is never meant as a feature)."""
     try:
@@ -52,13 +84,13 @@ def wants_cell_line(spec: Any) -> bool:
         return False
 
 
-def sklearn_features(spec: Any, batch: dict) -> np.ndarray:
+def sklearn_features(spec: ModelSpec, batch: dict) -> np.ndarray:
     """The feature matrix of a scikit-learn model for one batch of numpy arrays."""
-    if reads(spec, SIGNALS):
+    if spec.reads(SIGNALS):
         if wants_cell_line(spec) and "cell_line" in batch:
             return np.asarray(spec.features(batch["signals"], batch["distance"], cell_line=batch["cell_line"]))
         return np.asarray(spec.features(batch["signals"], batch["distance"]))
-    if not reads(spec, SEQUENCE):  # pair fields only: zero-width windows keep one signature
+    if not spec.reads(SEQUENCE):  # pair fields only: zero-width windows keep one signature
         none = np.zeros((len(batch["distance"]), 0), dtype=np.int8)
         return np.asarray(spec.features(none, none, batch["distance"]))
     return np.asarray(spec.features(batch["enhancer"], batch["promoter"], batch["distance"]))
@@ -93,6 +125,6 @@ def require_layers(spec: Any, ds_or_attrs: Any, store: Any) -> None:
 
     layers = set(store_layers(ds_or_attrs))
     for needed, how in ((SEQUENCE, "--genome or --regions"), (SIGNALS, "--signals")):
-        if reads(spec, needed) and needed not in layers:
+        if spec.reads(needed) and needed not in layers:
             raise EpizooError(f"{spec.name} reads {needed}, which store {store} does not hold "
                               f"(it holds {', '.join(sorted(layers))}); rebuild it with {how} or choose another model")

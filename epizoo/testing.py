@@ -92,39 +92,34 @@ def random_signals(hparams: dict[str, Any], batch: int, seed: int = 0):
     return rng.gamma(1.0, 1e-3, size=shape).astype(np.float32), distance.astype(np.int64)
 
 
-def _reads(spec: Any) -> tuple[str, ...]:
-    return tuple(spec.inputs)
-
-
 def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
     """One forward and backward pass of a torch model at its tiny settings; returns the logits.
     A model of signals gets random signals (a store's are not read), and its own
     ``training_loss`` when it has one."""
     import torch
 
+    from epizoo.model_inputs import forward, model_loss
     from epizoo.plugins import get_encoder
 
     hparams = spec.hparams(tiny=True, **overrides)
     torch.manual_seed(seed)
     model = spec.factory(**hparams)
-    args, kwargs = [], {}
-    if "sequence" in _reads(spec):
-        encode = get_encoder(spec.input_encoding).function
+    encode = get_encoder(spec.input_encoding).function
+    inputs: dict[str, Any] = {}
+    if spec.reads("sequence"):
         enhancer_codes, promoter_codes = pair_codes(hparams, batch, seed, store)
         batch = len(enhancer_codes)
-        args = [encode(torch.from_numpy(enhancer_codes)), encode(torch.from_numpy(promoter_codes))]
-    if "signals" in _reads(spec):
+        inputs.update(enhancer=torch.from_numpy(enhancer_codes), promoter=torch.from_numpy(promoter_codes))
+    if spec.reads("signals"):
         signals, distance = random_signals(hparams, batch, seed)
-        kwargs = {"signals": torch.from_numpy(signals), "distance": torch.from_numpy(distance)}
+        inputs.update(signals=torch.from_numpy(signals), distance=torch.from_numpy(distance))
     model.train()
-    logits = model(*args, **kwargs)
+    logits = forward(model, spec, inputs, encode)
     assert tuple(logits.shape) == (batch,), f"{spec.name}: logits shape {tuple(logits.shape)}, expected ({batch},)"
     assert torch.isfinite(logits).all(), f"{spec.name}: non-finite logits"
     labels = torch.tensor([index % 2 for index in range(batch)], dtype=logits.dtype)
     if hasattr(model, "training_loss"):
-        inputs = {**kwargs, **dict(zip(("enhancer", "promoter"), args))}
-        cell_line = torch.zeros(batch, dtype=torch.long)
-        model.training_loss(inputs, labels, cell_line).backward()
+        model_loss(model, spec, {**inputs, "label": labels, "cell_line": torch.zeros(batch, dtype=torch.long)}, encode).backward()
     else:
         torch.nn.functional.binary_cross_entropy_with_logits(logits, labels).backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
@@ -138,27 +133,28 @@ def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, 
     import numpy as np
 
     from epizoo.coords import TRANS_DISTANCE
+    from epizoo.model_inputs import sklearn_features, sklearn_probabilities
 
     assert spec.features is not None, f"{spec.name}: a scikit-learn model needs a features function"
     hparams = spec.hparams(tiny=True, **overrides)
-    if "signals" in _reads(spec):
+    if spec.reads("signals"):
         signals, distance = random_signals(hparams, batch, seed)
         distance[::4] = TRANS_DISTANCE
-        features = spec.features(signals, distance)
+        features = sklearn_features(spec, {"signals": signals, "distance": distance})
     else:
         enhancer, promoter = pair_codes(hparams, batch, seed, store)
         batch = len(enhancer)
         distance = np.random.default_rng(seed).integers(1_000, 1_000_000, size=batch)
         distance[::4] = TRANS_DISTANCE  # pairs across contigs have no distance: features must handle them
-        features = spec.features(enhancer, promoter, distance)
+        features = sklearn_features(spec, {"enhancer": enhancer, "promoter": promoter, "distance": distance})
     labels = np.arange(batch) % 2
     assert len(features) == batch, f"{spec.name}: features gave {len(features)} rows for {batch} pairs"
     model = spec.factory(**hparams)
     model.fit(features, labels)
-    probabilities = model.predict_proba(features)
-    assert probabilities.shape == (batch, 2), f"{spec.name}: predict_proba shape {probabilities.shape}"
-    assert np.isfinite(probabilities).all(), f"{spec.name}: non-finite probabilities"
-    return probabilities
+    positive = sklearn_probabilities(model, features)  # as the bench and predict read the estimator
+    assert positive.shape == (batch,), f"{spec.name}: predict_proba gave {positive.shape} positive-class probabilities"
+    assert np.isfinite(positive).all(), f"{spec.name}: non-finite probabilities"
+    return np.stack([1 - positive, positive], axis=1)  # predict_proba's two columns
 
 
 def contact_map_inputs(spec: Any, hparams: dict[str, Any], batch: int, seed: int = 0):
@@ -179,13 +175,15 @@ def smoke_contact_map(spec: Any, batch: int = 2, seed: int = 0, store: Any = Non
     """One forward and backward pass of a contact-map model at its tiny settings; returns the maps.
 
     ``store`` is accepted for symmetry with the pair smoke check and not read (the input is random)."""
+    from epizoo.model_inputs import contact_maps
+
     import torch
 
     hparams = spec.hparams(tiny=True, **overrides)
     torch.manual_seed(seed)
     model = spec.factory(**hparams)
     model.train()
-    maps, logits = model(torch.from_numpy(contact_map_inputs(spec, hparams, batch, seed)))
+    maps, logits = contact_maps(model, torch.from_numpy(contact_map_inputs(spec, hparams, batch, seed)))
     n = maps.shape[-1]
     assert tuple(maps.shape) == (batch, n, n), f"{spec.name}: map shape {tuple(maps.shape)}, expected ({batch}, N, N)"
     assert logits is None or (logits.ndim == 2 and logits.shape[0] == batch), f"{spec.name}: aux logits shape {tuple(logits.shape)}"
@@ -307,6 +305,8 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
 
     ``kmer_conv_path`` ('plain', 'lookup', 'auto'; None: the model's own) is set on every k-mer
     convolution of a torch model (``epizoo.nn.set_kmer_conv_path``)."""
+    from epizoo.model_inputs import forward, sklearn_features, sklearn_probabilities
+
     import numpy as np
 
     from epizoo.sequence import encode
@@ -318,10 +318,11 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
     promoter = np.stack([encode(row) for row in data["promoter"]])
     if case["kind"] == "sklearn":
         distance = np.asarray(data["distance"], dtype=np.int64)
-        features = spec.features(enhancer, promoter, distance)
+        features = sklearn_features(spec, {"enhancer": enhancer, "promoter": promoter, "distance": distance})
         model = spec.factory(**case["hparams"])
         model.fit(features, np.asarray(data["labels"]))
-        return np.asarray(model.predict_proba(features), dtype=np.float64)
+        positive = sklearn_probabilities(model, features).astype(np.float64)
+        return np.stack([1 - positive, positive], axis=1)  # predict_proba's two columns, as the fixtures hold them
     import torch
 
     from epizoo.nn import set_kmer_conv_path
@@ -335,12 +336,14 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
         set_kmer_conv_path(model, kmer_conv_path)
     model.eval()
     with torch.no_grad():
-        logits = model(encode_input(torch.from_numpy(enhancer)), encode_input(torch.from_numpy(promoter)))
+        logits = forward(model, spec, {"enhancer": torch.from_numpy(enhancer), "promoter": torch.from_numpy(promoter)}, encode_input)
     return logits.detach().double().cpu().numpy()
 
 
 def _contact_map_output(spec: Any, case: dict[str, Any]):
     """A contact-map model's eval-mode maps and aux logits on the case's seeded input, concatenated per window."""
+    from epizoo.model_inputs import contact_maps
+
     import hashlib
 
     import numpy as np
@@ -355,7 +358,7 @@ def _contact_map_output(spec: Any, case: dict[str, Any]):
         model = spec.factory(**case["hparams"])
     model.eval()
     with torch.no_grad():
-        maps, logits = model(torch.from_numpy(inputs))
+        maps, logits = contact_maps(model, torch.from_numpy(inputs))
     parts = [maps.flatten(1)] + ([logits] if logits is not None else [])
     return torch.cat(parts, dim=1).double().numpy().astype(np.float64)
 

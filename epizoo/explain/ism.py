@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from epizoo.errors import EpizooError
+from epizoo.model_inputs import sequence_logits
 from epizoo.sequence import N_CODE
 
 KINDS = ("enhancer", "promoter")
@@ -74,8 +75,7 @@ class PairLogit(nn.Module):
         self.model, self.encode = model, encode
 
     def forward(self, enhancer: torch.Tensor, promoter: torch.Tensor) -> torch.Tensor:
-        logits = self.model(self.encode(onehot_codes(enhancer)), self.encode(onehot_codes(promoter)))
-        return logits.float().reshape(-1)
+        return sequence_logits(self.model, self.encode(onehot_codes(enhancer)), self.encode(onehot_codes(promoter)))
 
 
 def _onehot_int8(codes: np.ndarray) -> torch.Tensor:
@@ -145,7 +145,7 @@ def _embedding_scores(model: nn.Module, inputs: tuple[torch.Tensor, torch.Tensor
     handles = [m.register_forward_hook(keep) for m in model.modules() if isinstance(m, nn.Embedding)]
     try:
         with torch.enable_grad():
-            probability = torch.sigmoid(model(*inputs).float().reshape(-1))[0]
+            probability = torch.sigmoid(sequence_logits(model, *inputs))[0]
             probability.backward()
     finally:
         for handle in handles:
@@ -183,7 +183,7 @@ def _gradient(model: nn.Module, encoding: str, inputs: tuple[torch.Tensor, torch
 
         InputXGradient = require("captum.attr", "explain").InputXGradient
 
-        forward = lambda e, p: torch.sigmoid(model(e, p).float().reshape(-1))  # noqa: E731
+        forward = lambda e, p: torch.sigmoid(sequence_logits(model, e, p))  # noqa: E731
         with torch.enable_grad():
             leaves = tuple(x.clone().requires_grad_(True) for x in inputs)
             attributions = InputXGradient(forward).attribute(leaves)

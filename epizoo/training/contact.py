@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from epizoo.contact_metrics import DistanceDecay, diagonal_pearson, pearson, score_maps
 from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
 from epizoo.jsontext import dumps
+from epizoo.model_inputs import contact_maps
 
 UPSTREAM_WINDOW = 2_097_152
 UPSTREAM_STEP = 500_000  # 50 bins of 10 kb
@@ -358,7 +359,7 @@ def _predict(model, dataset: ContactWindows, batch_size: int, device, precision:
     with torch.no_grad():
         for x, target, _label, has_map, _classify in loader:
             with _autocast(device, precision):
-                predicted, _ = model(x.to(device))
+                predicted, _ = contact_maps(model, x.to(device))
             maps.append(predicted.float().cpu().numpy())
             targets.append(target.numpy())
             masks.append(has_map.numpy())
@@ -371,7 +372,7 @@ def _train_epoch(model, loader, optimizer, device, precision: str = "fp32") -> d
     batches = 0
     for x, target, label, has_map, classify in loader:
         with _autocast(device, precision):
-            maps, logits = model(x.to(device))
+            maps, logits = contact_maps(model, x.to(device))
         maps, logits = maps.float(), logits.float()  # the loss in float32 whatever the forward ran in
         loss, mse, ce = contact_loss(maps, logits, target.to(device), label.to(device), has_map.to(device), classify.to(device))
         optimizer.zero_grad(set_to_none=True)

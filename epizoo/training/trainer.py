@@ -25,7 +25,7 @@ from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError
 from epizoo.metrics import auroc, best_f1_threshold
 from epizoo.nn import set_kmer_conv_auto
-from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, torch_arguments, torch_logits
+from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, model_loss, sklearn_probabilities, torch_logits
 from epizoo.training.loader import (
     BALANCE_MODES,
     PairBatches,
@@ -245,10 +245,8 @@ class _TorchRun:
         """BCE with logits, or the model's own ``training_loss`` (multi-task losses, noise copies)."""
         if not hasattr(self.model, "training_loss"):
             return F.binary_cross_entropy_with_logits(self.logits(batch), batch["label"], pos_weight=pos_weight)
-        args, kwargs = torch_arguments(self.spec, batch, self.encode)
-        named = {**dict(zip(("enhancer", "promoter"), args)), **kwargs}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return self.model.training_loss(named, batch["label"], batch["cell_line"]).float()
+            return model_loss(self.model, self.spec, batch, self.encode).float()
 
     @torch.no_grad()
     def predict(self, pairs: np.ndarray, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -475,13 +473,13 @@ def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device,
     threshold = math.nan
     if sides.valid.size:
         _, valid_labels, valid_features = _features(spec, store, sides.valid, hparams, options)
-        valid_scores = estimator.predict_proba(valid_features)[:, 1]
+        valid_scores = sklearn_probabilities(estimator, valid_features)
         record["valid_auroc"], record["valid_loss"] = _validation_key(valid_labels, valid_scores)
         threshold = best_f1_threshold(valid_labels, valid_scores)
     if on_epoch is not None:
         on_epoch(record)
     test_pairs, test_labels, test_features = _features(spec, store, sides.test, hparams, options)
-    test_scores = estimator.predict_proba(test_features)[:, 1]
+    test_scores = sklearn_probabilities(estimator, test_features)
     summary = {"best_epoch": 1, "epochs_run": 1, "stopped_by": "fitted", "n_train_items": int(sides.train.size),
                "items_seen": int(sides.train.size), "embedding_source": None, "valid_threshold": threshold}
     return TrainResult(test_pairs, test_labels, test_scores, [record], summary, estimator=estimator)
