@@ -3,11 +3,13 @@ training cell line, as a table and a heatmap per model.
 
     python benchmarks/signals_matrix.py matrix-NHEK matrix-IMR90 ... --out docs/figures/signals-cross-cell.png
     python benchmarks/signals_matrix.py --table docs/figures/signals-cross-cell.tsv --out docs/figures/signals-cross-cell.png
+    python benchmarks/signals_matrix.py norm-NHEK ... cc-NHEK ... --rename "targetfinder-xgb=targetfinder-xgb (log1p store)" --out ...
 
 Each run trains on one cell line and tests every other one on TransEPI's held-out chromosome
 groups; the pooled AUROC (all folds' test pairs at once) fills the cell train -> test. From runs,
 the matrix is also written as a TSV beside the figure (model, train, test, auroc), from which
-``--table`` redraws the figure without the runs. The figure is written as SVG and PNG, on the
+``--table`` redraws the figure without the runs. ``--rename OLD=NEW`` names a model
+in the table and figure (runs of one model on another store, say). The figure is written as SVG and PNG, on the
 report's diverging AUROC scale centred on chance (0.5), so below-chance cells read as such.
 """
 
@@ -60,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", type=Path)
     parser.add_argument("--table", type=Path, help="redraw from a matrix TSV written before, instead of runs")
+    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW", help="show model OLD as NEW")
     parser.add_argument("--out", type=Path, required=True, help="heatmap PNG (an SVG is written beside it)")
     args = parser.parse_args()
     if bool(args.runs) == bool(args.table):
@@ -68,6 +71,8 @@ def main() -> None:
         table = pd.read_csv(args.table, sep="\t")
     else:
         table = pooled_matrix(args.runs)
+        names = dict(item.split("=", 1) for item in args.rename)
+        table["model"] = table["model"].replace(names)
         table.to_csv(args.out.with_suffix(".tsv"), sep="\t", index=False, float_format="%.3f")
     heatmaps(table, args.out)
     wide = table.pivot_table(index=["model", "train"], columns="test", values="auroc")
