@@ -324,3 +324,82 @@ def test_bigwig_sizes_without_contig_lengths_are_the_largest_end(small, tmp_path
     with pyBigWig.open(str(tmp_path / "tracks" / "promoter.bw")) as handle:
         assert handle.chroms() == {contig: 520 + 30 + 1}
     assert any(f"sizes of {contig}: unknown to the store" in note for note in notes)
+
+
+# ---- DeepLIFT/SHAP and TF-MoDISco ------------------------------------------------------------------
+def tiny_cnn() -> torch.nn.Module:
+    """A seeded, untrained epizoo-cnn (400-bp windows): it calls torch.relu and amax, not modules."""
+    from epizoo.plugins import get_model
+
+    spec = get_model("epizoo-cnn")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return spec.factory(**spec.tiny_hparams).eval()
+
+
+def test_deeplift_gives_n_positions_zero_and_sums_to_the_logit_difference():
+    """N padding (all-zero one-hot) gets attribution 0, hypothetical too, and the references keep it N;
+    the functional relu and amax run as modules, so the contributions add up to logit(x) - mean logit(refs)."""
+    from epizoo.explain import deeplift
+
+    model = tiny_cnn()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = np.random.default_rng(0)
+    e, p = rng.integers(0, 4, 400).astype(np.int8), rng.integers(0, 4, 400).astype(np.int8)
+    e[:60], p[-35:], e[200:205] = 4, 4, 4  # padding at both ends of the windows, and a gap
+    attribute, notes = deeplift.attributer(model, "onehot", 8, 64, "cpu")
+    found = attribute(e, p)
+    assert any("relu -> nn.ReLU" in n and "GlobalMaxPool1d" in n for n in notes), notes
+    assert not any("convergence" in n.lower() for n in notes), notes
+    for kind, codes in (("enhancer", e), ("promoter", p)):
+        n = codes == 4
+        assert found.hypothetical[kind].shape == (4, 400) and found.tracks[kind].shape == (400,)
+        assert np.all(found.tracks[kind][n] == 0) and np.all(found.hypothetical[kind][:, n] == 0)
+        assert np.abs(found.tracks[kind][~n]).max() > 0
+    onehot = get_encoder("onehot").function
+    refs = deeplift.references(onehot(torch.from_numpy(e[None]))[0], 8)[0]
+    assert refs.shape == (8, 4, 400) and torch.all(refs[:, :, e == 4] == 0) and torch.all(refs[:, :, e != 4].sum(dim=1) == 1)
+    with torch.no_grad():  # DeepLIFT's summation: what the enhancer's bases add to the logit over its references
+        x, other = onehot(torch.from_numpy(e[None])), onehot(torch.from_numpy(p[None]))
+        gap = float(model(x, other)[0] - model(refs, other.expand(8, -1, -1)).mean())
+    assert found.tracks["enhancer"].sum() == pytest.approx(gap, rel=1e-3, abs=1e-5)
+    assert not model.training and all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_deeplift_names_what_it_cannot_rewrite():
+    """A functional op without a DeepLIFT rule is named in the notes; a k-mer model is one line."""
+    from epizoo.errors import EpizooError
+    from epizoo.explain import deeplift
+
+    class Softmaxed(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(4, 3, 5)
+
+        def forward(self, enhancer, promoter):
+            return torch.softmax(self.conv(enhancer).mean(dim=2), dim=1)[:, 0] + torch.relu(self.conv(promoter)).amax(dim=2)[:, 0]
+
+    traced, notes = deeplift.hookable(Softmaxed())
+    assert any("no DeepLIFT rule for softmax" in n for n in notes) and any("relu -> nn.ReLU" in n for n in notes), notes
+    assert sorted(traced.state_dict()) == sorted(Softmaxed().state_dict())
+    with pytest.raises(EpizooError, match="--method deeplift needs a model that reads one-hot"):
+        deeplift.attributer(tiny_epivan(), "kmer6", 4, 16, "cpu")
+
+
+@pytest.mark.slow
+def test_deeplift_and_modisco_find_the_planted_words(store, run, planted, tmp_path):
+    """From the command line: TF-MoDISco's patterns of DeepLIFT's hypothetical contributions match each
+    planted word (TOMTOM q <= 0.05 against the planted words beside JASPAR)."""
+    out = tmp_path / "deeplift"
+    result = invoke("explain", store, "--run", str(run), "--model", "epizoo-cnn", "--fold", "chrX", "--side", "train",
+                    "--method", "deeplift", "--max-pairs", "40", "--shuffles", "10", "--min-seqlets", "5", "--top-motifs", "1",
+                    "--motifs", str(planted[0]), "-o", str(out), *FAST)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["method"] == "deeplift" and summary["modisco"]["enhancer"]["patterns"] >= 1
+    assert "DeepLIFT/SHAP" in (out / "tracks" / "enhancer.bedGraph").read_text().splitlines()[0]
+    clusters = pd.read_csv(out / "clusters.tsv", sep="\t", keep_default_na=False)
+    for kind, words in planted[1].items():
+        mine = clusters[clusters["element"] == kind]
+        matched = set(mine.loc[mine["motif_match"] != "no match", "motif_name"])
+        assert set(words) <= matched, (kind, words, mine[["cluster", "n_segments", "consensus", "motif_name", "motif_q_value"]])

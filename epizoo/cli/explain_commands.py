@@ -21,7 +21,7 @@ from epizoo.cli.options import THREADS, command_line, count, out_option, store_a
 @click.option("--cell-line", default=None, help="With --run: the cell line; may be left out when the run has one.")
 @click.option("--fold", default=None, help="With --run: the fold; may be left out when the run has one.")
 @click.option("--side", type=click.Choice(("all", "test", "train", "valid")), default=None, help="Which pairs: all of STORE (default with --checkpoint) or a side of the fold (default with --run: test).")
-@click.option("--method", type=click.Choice(("ism", "gradient")), default="ism", show_default=True, help="ism: sliding N mask, drop in probability; gradient: gradient x input.")
+@click.option("--method", type=click.Choice(("ism", "gradient", "deeplift")), default="ism", show_default=True, help="ism: sliding N mask, drop in probability; gradient: gradient x input; deeplift: DeepLIFT/SHAP contributions, motifs by TF-MoDISco.")
 @click.option("--min-probability", type=float, default=0.95, show_default=True, help="Explain pairs predicted positive above this probability.")
 @click.option("--max-pairs", type=count(1), default=200, show_default=True, help="At most this many pairs, evenly spaced in store order.")
 @click.option("--mask-width", type=count(1), default=6, show_default=True, help="ISM: bases set to N per variant.")
@@ -36,6 +36,9 @@ from epizoo.cli.options import THREADS, command_line, count, out_option, store_a
 @click.option("--jaspar-tax-group", default="vertebrates", show_default=True, help="JASPAR taxonomic group ('' for all).")
 @click.option("--max-q", type=click.FloatRange(min=0, min_open=True, max=1), default=0.05, show_default=True, help="A cluster's nearest motif is a match only at or below this TOMTOM q-value; else 'no match'.")
 @click.option("--motifs", "motif_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.meme", help="Extra target motifs (MEME format) matched beside JASPAR.")
+@click.option("--shuffles", type=count(1), default=20, show_default=True, help="deeplift: dinucleotide-shuffled references per element.")
+@click.option("--seqlet-window", type=count(1), default=21, show_default=True, help="deeplift: TF-MoDISco's sliding window for seqlets.")
+@click.option("--min-seqlets", type=count(1), default=20, show_default=True, help="deeplift: seqlets a TF-MoDISco pattern needs at least.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, auto, cuda or cuda:N.")
 @click.option("--batch-size", type=count(1), default=256, show_default=True, help="Masked variants (and pairs) per forward pass.")
 @click.option("--threads", type=THREADS, default=None, help="torch.set_num_threads.")
@@ -57,6 +60,7 @@ def explain_command(**kw: Any) -> None:
         min_importance=kw["min_importance"], clusters=kw["clusters"], top_motifs=kw["top_motifs"],
         motif_width=kw["motif_width"], jaspar_release=kw["jaspar_release"], jaspar_tax_group=kw["jaspar_tax_group"],
         motifs=kw["motif_file"], batch_size=kw["batch_size"], max_q=kw["max_q"],
+        shuffles=kw["shuffles"], seqlet_window=kw["seqlet_window"], min_seqlets=kw["min_seqlets"],
     )
     summary = explain(
         kw["store"], kw["out"], checkpoint=kw["checkpoint"], run=kw["run_dir"], model=kw["model"], cell_line=kw["cell_line"],

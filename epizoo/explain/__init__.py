@@ -5,10 +5,12 @@
 1. :mod:`~epizoo.explain.select`: the pairs the model predicts positive with probability above a
    threshold (all of a store's pairs, or one side of a bench run's fold), capped deterministically;
 2. :mod:`~epizoo.explain.ism`: per-base importance, by a sliding N mask (ISM; scored in batches by
-   tangermeme) or by gradient x input (captum);
+   tangermeme) or by gradient x input (captum); :mod:`~epizoo.explain.deeplift`: DeepLIFT/SHAP
+   contributions, hypothetical ones too (tangermeme);
 3. :mod:`~epizoo.explain.segments`: high-importance segments, clustered on 3-mer frequencies (Ward);
-4. :mod:`~epizoo.explain.motifs`: a PWM per cluster from its aligned segments, matched to JASPAR
-   (pyjaspar) by TOMTOM (memelite);
+   with DeepLIFT, :mod:`~epizoo.explain.seqlets`: TF-MoDISco's seqlets and patterns (modisco-lite);
+4. :mod:`~epizoo.explain.motifs`: a PWM per cluster from its aligned segments (or the pattern's),
+   matched to JASPAR (pyjaspar) by TOMTOM (memelite);
 5. :mod:`~epizoo.explain.outputs`: bedGraph tracks, a cluster table, logos (logomaker), one pair's
    plot and a JSON summary, in a folder renamed into place at the end.
 
@@ -37,7 +39,7 @@ MIN_SITES = 3  # a cluster needs this many segments for a motif
 class ExplainSettings:
     """The knobs of :func:`explain`; the CLI's options of the same names."""
 
-    method: str = "ism"  # ism or gradient
+    method: str = "ism"  # ism, gradient or deeplift
     min_probability: float = 0.95
     max_pairs: int = 200
     mask_width: int = 6
@@ -53,16 +55,20 @@ class ExplainSettings:
     motifs: str | None = None  # a MEME file of extra target motifs
     batch_size: int = 256
     max_q: float = 0.05  # a nearest motif above this TOMTOM q-value is "no match"
+    shuffles: int = 20  # deeplift: dinucleotide-shuffled references per element
+    seqlet_window: int = 21  # deeplift: TF-MoDISco's sliding window (its flank: half of it)
+    min_seqlets: int = 20  # deeplift: seqlets a TF-MoDISco metacluster and pattern need at least
 
     def check(self) -> None:
         """One clear line for a setting out of range."""
-        if self.method not in ("ism", "gradient"):
-            raise EpizooError(f"--method {self.method!r}: use ism or gradient")
+        if self.method not in ("ism", "gradient", "deeplift"):
+            raise EpizooError(f"--method {self.method!r}: use ism, gradient or deeplift")
         if not 0 <= self.min_probability < 1:
             raise EpizooError(f"--min-probability {self.min_probability:g} must be from 0 to below 1")
         if not 0 <= self.min_importance <= 1:
             raise EpizooError(f"--min-importance {self.min_importance:g} must be a fraction from 0 to 1")
-        for name in ("max_pairs", "mask_width", "mask_step", "segment_width", "segments_per_element", "clusters", "motif_width", "batch_size"):
+        for name in ("max_pairs", "mask_width", "mask_step", "segment_width", "segments_per_element", "clusters", "motif_width", "batch_size",
+                     "shuffles", "seqlet_window", "min_seqlets"):
             if getattr(self, name) < 1:
                 raise EpizooError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 < self.max_q <= 1:
@@ -123,8 +129,14 @@ def explain(
                                  min_probability=settings.min_probability, max_pairs=settings.max_pairs,
                                  device=target, batch_size=settings.batch_size)
     encoding = description.get("input_encoding") or spec.input_encoding
-    attribute = ism.explainer(network, get_encoder(encoding).function, encoding, settings.method, settings.mask_width,
-                              settings.mask_step, settings.batch_size, target)
+    notes: list[str] = []  # deeplift: what was rewritten for its rules, and tangermeme's convergence warnings
+    if settings.method == "deeplift":
+        from epizoo.explain import deeplift
+
+        attribute, notes = deeplift.attributer(network, encoding, settings.shuffles, settings.batch_size, target)
+    else:
+        attribute = ism.explainer(network, get_encoder(encoding).function, encoding, settings.method, settings.mask_width,
+                                  settings.mask_step, settings.batch_size, target)
     importances, began = [], time.perf_counter()
     with console.progress(progress) as bar:
         task = bar.add_task(f"{settings.method} {spec.name}", total=chosen.pairs.size, status="")
@@ -132,11 +144,12 @@ def explain(
             importances.append(attribute(chosen.codes["enhancer"][i], chosen.codes["promoter"][i]))
             bar.advance(task)
     seconds = time.perf_counter() - began
-    found = _motifs(chosen, importances, settings, targets)
+    found, discovery = (_modisco_motifs if settings.method == "deeplift" else _motifs)(chosen, importances, settings, targets)
     with outputs.staged_folder(out, force, inputs) as scratch:
         summary = _write(scratch, chosen, importances, found, settings, spec, description, folder, store, side, target)
         summary.update(epizoo_version=__version__, command=command, seconds_importance=round(seconds, 3),
-                       seconds_per_pair=round(seconds / chosen.pairs.size, 4))
+                       seconds_per_pair=round(seconds / chosen.pairs.size, 4),
+                       **({"attribution_notes": notes} if notes else {}), **({"modisco": discovery} if discovery else {}))
         outputs.write_json(scratch / "summary.json", summary)
     return summary
 
@@ -159,8 +172,12 @@ class Cluster:
     matches: dict  # "jaspar" (and "user" with --motifs) -> motifs.Match
 
 
-def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> list[Cluster]:
-    """Segments of every pair, their clusters per element kind, a PWM per cluster and its best match."""
+def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> tuple[list[Cluster], dict]:
+    """Segments of every pair, their clusters per element kind, a PWM per cluster and its best match.
+
+    For ISM and gradient x input, which give one score per base: neither gives the hypothetical
+    contributions (one per base and letter) that TF-MoDISco needs, so these segments are clustered
+    here on their 3-mer frequencies, as the paper did."""
     from epizoo.explain import motifs, segments
 
     every = []
@@ -174,10 +191,33 @@ def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> li
         for rank, group in enumerate(groups, 1):
             pwm = motifs.align_pwm([s.codes for s in group], settings.motif_width)[0] if len(group) >= MIN_SITES else None
             clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, {}))
+    _match(clusters, targets, settings.max_q)
+    return clusters, {}
+
+
+def _modisco_motifs(chosen, importances, settings: ExplainSettings, targets: list) -> tuple[list[Cluster], dict]:
+    """DeepLIFT: TF-MoDISco's patterns per element kind (:mod:`~epizoo.explain.seqlets`), each a cluster
+    of seqlets with the pattern's PWM, and its best match; with modisco's counts."""
+    from epizoo.explain import seqlets
+
+    clusters, counts = [], {}
+    for kind in ("enhancer", "promoter"):
+        codes = np.stack([chosen.codes[kind][i] for i in range(chosen.pairs.size)])
+        hypothetical = np.stack([imp.hypothetical[kind] for imp in importances])
+        found, counts[kind] = seqlets.clusters(kind, chosen.pairs, codes, hypothetical, window=settings.seqlet_window,
+                                               min_seqlets=settings.min_seqlets)
+        for rank, (group, pwm) in enumerate(found, 1):
+            clusters.append(Cluster(f"{kind[0].upper()}{rank}", kind, group, pwm, {}))
+    _match(clusters, targets, settings.max_q)
+    return clusters, counts
+
+
+def _match(clusters: list[Cluster], targets: list, max_q: float) -> None:
+    from epizoo.explain import motifs
+
     with_pwm = [c for c in clusters if c.pwm is not None]
-    for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets, max_q=settings.max_q)):
+    for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets, max_q=max_q)):
         cluster.matches = matches
-    return clusters
 
 
 MATCH_COLUMNS = {"jaspar": "jaspar", "user": "motif"}  # column prefix of each group of targets

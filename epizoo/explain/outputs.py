@@ -128,7 +128,7 @@ def write_tracks(folder: Path, chosen: Any, importances: list[Any], method: str,
     (folder / "tracks").mkdir()
     written, notes, guessed = [], [], []
     clipped = 0
-    what = "ISM drop in probability" if method == "ism" else "gradient x input"
+    what = {"ism": "ISM drop in probability", "deeplift": "DeepLIFT/SHAP contribution to the logit"}.get(method, "gradient x input")
     for kind in ("enhancer", "promoter"):
         header = f'track type=bedGraph name="epizoo {kind} importance" description="{what}, per base"\n'
         intervals = merged_intervals(chosen.contigs[kind], chosen.starts[kind], [imp.tracks[kind] for imp in importances])
@@ -198,7 +198,7 @@ def pair_png(path: Path, title: str, importance: Any, starts: dict[str, int], co
         axis.plot(starts[kind] + np.arange(len(track)), track, linewidth=0.8)
         axis.axhline(0, color="grey", linewidth=0.5)
         axis.set_title(f"{kind} {contigs[kind]}:{starts[kind]}-{starts[kind] + len(track)}", fontsize=9)
-        axis.set_ylabel("drop in p" if method == "ism" else "grad x input")
+        axis.set_ylabel({"ism": "drop in p", "deeplift": "DeepLIFT/SHAP"}.get(method, "grad x input"))
     axes[-1].set_xlabel("genomic position")
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
