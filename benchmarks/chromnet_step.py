@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from epizoo.plugins import get_model
-from epizoo.training.contact import contact_loss
+from epizoo.contact.train import contact_loss
 
 HG38 = {  # chromosome lengths (bp), GRCh38 primary assembly
     "chr1": 248_956_422, "chr2": 242_193_529, "chr3": 198_295_559, "chr4": 190_214_555, "chr5": 181_538_259,

@@ -19,7 +19,7 @@ import argparse
 
 import numpy as np
 
-from epizoo.contact_metrics import DistanceDecay, score_maps
+from epizoo.contact.metrics import DistanceDecay, score_maps
 from epizoo.datasets.base import DatasetRequest
 from epizoo.datasets.synthetic import simulate
 

@@ -209,7 +209,7 @@ def score_pairs(
     if pairs.size == 0:
         return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if spec.is_contact_map:  # scored from its predicted maps
-        from epizoo.contact_pairs import predict_contact_pairs
+        from epizoo.contact.pairs import predict_contact_pairs
 
         return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
     if spec.reads(SIGNALS):  # scored where every signal value is known, as the bench scores them
@@ -312,7 +312,7 @@ def write_predictions(
     """Score ``store``'s pairs (``all``, or the ``test`` side of the checkpoint's fold: :func:`fold_sides`) with
     the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place),
     or BEDPE or UCSC interact (``output_format``, else from the suffix: :mod:`epizoo.browser_formats`).
-    A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact_pairs`),
+    A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact.pairs`),
     reading the tracks of the pair's cell line, else of ``tracks_of``."""
     import platform
 
@@ -345,7 +345,7 @@ def write_predictions(
         raise EmptyResultError(f"{store} has no pairs to score")
     note = ""
     if spec.is_contact_map:
-        from epizoo.contact_pairs import SCORE_NOTE, predict_contact_pairs
+        from epizoo.contact.pairs import SCORE_NOTE, predict_contact_pairs
 
         found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
         note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)

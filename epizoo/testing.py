@@ -162,7 +162,7 @@ def contact_map_inputs(spec: Any, hparams: dict[str, Any], batch: int, seed: int
     random codes, then each track as random exponential values through ``transform_track``."""
     import numpy as np
 
-    from epizoo.training.contact import one_hot, transform_track
+    from epizoo.contact.windows import one_hot, transform_track
 
     length = int(hparams["window_length"])
     rng = np.random.default_rng(seed)

@@ -126,7 +126,7 @@ def test_train_contacts_refuses_a_user_folder_and_its_store(store, tmp_path):
 
 
 def test_train_contacts_refuses_overlapping_sides():
-    from epizoo.training.contact import chromosome_split
+    from epizoo.contact.windows import chromosome_split
 
     contigs = ["chr1", "chr2", "chr3", "chrX"]
     with pytest.raises(LeakageError, match="chr2 is on both the train and the test side"):
@@ -146,11 +146,11 @@ def test_a_draw_without_a_mapped_training_window_is_one_line():
     """``--max-pairs 2`` can draw only noise copies: one line before training, not a stack error after."""
     from test_chromnet import SPEC, FakeGenome
 
-    from epizoo.training import contact
+    from epizoo.contact import train as contact_train
 
-    options = contact.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=2, device="cpu", seed=4)
+    options = contact_train.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=2, device="cpu", seed=4)
     with pytest.raises(EmptyResultError, match="raise --max-pairs"):
-        contact.train_contact_model(SPEC, FakeGenome(), options)
+        contact_train.train_contact_model(SPEC, FakeGenome(), options)
 
 
 # ---- 3. checkpoints carry a manifest, checked on load -----------------------------------------

@@ -1,4 +1,4 @@
-"""ChromNet (a contact-map model), its trainer (epizoo.training.contact) and metrics (epizoo.contact_metrics)."""
+"""ChromNet (a contact-map model), its trainer (epizoo.training.contact) and metrics (epizoo.contact.metrics)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from epizoo import contact_metrics as cm
+from epizoo.contact import metrics as cm
 from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
 from epizoo.plugins import get_model
-from epizoo.training import contact
+from epizoo.contact import train as contact_train, windows as contact_windows
 
 
 class FakeGenome:
@@ -121,21 +121,21 @@ def test_a_spec_with_an_unknown_task_is_refused():
 # ---- inputs, targets, losses ---------------------------------------------------------------------
 def test_track_transform_is_upstreams():
     values = np.array([np.nan, -3.0, 0.0, 1.0, math.e - 1], dtype=np.float32)
-    out = contact.transform_track(values)
+    out = contact_windows.transform_track(values)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, [1e-10, 1e-10, 1e-10, math.log(2), 1.0], rtol=1e-6)
 
 
 def test_one_hot_has_an_n_channel():
-    out = contact.one_hot(np.array([0, 1, 2, 3, 4], dtype=np.int8))
+    out = contact_windows.one_hot(np.array([0, 1, 2, 3, 4], dtype=np.int8))
     np.testing.assert_array_equal(out, np.eye(5, dtype=np.float32))
 
 
 def test_targets_are_resized_then_logged():
-    flat = contact.map_target(np.full((13, 13), math.e - 1, dtype=np.float32), 16)
+    flat = contact_windows.map_target(np.full((13, 13), math.e - 1, dtype=np.float32), 16)
     assert flat.shape == (16, 16)
     np.testing.assert_allclose(flat, 1.0, rtol=1e-5)  # a constant map stays constant through the resize
-    ramp = contact.map_target(np.tile(np.arange(20, dtype=np.float32), (20, 1)), 10)
+    ramp = contact_windows.map_target(np.tile(np.arange(20, dtype=np.float32), (20, 1)), 10)
     assert (np.diff(ramp, axis=1) > 0).all()  # order is kept
 
 
@@ -147,13 +147,13 @@ def test_loss_masks_follow_upstream():
     labels = torch.tensor([0, 1, -100])
     has_map = torch.tensor([True, False, True])
     classify = torch.tensor([True, True, False])
-    loss, mse, ce = contact.contact_loss(maps, logits, targets, labels, has_map, classify)
+    loss, mse, ce = contact_train.contact_loss(maps, logits, targets, labels, has_map, classify)
     loss.backward()
     assert mse.item() == pytest.approx(1.0) and ce.item() == pytest.approx(math.log(2))
     assert float(maps.grad[1].abs().sum()) == 0  # the window without a map
     assert float(logits.grad[2].abs().sum()) == 0  # the noise copy
     assert float(maps.grad[2].abs().sum()) > 0 and float(logits.grad[1].abs().sum()) > 0
-    nothing = contact.contact_loss(maps, logits, targets, labels, torch.zeros(3, dtype=bool), torch.zeros(3, dtype=bool))
+    nothing = contact_train.contact_loss(maps, logits, targets, labels, torch.zeros(3, dtype=bool), torch.zeros(3, dtype=bool))
     assert nothing[0].item() == 0
 
 
@@ -161,7 +161,7 @@ def test_noise_copy_scales_its_target_by_the_track_correlation():
     rng = np.random.default_rng(3)
     tracks = rng.exponential(1.0, size=(2, 500)).astype(np.float32)
     target = rng.random((4, 4)).astype(np.float32)
-    noisy, scaled = contact.noisy_copy(tracks, target, np.random.default_rng(5), sigma=0.5)
+    noisy, scaled = contact_windows.noisy_copy(tracks, target, np.random.default_rng(5), sigma=0.5)
     r = np.corrcoef(tracks.ravel(), noisy.ravel())[0, 1]
     assert 0.5 < r < 0.99
     np.testing.assert_allclose(scaled, target * r, rtol=1e-5)
@@ -170,25 +170,25 @@ def test_noise_copy_scales_its_target_by_the_track_correlation():
 
 def test_windows_carry_the_masks_and_the_noise_copy_reads_its_cell_line():
     genome = FakeGenome(n_contigs=3, length=100_000, maps=("A",))
-    marks = contact.track_marks(genome, ("CTCF", "ATAC"), ["A", "B"])
-    windows = [contact.Window("A", "chr1", 0), contact.Window("B", "chr1", 0), contact.Window("A_noise", "chr1", 0)]
-    data = contact.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A"}, step=8_192)
+    marks = contact_windows.track_marks(genome, ("CTCF", "ATAC"), ["A", "B"])
+    windows = [contact_windows.Window("A", "chr1", 0), contact_windows.Window("B", "chr1", 0), contact_windows.Window("A_noise", "chr1", 0)]
+    data = contact_windows.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A"}, step=8_192)
     (xa, ta, la, ma, ca), (xb, tb, lb, mb, cb), (xn, tn, ln, mn, cn) = (data[i] for i in range(3))
     assert xa.shape == (7, 32_768) and ta.shape == (16, 16)
     assert (int(la), bool(ma), bool(ca)) == (0, True, True)
     assert (int(lb), bool(mb), bool(cb)) == (1, False, True) and float(tb.abs().sum()) == 0  # B has no map
     assert (bool(mn), bool(cn)) == (True, False)  # the noise copy: MSE, no class
-    np.testing.assert_array_equal(xa[:5].numpy(), contact.one_hot(genome.sequence("chr1", 0, 32_768)))
-    np.testing.assert_allclose(xa[5].numpy(), contact.transform_track(genome.track("A", "CTCF", "chr1", 0, 32_768)))
+    np.testing.assert_array_equal(xa[:5].numpy(), contact_windows.one_hot(genome.sequence("chr1", 0, 32_768)))
+    np.testing.assert_allclose(xa[5].numpy(), contact_windows.transform_track(genome.track("A", "CTCF", "chr1", 0, 32_768)))
     assert 0 < float(tn.max()) < float(ta.max()) * 1.2  # scaled by a correlation < 1 (at a shifted start)
 
 
 def test_the_imr90_quirk_reads_every_target_from_one_cell_line():
     genome = FakeGenome(n_contigs=3, length=100_000)
-    marks = contact.track_marks(genome, ("CTCF", "ATAC"), ["A", "B"])
-    windows = [contact.Window("A", "chr2", 16_384), contact.Window("B", "chr2", 16_384)]
-    plain = contact.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A", "B"})
-    quirk = contact.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A", "B"}, contacts_from="A")
+    marks = contact_windows.track_marks(genome, ("CTCF", "ATAC"), ["A", "B"])
+    windows = [contact_windows.Window("A", "chr2", 16_384), contact_windows.Window("B", "chr2", 16_384)]
+    plain = contact_windows.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A", "B"})
+    quirk = contact_windows.ContactWindows(genome, windows, marks, 32_768, 16, {"A": 0, "B": 1}, {"A", "B"}, contacts_from="A")
     assert not torch.equal(plain[0][1], plain[1][1])  # each cell line its own map
     assert torch.equal(quirk[1][1], plain[0][1]) and not bool(quirk[1][3]) and bool(quirk[0][3])
 
@@ -196,31 +196,31 @@ def test_the_imr90_quirk_reads_every_target_from_one_cell_line():
 def test_missing_tracks_and_unknown_cell_lines_are_one_line():
     genome = FakeGenome(n_contigs=3, length=60_000)
     with pytest.raises(EpizooError, match="cell line A has no H3K27ac track, which the model reads; it has ATAC, CTCF"):
-        contact.track_marks(genome, ("CTCF", "H3K27ac"), ["A"])
+        contact_windows.track_marks(genome, ("CTCF", "H3K27ac"), ["A"])
     with pytest.raises(UnknownNameError, match="unknown cell line 'C'"):
-        contact.train_contact_model(SPEC, genome, contact.ContactOptions(tiny=True, cell_lines=["C"]))
+        contact_train.train_contact_model(SPEC, genome, contact_train.ContactOptions(tiny=True, cell_lines=["C"]))
     with pytest.raises(EpizooError, match="predicts pairs, not contact maps"):
-        contact.train_contact_model(get_model("epivan"), genome)
+        contact_train.train_contact_model(get_model("epivan"), genome)
 
 
 def test_chromosome_splits():
     human = [f"chr{i}" for i in range(1, 23)] + ["chrX"]
-    sides = contact.chromosome_split(human)
+    sides = contact_windows.chromosome_split(human)
     assert sides["train"][-1] == "chr16" and sides["valid"] == ["chr17", "chr18", "chr19"] and sides["test"] == ["chr20", "chr21", "chr22"]
-    small = contact.chromosome_split(["chr10", "chr2", "chr1", "chrX"])
+    small = contact_windows.chromosome_split(["chr10", "chr2", "chr1", "chrX"])
     assert small == {"train": ["chr1", "chr2"], "valid": ["chr10"], "test": ["chrX"]}
-    assert contact.chromosome_split(human, {"train": ["chr1"], "test": ["chr2"]})["valid"] == []
+    assert contact_windows.chromosome_split(human, {"train": ["chr1"], "test": ["chr2"]})["valid"] == []
     with pytest.raises(UnknownNameError, match="chr99"):
-        contact.chromosome_split(human, {"train": ["chr99"], "test": ["chr2"]})
+        contact_windows.chromosome_split(human, {"train": ["chr99"], "test": ["chr2"]})
     with pytest.raises(EmptyResultError, match="needs 3 contigs"):
-        contact.chromosome_split(["chr1", "chr2"])
+        contact_windows.chromosome_split(["chr1", "chr2"])
 
 
 def test_warmup_then_cosine():
-    factors = [contact.warmup_cosine(e, 10, 80) for e in range(80)]
+    factors = [contact_train.warmup_cosine(e, 10, 80) for e in range(80)]
     assert factors[0] == 0 and factors[9] == pytest.approx(1.0) and factors[10] == pytest.approx(1.0)
     assert factors[45] == pytest.approx(0.5) and factors[79] < 0.01
-    assert contact.warmup_cosine(0, 0, 5) == 1.0
+    assert contact_train.warmup_cosine(0, 0, 5) == 1.0
 
 
 # ---- metrics and the baseline ---------------------------------------------------------------------
@@ -359,7 +359,7 @@ def test_a_run_is_written_whole_and_its_checkpoint_loads(trained):
     weights = load_file(str(trained / "checkpoint" / "weights.safetensors"))
     assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
     with pytest.raises(EpizooError, match="exists"):
-        contact.write_contact_run(None, SPEC, trained)
+        contact_train.write_contact_run(None, SPEC, trained)
     assert sorted(p.name for p in trained.parent.iterdir()) == ["run"]  # no work folder left behind
 
 
@@ -367,17 +367,17 @@ def test_a_run_is_written_whole_and_its_checkpoint_loads(trained):
 def test_the_precision_asked_is_used_and_recorded(asked, used, monkeypatch):
     """bf16 autocast only when asked (auto keeps float32 for contact models), in the summary either way."""
     seen = []
-    real = contact._autocast
-    monkeypatch.setattr(contact, "_autocast", lambda device, precision: seen.append(precision) or real(device, precision))
-    options = contact.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=4, noise_copies=[], device="cpu", precision=asked)
-    result = contact.train_contact_model(SPEC, FakeGenome(), options)
+    real = contact_train._autocast
+    monkeypatch.setattr(contact_train, "_autocast", lambda device, precision: seen.append(precision) or real(device, precision))
+    options = contact_train.ContactOptions(tiny=True, epochs=1, batch_size=2, max_windows=4, noise_copies=[], device="cpu", precision=asked)
+    result = contact_train.train_contact_model(SPEC, FakeGenome(), options)
     assert result.summary["precision"] == used and set(seen) == {used}
     assert np.isfinite(result.history[0]["train_loss"])
 
 
 def test_an_unknown_precision_is_one_line():
     with pytest.raises(EpizooError, match="precision"):
-        contact.train_contact_model(SPEC, FakeGenome(), contact.ContactOptions(tiny=True, precision="fp8"))
+        contact_train.train_contact_model(SPEC, FakeGenome(), contact_train.ContactOptions(tiny=True, precision="fp8"))
 
 
 def test_the_bench_hands_its_precision_to_contact_models():

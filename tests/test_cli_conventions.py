@@ -115,7 +115,7 @@ def test_train_contacts_old_spellings_become_the_new_ones(monkeypatch, tmp_path,
         seen["options"] = options
         raise SystemExit(0)
 
-    monkeypatch.setattr("epizoo.training.contact.train_contact_model", fake_train)
+    monkeypatch.setattr("epizoo.contact.train.train_contact_model", fake_train)
     result = CliRunner().invoke(cli, ["train-contacts", store, "--learning-rate", "0.01", "--max-windows", "3",
                                       "--train", "chr1", "--test", "chr2", "-o", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output

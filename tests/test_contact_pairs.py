@@ -1,4 +1,4 @@
-"""Scoring pairs with a contact-map model (epizoo.contact_pairs) and `epizoo predict` on its checkpoint."""
+"""Scoring pairs with a contact-map model (epizoo.contact.pairs) and `epizoo predict` on its checkpoint."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch
 from click.testing import CliRunner
 
 from epizoo.cli import cli
-from epizoo.contact_pairs import contact_pair_result, contact_pair_scores, pair_anchors, track_cells
+from epizoo.contact.pairs import contact_pair_result, contact_pair_scores, pair_anchors, track_cells
 from epizoo.errors import EpizooError
 from epizoo.plugins import get_model
 from epizoo.store.io import open_store
-from epizoo.training import contact
+from epizoo.contact import train as contact_train, windows as contact_windows
 
 SPEC = get_model("chromnet")
 WINDOW, BINS, STEP = 65_536, 32, 8_192  # the stand-in's geometry: 2,048 bp output bins
@@ -39,17 +39,17 @@ class ObservedMaps:
         self.index = {}
         for contig, length in genome.genome_contigs().items():
             codes = genome.sequence(contig, 0, length)
-            for start in contact.window_starts(length, window, step):
+            for start in contact_windows.window_starts(length, window, step):
                 self.index[codes[start : start + key].tobytes()] = (contig, start)
 
     def observed(self, cell: str, contig: str, start: int) -> np.ndarray:
-        return contact.map_target(self.genome.contacts(cell, contig, start, start + self.window), self.n_bins)
+        return contact_windows.map_target(self.genome.contacts(cell, contig, start, start + self.window), self.n_bins)
 
     def __call__(self, x: torch.Tensor):
         maps = []
         for one in x.numpy():
             contig, start = self.index[one[:5, : self.key].argmax(0).astype(np.int8).tobytes()]
-            ctcf = {c: contact.transform_track(self.genome.track(c, "CTCF", contig, start, start + self.key)) for c in self.cells}
+            ctcf = {c: contact_windows.transform_track(self.genome.track(c, "CTCF", contig, start, start + self.key)) for c in self.cells}
             (cell,) = [c for c, values in ctcf.items() if np.array_equal(values, one[5, : self.key])]
             maps.append(self.observed(cell, contig, start))
         return torch.from_numpy(np.stack(maps)), None
@@ -153,9 +153,9 @@ def checkpoint(store, tmp_path_factory):
     hparams = SPEC.hparams(tiny=True, n_tracks=2, n_cell_types=2)
     torch.manual_seed(0)
     state = SPEC.factory(**hparams).state_dict()
-    result = contact.ContactResult({}, {}, {}, [], state, {"hparams": hparams, "step": 16_384})
+    result = contact_train.ContactResult({}, {}, {}, [], state, {"hparams": hparams, "step": 16_384})
     out = tmp_path_factory.mktemp("chromnet") / "run"
-    contact.write_contact_run(result, SPEC, out, command="epizoo train-contacts")
+    contact_train.write_contact_run(result, SPEC, out, command="epizoo train-contacts")
     return out / "checkpoint"
 
 

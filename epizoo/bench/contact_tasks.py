@@ -1,12 +1,12 @@
 """Contact-map models (``task="contact-map"``, e.g. ChromNet) in ``epizoo bench``.
 
-A contact-map model trains on a store's genome layer (:mod:`epizoo.training.contact`), never on
+A contact-map model trains on a store's genome layer (:mod:`epizoo.contact.train`), never on
 pair windows. The bench runs it in one of two ways:
 
 * **Maps** (every named model is a contact-map model): the benchmark ChromNet's authors report. Each
   task trains on the training contigs' windows and scores the test contigs' maps, beside the
   distance-decay baseline fitted on the same training maps: Pearson per window, per diagonal
-  distance, of insulation scores, and MSE (:mod:`epizoo.contact_metrics`).
+  distance, of insulation scores, and MSE (:mod:`epizoo.contact.metrics`).
 
   * ``--split chromosome``: one task per model; options ``train=``, ``valid=``, ``test=`` (contigs;
     by default upstream's chr1-16 / chr17-19 / chr20-22, or on a small genome the last contig test
@@ -20,7 +20,7 @@ pair windows. The bench runs it in one of two ways:
   fold of the pair split, the model trains on every genome-layer contig that holds none of the
   fold's test pairs (and none of its validation pairs when those lie on their own contigs, which
   then validate), with the fold's training cell line(s); then it scores the test pairs by their
-  predicted contact (:mod:`epizoo.contact_pairs`). A test pair it cannot see (farther apart than a
+  predicted contact (:mod:`epizoo.contact.pairs`). A test pair it cannot see (farther apart than a
   window, near a contig end) is ranked below every pair it can, so that each model is scored on the
   same pairs; the result counts those pairs. A fold whose test pairs touch every contig (the
   ``random`` split) leaves nothing to train on and is skipped with its reason.
@@ -61,7 +61,7 @@ def is_contact_model(name: str) -> bool:
 def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
     """The tasks of a maps benchmark (see the module)."""
     from epizoo.plugins import get_model
-    from epizoo.training.contact import as_genome, chromosome_split
+    from epizoo.contact.windows import as_genome, chromosome_split
 
     if config.split not in MAP_SPLITS:
         raise EpizooError(
@@ -96,7 +96,7 @@ def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
 
 def _map_cells(genome: Any, spec: Any, wanted: list[str] | None) -> tuple[list[str], list[str]]:
     """(cell lines with every track the model reads, those of them with contact maps), after --cell-lines."""
-    from epizoo.contact_pairs import has_tracks
+    from epizoo.contact.pairs import has_tracks
 
     with_tracks = sorted({str(cell) for cell, _ in genome.track_names()})
     if wanted:
@@ -127,7 +127,7 @@ def pair_fold_contigs(ds: Any, genome_contigs: list[str], task: Task) -> dict[st
 
 def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
     """Why a contact model cannot run on a pair task, or None."""
-    from epizoo.contact_pairs import has_tracks
+    from epizoo.contact.pairs import has_tracks
 
     sides = pair_fold_contigs(ds, [str(c) for c in genome.genome_contigs()], task)
     if isinstance(sides, str):
@@ -144,7 +144,7 @@ def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
 
 # ---- running ------------------------------------------------------------------------------------
 def contact_options(config: BenchConfig, info: dict[str, Any], device: str):
-    from epizoo.training.contact import ContactOptions
+    from epizoo.contact.train import ContactOptions
 
     return ContactOptions(
         tiny=config.tiny, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.lr,
@@ -167,7 +167,7 @@ def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, 
     Returns a :class:`~epizoo.training.trainer.TrainResult` (no pairs for a maps task) whose summary
     carries the contact training, the map metrics of the model and the baseline, and the curves."""
     from epizoo import open_store
-    from epizoo.training.contact import train_contact_model
+    from epizoo.contact.train import train_contact_model
     from epizoo.training.trainer import TrainResult
 
     ds = open_store(config.store)
@@ -191,7 +191,7 @@ def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, 
 
 
 def _pair_task_info(ds: Any, spec: Any, task: Task) -> dict[str, Any]:
-    from epizoo.training.contact import as_genome
+    from epizoo.contact.windows import as_genome
 
     genome = as_genome(ds)
     sides = pair_fold_contigs(ds, [str(c) for c in genome.genome_contigs()], task)
@@ -204,7 +204,7 @@ def _pair_task_info(ds: Any, spec: Any, task: Task) -> dict[str, Any]:
 
 def _score_pairs(spec: Any, ds: Any, task: Task, result) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """The test pairs' predicted contacts; those the model cannot see ranked below every other."""
-    from epizoo.contact_pairs import contact_pair_result
+    from epizoo.contact.pairs import contact_pair_result
 
     model = spec.factory(**result.summary["hparams"])
     model.load_state_dict(result.state_dict)

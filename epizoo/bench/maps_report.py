@@ -1,7 +1,7 @@
 """The report of a contact-map benchmark (``epizoo bench --models chromnet --split chromosome``).
 
 What ChromNet's authors measure, on the held-out contigs' windows, for each model and for the
-distance-decay baseline fitted on the same training maps (:mod:`epizoo.contact_metrics`):
+distance-decay baseline fitted on the same training maps (:mod:`epizoo.contact.metrics`):
 
 * ``map_pearson``: Pearson's r of predicted and observed maps, per window, averaged;
 * ``diagonal_pearson``: per diagonal distance, r along that diagonal (the decay taken out),

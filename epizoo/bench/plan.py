@@ -89,7 +89,7 @@ def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple
     test pairs, or a cell line without maps or tracks, is skipped with the reason."""
     from epizoo.bench.contact_tasks import is_contact_model, pair_skip_reason
     from epizoo.plugins import get_model
-    from epizoo.training.contact import as_genome
+    from epizoo.contact.windows import as_genome
 
     kept = []
     for task in tasks:

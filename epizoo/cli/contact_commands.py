@@ -43,10 +43,11 @@ def train_contacts_command(**kw: Any) -> None:
     """Train a contact-map model on STORE's genome layer; score held-out chromosomes beside the distance-decay baseline."""
     from epizoo import console
     from epizoo.plugins import get_model
-    from epizoo.training.contact import ContactOptions, train_contact_model, write_contact_run
+    from epizoo.contact.train import ContactOptions, train_contact_model, write_contact_run
 
     from epizoo.output_folder import check_replaceable
-    from epizoo.training.contact import CONTACT_RUN, check_disjoint
+    from epizoo.contact.windows import check_disjoint
+    from epizoo.contact.train import CONTACT_RUN
 
     check_replaceable(kw["out"], False, CONTACT_RUN, inputs=[kw["store"]])  # before hours of training, not after
     spec = get_model(kw["model"])

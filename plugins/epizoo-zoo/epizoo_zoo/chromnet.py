@@ -2,7 +2,7 @@
 
 A contact-map model (``task="contact-map"``, see docs/plugins.md): ``forward(x)`` takes
 ``(B, 5 + tracks, L)`` floats (one-hot A,C,G,T,N, then each track through
-:func:`epizoo.training.contact.transform_track`) and returns ``(map (B, N, N), cell-type logits)``.
+:func:`epizoo.contact.windows.transform_track`) and returns ``(map (B, N, N), cell-type logits)``.
 
 Layers, from the upstream code (BinWangCSU/ChromNet; its ``ChromNet_model.py`` and the three
 module files):
@@ -212,7 +212,7 @@ SPEC = ModelSpec(
             "in effect the best of 80 epochs); seed 2077. Windows every 500 kb; chromosomes 1-16 train, 17-19 "
             "validation, 20-22 test. A training cell type '<cell>_noise' re-uses <cell>'s windows at a random shift "
             "with Gaussian noise (sigma 0.1) on each transformed track; its map target is multiplied by the Pearson "
-            "correlation between the clean and noisy tracks. epizoo.training.contact implements this recipe."
+            "correlation between the clean and noisy tracks. epizoo.contact.train implements this recipe."
         ),
     ),
     card=ModelCard(
@@ -242,7 +242,7 @@ SPEC = ModelSpec(
         ),
         notes=(
             "A contact-map model: epizoo bench runs it on held-out maps, or beside pair models on a store with a genome layer; train it with "
-            "epizoo.training.contact.train_contact_model or `epizoo train-contacts`. Parameters: encoder 99,312; "
+            "epizoo.contact.train.train_contact_model or `epizoo train-contacts`. Parameters: encoder 99,312; "
             "LSTM 395,264; decoder 1,627,945; classifier 67,479,107 (its first Linear alone 67.1 M). Checked against the "
             "upstream modules at the tiny size (their final pooling and classifier Linear resized to match): with the "
             "same weights, maps and logits are identical (max abs difference 0) in eval and train mode."

@@ -2,12 +2,12 @@
 
 A contact-map model predicts a window's contact map, not a pair's label. A pair's score here is its
 *predicted contact*: the model's map value (log(1 + contacts), the scale it is trained on, see
-:func:`epizoo.training.contact.map_target`) at the bin of the enhancer's centre and the bin of the
+:func:`epizoo.contact.windows.map_target`) at the bin of the enhancer's centre and the bin of the
 promoter's centre (its TSS for the usual TSS-centred promoter intervals), at the model's output
 resolution (window bp / output bins), averaged over every model window that holds both centres.
 Windows start every ``step`` bp along the contig (the training step, else an eighth of a window);
 each needed window runs once, in batches, with the inputs built as in training
-(:class:`epizoo.training.contact.ContactWindows`).
+(:class:`epizoo.contact.windows.ContactWindows`).
 
 A pair gets NaN, and is counted by reason, when its two centres are a window or more apart, on two
 contigs, on a contig the genome layer lacks, or in no window of the grid (a span that leaves less
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from epizoo.contact.windows import ContactWindows, Window, as_genome, track_marks, window_starts
 from epizoo.errors import EpizooError
 from epizoo.model_inputs import contact_maps
 
@@ -79,8 +80,6 @@ def pair_anchors(ds: Any, pairs: np.ndarray) -> dict[str, np.ndarray]:
 def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | None) -> dict[str, str]:
     """For each pair cell line, the cell line whose tracks are read: its own when the genome layer has
     every track the model reads, else ``cell_line``."""
-    from epizoo.training.contact import track_marks
-
     have = {str(cell) for cell, _ in genome.track_names()}
     complete = {c for c in have if has_tracks(genome, spec, c)}
     if cell_line is not None:
@@ -101,8 +100,6 @@ def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | Non
 
 def has_tracks(genome: Any, spec: Any, cell: str) -> bool:
     """Whether the genome layer has every track ``spec`` reads for cell line ``cell``."""
-    from epizoo.training.contact import track_marks
-
     try:
         track_marks(genome, spec.tracks, [cell])
     except EpizooError:
@@ -113,8 +110,6 @@ def has_tracks(genome: Any, spec: Any, cell: str) -> bool:
 def covering_starts(first: int, last: int, length: int, window: int, step: int) -> np.ndarray:
     """Starts (multiples of ``step``) of the whole windows of a ``length`` bp contig that hold
     positions ``first`` <= ``last``."""
-    from epizoo.training.contact import window_starts
-
     starts = window_starts(length, window, step)
     if not len(starts):
         return np.empty(0, np.int64)
@@ -126,8 +121,6 @@ def covering_starts(first: int, last: int, length: int, window: int, step: int) 
 def contact_pair_result(model: Any, spec: Any, description: dict[str, Any], ds: Any, pairs: np.ndarray,
                         cell_line: str | None = None, step: int | None = None, device: Any = "cpu") -> ContactPairScores:
     """Scores of ``pairs`` of ``ds`` with the unscored pairs counted by reason (see the module)."""
-    from epizoo.training.contact import Window, as_genome
-
     genome = as_genome(ds)
     try:
         lengths = {str(name): int(n) for name, n in genome.genome_contigs().items()}
@@ -168,8 +161,6 @@ def contact_pair_result(model: Any, spec: Any, description: dict[str, Any], ds: 
 def _run_windows(model: Any, spec: Any, genome: Any, windows: list, window: int, n_bins: int, device: Any):
     """(window, predicted map) of each window, run in batches under no_grad with training's inputs."""
     import torch
-
-    from epizoo.training.contact import ContactWindows, track_marks
 
     marks = track_marks(genome, spec.tracks, sorted({w.cell for w in windows}))
     data = ContactWindows(genome, windows, marks, window, n_bins, labels={}, map_cells=set())
