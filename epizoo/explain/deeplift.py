@@ -36,6 +36,7 @@ from torch import nn
 
 from epizoo.errors import EpizooError
 from epizoo.explain.ism import KINDS, PairImportance, _onehot_int8, _sigmoid
+from epizoo.model_inputs import sequence_logits
 
 SEED = 0  # the references' shuffles: the same attributions on every run
 
@@ -150,7 +151,7 @@ class OneSide(nn.Module):
     def forward(self, onehot: torch.Tensor) -> torch.Tensor:
         other = self.other.to(device=onehot.device, dtype=onehot.dtype).expand(onehot.shape[0], -1, -1)
         pair = (onehot, other) if self.side == "enhancer" else (other, onehot)
-        return self.model(*pair).float().reshape(-1, 1)
+        return sequence_logits(self.model, *pair).reshape(-1, 1)
 
 
 def references(onehot: torch.Tensor, n: int, seed: int = SEED) -> torch.Tensor:
