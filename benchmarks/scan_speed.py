@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import epizoo
-from epizoo.genome import ArrayGenome
+from epizoo.sources.genome import ArrayGenome
 from epizoo.checkpoint import checkpoint_model_fields
 from epizoo.inference_scan import scan_windows
 from epizoo.plugins import get_model

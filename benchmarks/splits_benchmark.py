@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from epizoo.datasets.base import LoadedDataset
-from epizoo.genome import ArrayGenome
+from epizoo.sources.genome import ArrayGenome
 from epizoo.plugins import get_splits
 from epizoo.splits import LeakageWarning, check_folds, get_folds
 from epizoo.store.build import build_store

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from epizoo.datasets.base import LoadedDataset
-from epizoo.genome import ArrayGenome, FastaGenome
+from epizoo.sources.genome import ArrayGenome, FastaGenome
 from epizoo.store.build import build_store
 from epizoo.store.io import open_store
 

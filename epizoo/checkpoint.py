@@ -32,7 +32,7 @@ import numpy as np
 from epizoo import __version__, console
 from epizoo.errors import EpizooError, InputFileError, UnknownNameError
 from epizoo.files import into_place, write_text
-from epizoo.genome import file_sha256
+from epizoo.sources.genome import file_sha256
 from epizoo.jsontext import dumps
 
 if TYPE_CHECKING:

@@ -426,7 +426,7 @@ def write_bedpe_predictions(
     from epizoo import open_store
     from epizoo.bench.task import _prediction_table
     from epizoo.datasets.base import DatasetRequest
-    from epizoo.genome import open_sequence_source
+    from epizoo.sources.genome import open_sequence_source
     from epizoo.plugins import get_dataset
     from epizoo.store.build import build_store, prepare_pairs
     from epizoo.files import write_text

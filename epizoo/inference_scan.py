@@ -188,7 +188,7 @@ def read_promoters(path: str | Path, tss: str = "transcript") -> Elements:
 
 def check_on_genome(elements: Elements, source: Any, path: str | Path, what: str) -> None:
     """Every contig of ``elements`` is in the FASTA and every element lies within its contig."""
-    from epizoo.genome import _naming_hint
+    from epizoo.sources.genome import _naming_hint
 
     known = set(source.contigs())
     absent = sorted(set(elements.contig) - known)
@@ -399,7 +399,7 @@ def _worker_scorer(job: _Job) -> tuple[Any, dict[str, int]]:
 
 
 def _run_job(job: _Job) -> int:
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
 
     if job.threads:
         import torch
@@ -508,7 +508,7 @@ def scan(
     ``promoters``, ``seconds`` (all of it), ``scoring_seconds`` (reading windows, scoring and
     writing rows: the model and inputs loaded) and ``pairs_per_second`` (over the scoring seconds).
     """
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
     from epizoo.checkpoint import load_checkpoint_model
     from epizoo.inference import pair_scorer
     from epizoo.training.loader import MEMORY_FRACTION, available_memory

@@ -249,7 +249,7 @@ def _feature_table(path: Path, value: str) -> Path:
 
 @pytest.mark.parametrize("value", ["inf", "-inf", "Infinity", "1e39", "3.5e38"])
 def test_the_feature_table_refuses_non_finite_values(value, tmp_path):
-    from epizoo import signals
+    from epizoo.sources import signals
     from epizoo.errors import InputFileError
 
     with pytest.raises(InputFileError, match=r"line 3: CTCF \(promoter\) is .*not a finite number"):
@@ -257,7 +257,7 @@ def test_the_feature_table_refuses_non_finite_values(value, tmp_path):
 
 
 def test_the_feature_table_keeps_large_finite_values_and_empty_cells(tmp_path):
-    from epizoo import signals
+    from epizoo.sources import signals
 
     table = signals.read_feature_table(_feature_table(tmp_path / "f.csv", "3e38"))
     assert np.isfinite(table.values[1, 0, 1])

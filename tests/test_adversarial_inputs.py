@@ -30,7 +30,7 @@ def _newer_index(path: Path) -> None:
 
 
 def _read_only(monkeypatch, folder: Path) -> None:
-    import epizoo.genome as genome_module
+    import epizoo.sources.genome as genome_module
 
     real = os.access
     monkeypatch.setattr(genome_module.os, "access", lambda p, mode: False if Path(p) == folder else real(p, mode))
@@ -41,7 +41,7 @@ def shifted(tmp_path):
     """A FASTA indexed, then edited so that line 11 of chr1 gains a base and line 31 loses one: the
     file's size, every header, and chr1's first, middle and last lines stay where the index says,
     but bases on lines 12-31 now sit one byte later."""
-    from epizoo.genome import ArrayGenome, FastaGenome
+    from epizoo.sources.genome import ArrayGenome, FastaGenome
 
     rng = np.random.default_rng(3)
     genome = ArrayGenome({"chr1": rng.integers(0, 4, 6000, dtype=np.int8), "chr2": rng.integers(0, 4, 500, dtype=np.int8)})
@@ -56,7 +56,7 @@ def shifted(tmp_path):
 
 
 def test_a_stale_index_with_shifted_middle_lines_is_caught(shifted):
-    from epizoo.genome import index_problem
+    from epizoo.sources.genome import index_problem
 
     path, _ = shifted
     assert "of sequence chr1 is not 60 bases long as the index says" in index_problem(path)
@@ -65,7 +65,7 @@ def test_a_stale_index_with_shifted_middle_lines_is_caught(shifted):
 def test_a_stale_index_with_shifted_middle_lines_is_not_used_where_writable(shifted, capsys):
     """It is dropped for a rebuild, which finds the lines of unequal length (no longer a FASTA any
     indexer reads): one line, never windows read a base off."""
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
 
     path, _ = shifted
     with pytest.raises(SequenceError, match=r"cannot index .*g\.fa \(.*not consistent.*line 12") as error:
@@ -75,7 +75,7 @@ def test_a_stale_index_with_shifted_middle_lines_is_not_used_where_writable(shif
 
 
 def test_a_stale_index_with_shifted_middle_lines_is_refused_read_only(shifted, monkeypatch):
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
 
     path, _ = shifted
     _read_only(monkeypatch, path.parent)
@@ -86,8 +86,8 @@ def test_a_stale_index_with_shifted_middle_lines_is_refused_read_only(shifted, m
 
 def test_the_sampled_check_stays_cheap(tmp_path, monkeypatch):
     """A few seeks per record plus at most 18 records x 16 line ends, never the sequence."""
-    import epizoo.genome as genome_module
-    from epizoo.genome import ArrayGenome, FastaGenome
+    import epizoo.sources.genome as genome_module
+    from epizoo.sources.genome import ArrayGenome, FastaGenome
 
     rng = np.random.default_rng(4)
     genome = ArrayGenome({f"c{i}": rng.integers(0, 4, 3000 + i, dtype=np.int8) for i in range(40)})
@@ -125,7 +125,7 @@ def test_samtools_leaves_records_of_no_base_out_of_its_index(tmp_path):
 
 @pytest.mark.parametrize("fai", [SAMTOOLS_FAI, PYFAIDX_FAI, OLD_SAMTOOLS_FAI], ids=["samtools", "pyfaidx", "old-samtools"])
 def test_an_index_with_records_of_no_base_is_accepted(tmp_path, monkeypatch, capsys, fai):
-    from epizoo.genome import FastaGenome, index_problem
+    from epizoo.sources.genome import FastaGenome, index_problem
     from epizoo.sequence import decode
 
     path = tmp_path / "e.fa"
@@ -145,7 +145,7 @@ def test_an_index_with_records_of_no_base_is_accepted(tmp_path, monkeypatch, cap
 
 
 def test_pyfaidx_s_own_index_of_records_of_no_base_is_not_rebuilt_on_every_run(tmp_path, capsys):
-    from epizoo.genome import FastaGenome, index_problem
+    from epizoo.sources.genome import FastaGenome, index_problem
 
     path = tmp_path / "e.fa"
     path.write_text(EMPTY_FASTA.replace(">chr3\nA\n", ">chrLast"))  # even a last header with no newline
@@ -157,7 +157,7 @@ def test_pyfaidx_s_own_index_of_records_of_no_base_is_not_rebuilt_on_every_run(t
 
 def test_a_stale_index_beside_a_record_of_no_base_is_still_refused(tmp_path):
     """An index that leaves out a record holding bases is not one of samtools' (it lists all of those)."""
-    from epizoo.genome import index_problem
+    from epizoo.sources.genome import index_problem
 
     path = tmp_path / "e.fa"
     path.write_text(EMPTY_FASTA)
@@ -249,7 +249,7 @@ def _pairs(*rows):
 
 
 def test_a_pair_past_the_end_of_a_signal_track_is_one_line_without_a_genome(tmp_path):
-    from epizoo import signals
+    from epizoo.sources import signals
 
     tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0)])
     pairs = _pairs(("chr1", 100, 300, "chr1", 1000, 1200), ("chr1", 500, 700, "chr1", 9_900, 10_100))
@@ -262,8 +262,8 @@ def test_a_pair_past_the_end_of_a_signal_track_is_one_line_without_a_genome(tmp_
 
 
 def test_a_signal_track_of_another_assembly_than_the_genome_is_refused(tmp_path):
-    from epizoo import signals
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources import signals
+    from epizoo.sources.genome import ArrayGenome
 
     genome = ArrayGenome({"chr1": np.zeros(12_000, dtype=np.int8)}, name="hg-test.fa")
     tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0)])
@@ -328,7 +328,7 @@ def test_a_nan_track_value_is_unmeasured_in_the_layer(files, tmp_path):
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf")])
 def test_an_infinite_signal_value_is_refused(tmp_path, value):
-    from epizoo import signals
+    from epizoo.sources import signals
 
     tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 200, 2.0), ("chr1", 5_000, 5_001, value)])
     with pytest.raises(InputFileError, match=r"a\.bw holds -?inf on chr1; a track must hold finite numbers") as error:
@@ -338,7 +338,7 @@ def test_an_infinite_signal_value_is_refused(tmp_path, value):
 
 def test_a_nan_signal_value_counts_as_an_uncovered_base(tmp_path):
     """pyBigWig's sum over an element with one NaN base gives up (None): the other bases still count."""
-    from epizoo import signals
+    from epizoo.sources import signals
 
     tracks = _signal_tracks(tmp_path, {"chr1": 10_000}, [("chr1", 100, 150, 2.0), ("chr1", 150, 151, float("nan")),
                                                          ("chr1", 151, 200, 2.0)])
@@ -365,8 +365,8 @@ def test_build_store_refuses_a_named_pipe_as_any_input(files, tmp_path, option):
 
 def test_a_pipe_named_inside_a_yaml_or_given_to_a_reader_is_one_line(tmp_path):
     from epizoo.datasets.bedpe import read_bedpe
-    from epizoo.genome import FastaGenome
-    from epizoo.tracks import read_tracks_yaml
+    from epizoo.sources.genome import FastaGenome
+    from epizoo.sources.tracks import read_tracks_yaml
 
     fifo = tmp_path / "t.bw"
     os.mkfifo(fifo)
@@ -403,7 +403,7 @@ def bedpe_inputs(tmp_path, monkeypatch):
     from test_predict import BEDPE_PAIRS, CONTIG, write_bedpe
     from test_scan import save_tiny_checkpoint
 
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources.genome import ArrayGenome
 
     rng = np.random.default_rng(7)
     fasta = ArrayGenome({c: rng.integers(0, 4, CONTIG, dtype=np.int8) for c in ("chr1", "chr2", "chr3")}).write_fasta(tmp_path / "g.fa")
@@ -509,7 +509,7 @@ def test_the_largest_seed_runs(tmp_path):
 
 def test_the_genome_layer_leaves_out_contigs_of_no_base(tmp_path):
     """A track cannot cover a contig of length 0: it is not among the layer's contigs unless named."""
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
     from epizoo.store.genome_layer import FileLayerSource
 
     path = tmp_path / "e.fa"

@@ -94,7 +94,7 @@ def test_report_plots_order_folds_by_the_one_rule():
 
 
 def test_a_sequence_source_hints_at_the_other_naming_style():
-    from epizoo.genome import _naming_hint
+    from epizoo.sources.genome import _naming_hint
 
     assert "the source names it 'chr1'" in _naming_hint("1", ["chr1", "chr2"])
     assert "the source names it '1'" in _naming_hint("CHR1", ["1", "2"])

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from epizoo.errors import InputFileError, SequenceError
-from epizoo.genome import ArrayGenome, FastaGenome, RegionSequences, index_problem, open_sequence_source
+from epizoo.sources.genome import ArrayGenome, FastaGenome, RegionSequences, index_problem, open_sequence_source
 from epizoo.sequence import decode, encode
 
 
@@ -184,7 +184,7 @@ def _age_index(path):
 
 
 def _read_only(monkeypatch, folder):
-    import epizoo.genome as genome_module
+    import epizoo.sources.genome as genome_module
 
     real = os.access
     monkeypatch.setattr(genome_module.os, "access", lambda p, mode: False if Path(p) == folder else real(p, mode))

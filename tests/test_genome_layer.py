@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from epizoo.cli import cli
 from epizoo.datasets.base import DatasetRequest
 from epizoo.errors import EpizooError, InputFileError
-from epizoo.genome import ArrayGenome
+from epizoo.sources.genome import ArrayGenome
 from epizoo.store.genome_layer import LayerRequest, LayerSettings, band_of, build_genome_store, open_cooler
 from epizoo.store.io import open_store
-from epizoo.tracks import read_tracks_yaml
+from epizoo.sources.tracks import read_tracks_yaml
 
 LENGTHS = {"chr1": 203_000, "chr2": 151_500}
 GAP = (50_000, 60_000)  # unmeasured in every track: NaN

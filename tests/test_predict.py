@@ -268,7 +268,7 @@ BEDPE_PAIRS = [
 
 @pytest.fixture(scope="module")
 def genome_fa(tmp_path_factory) -> Path:
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources.genome import ArrayGenome
 
     rng = np.random.default_rng(7)
     genome = ArrayGenome({name: rng.integers(0, 4, CONTIG, dtype=np.int8) for name in ("chr1", "chr2", "chr3")})
@@ -338,7 +338,7 @@ def test_predict_an_unlabelled_bedpe_with_regions(run, genome_fa, tmp_path, scra
     refused = invoke("build-store", "--dataset", "bedpe", "--bedpe", str(bedpe), "--genome", str(genome_fa), "--out", str(tmp_path / "s.zarr"))
     one_line_failure(refused, "no negatives")
     # regions: each element with 2 kb either side (clipped to its contig), as `bedtools getfasta` writes them
-    from epizoo.genome import FastaGenome
+    from epizoo.sources.genome import FastaGenome
     from epizoo.sequence import decode
 
     genome = FastaGenome(genome_fa)

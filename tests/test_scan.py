@@ -38,7 +38,7 @@ def one_line_failure(result, *words: str) -> None:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict:
     """A FASTA, an enhancer BED, a GTF and a promoter BED, with the promoters' TSSs worked out here."""
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources.genome import ArrayGenome
 
     folder = tmp_path_factory.mktemp("scan")
     rng = np.random.default_rng(11)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import epizoo
-from epizoo import signals
+from epizoo.sources import signals
 from epizoo.cli import cli
 from epizoo.datasets.base import DatasetRequest
 from epizoo.datasets.synthetic import simulate

@@ -264,7 +264,7 @@ def bengi_store_path(shared_data, tmp_path_factory):
     """A store of TransEPI's three GM12878 BENGI tables, each with its own cv-k numbering."""
     from epizoo import catalog
     from epizoo.datasets.base import DatasetRequest
-    from epizoo.genome import RegionSequences
+    from epizoo.sources.genome import RegionSequences
     from epizoo.plugins import get_dataset
     from epizoo.store.build import build_store
 

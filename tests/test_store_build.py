@@ -17,7 +17,7 @@ import pytest
 from epizoo import coords
 from epizoo.datasets.base import LoadedDataset
 from epizoo.errors import EmptyResultError, InputFileError, SequenceError, StoreError
-from epizoo.genome import ArrayGenome, FastaGenome, RegionSequences
+from epizoo.sources.genome import ArrayGenome, FastaGenome, RegionSequences
 from epizoo.store import build as build_module
 from epizoo.store.build import build_store, natural_contig_key
 from epizoo.store.io import open_store, quiet_consolidation
@@ -233,7 +233,7 @@ KILLED_BUILD = textwrap.dedent(
     import sys, time
     import numpy as np, pandas as pd
     from epizoo.datasets.base import LoadedDataset
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources.genome import ArrayGenome
     from epizoo.store import build
 
     real = build._write_sequences

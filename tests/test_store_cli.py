@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from epizoo import plugins
 from epizoo.cli import cli
 from epizoo.datasets.base import DatasetSpec, LoadedDataset
-from epizoo.genome import ArrayGenome
+from epizoo.sources.genome import ArrayGenome
 from epizoo.hookspecs import hookimpl
 from epizoo.store.io import open_store
 

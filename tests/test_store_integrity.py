@@ -19,7 +19,7 @@ import epizoo
 from epizoo.cli import cli
 from epizoo.datasets.base import LoadedDataset
 from epizoo.errors import EpizooError, InputFileError, StoreError
-from epizoo.genome import ArrayGenome, RegionSequences
+from epizoo.sources.genome import ArrayGenome, RegionSequences
 from epizoo.store import build as build_module
 from epizoo.store.build import build_store
 from epizoo.store.integrity import MANIFEST, check_store, verify_store

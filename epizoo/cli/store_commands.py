@@ -154,7 +154,7 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
         deprecated("--cell-line X (repeated)", "--cell-lines " + ",".join(old_cell_line))
     cell_lines = names([*cell_lines, *old_cell_line], "--cell-lines")
     from epizoo.datasets.base import DatasetRequest
-    from epizoo.genome import open_sequence_source
+    from epizoo.sources.genome import open_sequence_source
     from epizoo.plugins import get_dataset
     from epizoo.store.build import BuildWarnings, build_store, check_output, prepare_pairs, track_cell_line_mismatch
 

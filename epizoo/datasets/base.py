@@ -94,7 +94,7 @@ class LoadedDataset:
     pairs: pd.DataFrame
     genome_build: str
     variant: str = ""
-    sequence: Any = None  # an epizoo.genome.SequenceSource, or None: the user gives --genome/--regions
+    sequence: Any = None  # an epizoo.sources.genome.SequenceSource, or None: the user gives --genome/--regions
     report: dict[str, int] = field(default_factory=dict)  # rows read / skipped per reason
 
 

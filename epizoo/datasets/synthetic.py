@@ -389,7 +389,7 @@ def pair_table(request: DatasetRequest, elements: pd.DataFrame, opts: dict[str, 
 
 
 def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
-    """The synthetic data set: pairs, and its own genome as an ``epizoo.genome.ArrayGenome``."""
+    """The synthetic data set: pairs, and its own genome as an ``epizoo.sources.genome.ArrayGenome``."""
     request = request or DatasetRequest()
     genome, elements, opts = simulate_genome(request)
     table, shortfall, compatible = pair_table(request, elements, opts)
@@ -415,7 +415,7 @@ def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
 
 
 def _as_sequence(genome: dict[str, np.ndarray], seed: int):
-    from epizoo.genome import ArrayGenome
+    from epizoo.sources.genome import ArrayGenome
 
     return ArrayGenome(genome, name=f"synthetic-seed{seed}")
 
@@ -428,7 +428,7 @@ def _as_sequence(genome: dict[str, np.ndarray], seed: int):
 # raised at pairs of bound sites in convergent orientation (forward, then reverse) by a factor that
 # decays with their distance; so the tracks predict where one cell line's map differs from another's.
 
-from epizoo.genome import LayerSource  # noqa: E402  (the layer's source interface)
+from epizoo.sources.genome import LayerSource  # noqa: E402  (the layer's source interface)
 
 BOOL_OPTIONS = ("genome",)
 CTCF_MOTIF = "TGGCCACCAGGGGGCGCTA"  # a CTCF-like 19-mer (forward strand)
@@ -459,7 +459,7 @@ class SyntheticGenomeLayer(LayerSource):
 
     def __init__(self, genome: dict[str, np.ndarray], elements: pd.DataFrame, cells: list[str], seed: int,
                  site_spacing: int = SITE_SPACING, contact_depth: float = CONTACT_DEPTH, boundary: float = 1.0):
-        from epizoo.genome import ArrayGenome
+        from epizoo.sources.genome import ArrayGenome
 
         self.seed, self.cells = seed, list(cells)
         self.site_spacing, self.contact_depth, self.boundary = site_spacing, contact_depth, boundary

@@ -79,7 +79,7 @@ def check_rows(path: Path, raw: pd.DataFrame, enhancer: pd.DataFrame, promoter: 
 
 def load_transepi(cells: list[str]) -> pd.DataFrame:
     """The pairs of TransEPI's feature tables for ``cells`` (their signals join them exactly)."""
-    from epizoo import signals
+    from epizoo.sources import signals
 
     cat = catalog.load_catalog(signals.CATALOG)
     convention = cat.extra.get("name_conventions", {}).get("targetfinder", "bed")

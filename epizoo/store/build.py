@@ -241,7 +241,7 @@ def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unme
     """(pairs, Signals or None, report). Pairs without signals are kept (NaN) beside sequence, else left out."""
     if spec is None:
         return pairs, None, {}
-    from epizoo import signals
+    from epizoo.sources import signals
 
     measured = signals.resolve(spec, pairs, dataset, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     has = measured.has
@@ -259,7 +259,7 @@ def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unme
 
 
 def _signal_variables(measured) -> dict:
-    from epizoo.signals import REGIONS
+    from epizoo.sources.signals import REGIONS
 
     return {
         "signal_mark_id": (["signal_marks"], _text(measured.marks)),
@@ -408,7 +408,7 @@ def build_store(
     """Join ``loaded.pairs`` with sequence and/or signals and write a validated store at ``out``.
 
     ``signals`` is ``--signals``: ``targetfinder-features``, a tracks YAML or a feature table
-    (:func:`epizoo.signals.resolve`). ``with_sequence=False`` (or no sequence source at all, with
+    (:func:`epizoo.sources.signals.resolve`). ``with_sequence=False`` (or no sequence source at all, with
     signals) builds a store of signals only, which leaves out the pairs without signals, counted.
 
     ``add_layers(wip)``, when given, writes further layers (e.g. the genome layer) into the staged

@@ -14,7 +14,7 @@ Layout (``docs/store.md``, "Genome layer"; every variable is registered in :mod:
   contiguous slice of rows (``genome_contig_contact_offset``).
 
 Sources are a :class:`LayerSource`: :class:`FileLayerSource` reads a FASTA (pyfaidx, through
-:mod:`epizoo.genome`), bigWigs (pyBigWig) and ``.cool``/``.mcool`` files (cooler); the synthetic
+:mod:`epizoo.sources.genome`), bigWigs (pyBigWig) and ``.cool``/``.mcool`` files (cooler); the synthetic
 dataset brings its own (``epizoo.datasets.synthetic.SyntheticGenomeLayer``). The writer does not
 know which.
 """
@@ -31,11 +31,11 @@ import numpy as np
 
 from epizoo import contigs as contig_names
 from epizoo.errors import InputFileError
-from epizoo.genome import LayerSource  # noqa: F401 (the interface both sources fill; still API here)
+from epizoo.sources.genome import LayerSource  # noqa: F401 (the interface both sources fill; still API here)
 from epizoo.sequence import N_CODE
 from epizoo.store.genome_reader import LAYER, GenomeLayer  # noqa: F401 (GenomeLayer: its old home, still API)
-# the checks of track files, shared with the bigWig signal source (epizoo.signal_tracks)
-from epizoo.tracks import (  # noqa: F401 (names kept here)
+# the checks of track files, shared with the bigWig signal source (epizoo.sources.signal_tracks)
+from epizoo.sources.tracks import (  # noqa: F401 (names kept here)
     ASSEMBLY_FLAG, _check_lengths, assembly_mismatch_line, infinite_value_line, track_extremes,
 )
 
@@ -101,7 +101,7 @@ def _missing_contigs_line(what: str, wanted: list[str], have: list[str], rename_
 
 
 class FileLayerSource(LayerSource):
-    """A FASTA (an :class:`epizoo.genome.FastaGenome` or any whole-genome source), bigWigs and coolers.
+    """A FASTA (an :class:`epizoo.sources.genome.FastaGenome` or any whole-genome source), bigWigs and coolers.
 
     Every track and map must give the layer's contigs the genome's lengths (the same assembly), unless
     ``allow_assembly_mismatch``; a contig of length 0 (a FASTA header with no sequence) is left out
@@ -220,7 +220,7 @@ class FileLayerSource(LayerSource):
         return band_of(coarsen(fine, factor, hi - lo, width), settings.diagonals)
 
     def provenance(self) -> dict:
-        from epizoo.genome import file_sha256
+        from epizoo.sources.genome import file_sha256
 
         tracks = [
             {"cell_line": c, "mark": m, "file": p.name, "sha256": file_sha256(p)} for (c, m), p in self.track_files.items()
@@ -520,7 +520,7 @@ class LayerRequest:
                      track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=(), workers=1,
                      allow_assembly_mismatch=False) -> "LayerRequest":
         """Read and check the YAML files now, before any slow work."""
-        from epizoo.tracks import read_tracks_yaml
+        from epizoo.sources.tracks import read_tracks_yaml
 
         return cls(
             genome=genome,
@@ -559,7 +559,7 @@ class LayerRequest:
 
 def read_contacts_yaml(path: str | os.PathLike) -> dict[str, str]:
     """``{cell_line: cooler URI}`` from a contacts YAML file (``K562: k562.mcool::/resolutions/10000``)."""
-    from epizoo.tracks import read_yaml_mapping, resolve_file
+    from epizoo.sources.tracks import read_yaml_mapping, resolve_file
 
     path = Path(path)
     maps = {}
@@ -589,7 +589,7 @@ def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: 
                        progress: bool = True) -> GenomeReport:
     """A store holding only the genome layer (``epizoo_layers = "genome"``), staged like every build."""
     from epizoo import __version__, schema
-    from epizoo.genome import open_sequence_source
+    from epizoo.sources.genome import open_sequence_source
     from epizoo.store.writing import _finalise, _move_into_place, check_output, staged
 
     began = time.perf_counter()

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 
 from epizoo.errors import StoreError
-from epizoo.genome import file_sha256
+from epizoo.sources.genome import file_sha256
 
 MANIFEST = "epizoo_manifest.json"
 MANIFEST_SINCE = (1, 1)  # store format from which every store carries a manifest

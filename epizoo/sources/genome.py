@@ -661,7 +661,7 @@ def open_sequence_source(genome: str | os.PathLike | None = None, regions=None):
 class LayerSource:
     """What the writer asks of a source; subclasses fill ``sequence``, ``contigs``, ``tracks``, ``contact_cells``."""
 
-    sequence = None  # an epizoo.genome SequenceSource (whole genome)
+    sequence = None  # an epizoo.sources.genome SequenceSource (whole genome)
     contigs: dict[str, int]  # name -> length, in the order the layer stores them
     tracks: list[tuple[str, str]]  # (cell line, mark)
     contact_cells: list[str]

@@ -26,7 +26,7 @@ import pandas as pd
 from epizoo import catalog, console
 from epizoo.errors import EmptyResultError, InputFileError, UnknownNameError
 # what every source returns lives below both this module and signal_tracks (the bigWig source)
-from epizoo.signal_values import REGIONS, Signals, _sha256  # noqa: F401
+from epizoo.sources.signal_values import REGIONS, Signals, _sha256  # noqa: F401
 from epizoo.textfile import numbered_lines
 
 MARKS = ("CTCF", "DNase", "H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3")
@@ -274,7 +274,7 @@ def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "", genome=None, allo
             f"--signals {spec}: no such file; pass {CATALOG_NAME}, a tracks.yaml (cell line -> mark -> bigWig) or a feature table"
         )
     if path.suffix.lower() in (".yaml", ".yml"):
-        from epizoo.signal_tracks import track_signals
+        from epizoo.sources.signal_tracks import track_signals
 
         return track_signals(pairs, path, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     return table_signals(pairs, path)

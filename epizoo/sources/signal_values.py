@@ -1,4 +1,4 @@
-"""What every signal source returns (:mod:`epizoo.signals` and its bigWig source :mod:`epizoo.signal_tracks`):
+"""What every signal source returns (:mod:`epizoo.sources.signals` and its bigWig source :mod:`epizoo.sources.signal_tracks`):
 ``Signals`` over the ``REGIONS`` of a pair, and the digest of the files they came from."""
 
 from __future__ import annotations
