@@ -5,7 +5,7 @@ Run:  python benchmarks/store_benchmark.py [--pairs 50000] [--codecs]
 A random genome is written to a FASTA in a temporary folder and read back through
 ``FastaGenome`` (pyfaidx), so the build measures the real path from a genome file to a store.
 ``--codecs`` also compares compressors on the int8 sequence arrays (the measurement behind
-``epizoo.store.build.SEQUENCE_CODEC``). Figures go in docs/performance.md, section "Store".
+``epizoo.store.writing.SEQUENCE_CODEC``). Figures go in docs/performance.md, section "Store".
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # `import epizoo` and the CLI's start stay cheap.
 _LAZY = {
     "open_store": "epizoo.store.io",
-    "simulate_store": "epizoo.store.build",
+    "simulate_store": "epizoo.store.simulate",
     "load_model": "epizoo.inference",
     "LoadedModel": "epizoo.inference",
     "predict_pairs": "epizoo.inference",

@@ -447,7 +447,7 @@ def test_a_full_tmpdir_anywhere_else_names_tmpdir(bedpe_inputs, tmp_path, monkey
 def test_a_full_disk_at_a_store_s_own_out_still_says_out(tmp_path, monkeypatch):
     import errno
 
-    from epizoo.store.build import _os_error_line
+    from epizoo.store.writing import _os_error_line
 
     monkeypatch.setattr(__import__("tempfile"), "tempdir", str(tmp_path))
     exc = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "s.zarr" / "x"))

@@ -338,7 +338,7 @@ def test_store_io_does_not_import_the_builder():
     assert not {name for name in imported if name and name.startswith("epizoo.store.build")}
     import epizoo
 
-    assert epizoo.simulate_store.__module__ == "epizoo.store.build"
+    assert epizoo.simulate_store.__module__ == "epizoo.store.simulate"
 
 
 def test_distortion_thresholds():

@@ -156,7 +156,8 @@ def build_store_command(dataset_name, variant, cell_lines, old_cell_line, bedpe,
     from epizoo.datasets.base import DatasetRequest
     from epizoo.sources.genome import open_sequence_source
     from epizoo.plugins import get_dataset
-    from epizoo.store.build import BuildWarnings, build_store, check_output, prepare_pairs, track_cell_line_mismatch
+    from epizoo.store.build import BuildWarnings, build_store, prepare_pairs, track_cell_line_mismatch
+    from epizoo.store.writing import check_output
 
     spec = get_dataset(dataset_name)
     request = DatasetRequest(

@@ -20,12 +20,8 @@ from epizoo.contigs import natural_key as natural_contig_key
 from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError
-from epizoo.store.io import open_store
-from epizoo.store.staging import is_epizoo_store, recover_replaced  # noqa: F401 (API)
-# the staged-build steps live in epizoo.store.writing (shared with the genome layer); these names stay here
-from epizoo.store.writing import (  # noqa: F401
-    SEQUENCE_CODEC, _finalise, _move_into_place, _os_error_line, _text, check_output, staged,
-)
+# staging and publishing (the work-in-progress folder, the move into place) are epizoo.store.writing's
+from epizoo.store.writing import SEQUENCE_CODEC, _finalise, _move_into_place, _text, check_output, staged
 
 ELEMENT_CHUNK = 1024  # elements per sequence chunk (a 4 kb window: 4 MiB raw per chunk)
 PAIR_CHUNK = 65536
@@ -589,16 +585,3 @@ def _check_windows(pairs: pd.DataFrame, source, settings: dict, lengths: dict[st
                 f"--{kind}-window {window:,} bp would need about {block_bytes / 1e9:,.1f} GB of memory per block of "
                 f"{ELEMENT_CHUNK:,} elements, more than half of the {memory / 1e9:,.1f} GB available; choose a smaller window"
             )
-
-
-def simulate_store(path: str | os.PathLike, *, force: bool = False, progress: bool = False, seed: int = 0, **options) -> "xr.Dataset":
-    """Build a synthetic store at ``path`` and open it (for tests, docs and notebooks).
-
-    ``options`` are the synthetic generator's (``n_pairs``, ``n_contigs``, ``cell_lines`` ...).
-    """
-    from epizoo.datasets.base import DatasetRequest
-    from epizoo.datasets.synthetic import simulate
-
-    loaded = simulate(DatasetRequest(seed=seed, options=options))
-    build_store(loaded, path, force=force, progress=progress, dataset="synthetic", command=f"epizoo.simulate_store({options!r})")
-    return open_store(path)
