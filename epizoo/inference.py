@@ -33,11 +33,15 @@ PREDICT_BATCH = 256  # eval mode: the batch size does not change a score
 class LoadedModel:
     """A checkpoint's model with everything that scores it as the bench did (:func:`load_model`).
 
-    ``model``: the torch module (eval mode, on ``device``) or the fitted scikit-learn estimator;
-    ``spec``: its :class:`~epizoo.zoo.ModelSpec`; ``windows``: ``{"enhancer": bp, "promoter": bp}``,
-    the lengths it was trained on (the checkpoint's, not the spec's defaults; empty for a model that
-    reads no sequence); ``encoder``: the function that turns int8 codes into its input (None for a
-    scikit-learn model, which takes ``spec.features``); ``description``: the ``checkpoint.json``.
+    Attributes:
+        model: the torch module (eval mode, on ``device``) or the fitted scikit-learn estimator.
+        spec: its :class:`~epizoo.zoo.ModelSpec`.
+        windows: ``{"enhancer": bp, "promoter": bp}``, the lengths it was trained on (the
+            checkpoint's, not the spec's defaults; empty for a model that reads no sequence).
+        encoder: the function that turns int8 codes into its input (None for a scikit-learn model,
+            which takes ``spec.features``).
+        description: the ``checkpoint.json``.
+        device: the device given to :func:`load_model`, where a torch model is and scores.
 
     It unpacks as ``model, spec = load_model(path)``, the pair load_model returned before, so that
     code written then keeps working; new code reads the attributes.
@@ -55,7 +59,21 @@ class LoadedModel:
 
     def score(self, enhancer_codes: np.ndarray, promoter_codes: np.ndarray, distance: np.ndarray | None = None) -> np.ndarray:
         """Probabilities of pairs given their int8 code windows ``(pairs, bp)``, cut to :attr:`windows`
-        (``ds.epizoo.codes(kind, elements, length=loaded.windows[kind])``) and distances in bp."""
+        (``ds.epizoo.codes(kind, elements, length=loaded.windows[kind])``) and distances in bp.
+
+        Args:
+            enhancer_codes: int8 codes, ``(pairs, windows["enhancer"])`` or one window.
+            promoter_codes: int8 codes, ``(pairs, windows["promoter"])`` or one window.
+            distance: each pair's distance in bp (``epizoo.coords.TRANS_DISTANCE`` across contigs);
+                default: 0 for every pair (only a model that reads distances minds).
+
+        Returns:
+            One probability per pair, in the order given.
+
+        Raises:
+            EpizooError: windows of another length than the model was trained on, or a model of
+                signals (score those with :func:`predict_pairs`).
+        """
         _check_widths(self, enhancer_codes, promoter_codes)
         enhancer, promoter = np.atleast_2d(enhancer_codes), np.atleast_2d(promoter_codes)
         distance = np.zeros(len(enhancer), np.int64) if distance is None else np.atleast_1d(np.asarray(distance))
@@ -151,9 +169,16 @@ def predict_pairs(loaded: Any, *args: Any, **kwargs: Any) -> tuple[np.ndarray, n
         store: the path of a store that holds what the model reads (sequence and/or signals).
         pairs: pair indices (default: every pair).
 
+        device: where to score (default: the device it was loaded on).
+        batch_size: pairs per batch (default 256; it does not change a score).
+        precision: ``auto``, ``fp32`` or ``bf16`` (:func:`epizoo.devices.resolve_precision`).
+
     Returns:
         ``(pairs, labels, probabilities)``, sorted by pair. A model of signals scores the pairs
         with every signal value only: compare the returned ``pairs`` with those asked for.
+
+    Raises:
+        StoreError: ``store`` is not a store of pairs (a genome-only store, a missing or damaged one).
 
     The form before :class:`LoadedModel`, ``predict_pairs(model, spec, description, store, pairs, ...)``,
     is :func:`score_pairs` and still accepted.
@@ -313,7 +338,36 @@ def write_predictions(
     the model of ``checkpoint`` and write the bench's prediction table to ``out`` (renamed into place),
     or BEDPE or UCSC interact (``output_format``, else from the suffix: :mod:`epizoo.browser_formats`).
     A contact-map model scores each pair by its predicted contact (:mod:`epizoo.contact.pairs`),
-    reading the tracks of the pair's cell line, else of ``tracks_of``."""
+    reading the tracks of the pair's cell line, else of ``tracks_of``.
+
+    This is ``epizoo predict --checkpoint CKPT --store STORE -o OUT`` from Python.
+
+    Args:
+        checkpoint: a checkpoint folder (``RUN/checkpoints/MODEL/CELL/FOLD``) or its ``checkpoint.json``.
+        store: the path of a store of pairs that holds what the model reads.
+        out: the table to write (TSV, or BEDPE / interact by ``output_format`` or suffix).
+        pairs: ``all`` (default) or ``test``, the test side of the checkpoint's fold (the store
+            must be the one it was trained on).
+        device: ``auto`` (a GPU if there is one), ``cpu``, ``cuda`` or ``cuda:N``.
+        batch_size: pairs per batch (it does not change a score).
+        precision: ``auto``, ``fp32`` or ``bf16``.
+        command: the command line recorded in the table's header.
+        tracks_of: a contact-map model's fallback cell line for tracks.
+        progress: show a progress bar on stderr.
+        output_format: ``tsv``, ``bedpe`` or ``interact``; None: from ``out``'s suffix.
+
+    Returns:
+        ``{"model": name, "pairs": pairs scored, "out": path, "note": text}``; the note says which
+        pairs were left unscored (a model of signals), empty if none.
+
+    Raises:
+        InputFileError: ``out`` is a folder or cannot be written, or the checkpoint has no recorded
+            fold sides or another store (``pairs="test"``).
+        StoreError: ``store`` is missing, damaged or holds no pairs.
+        EmptyResultError: no pairs to score.
+        EpizooError: a bad ``pairs``, ``device``, ``precision`` or ``output_format``, a store that lacks
+            what the model reads, or a checkpoint that cannot be loaded (see :func:`load_model`).
+    """
     import platform
 
     import torch

@@ -502,11 +502,41 @@ def scan(
     """Score every enhancer-promoter pair on one contig with ``min_distance <= distance < max_distance``
     with the model of ``checkpoint`` and write the sorted BEDPE ``out`` (see the module's text).
 
-    ``memory_budget``: bytes of one contig's element windows held in memory (default: a quarter of
-    the available memory, shared among the workers); beyond it windows are read per batch. Returns
-    the output path and counts: ``out``, ``model``, ``pairs``, ``contigs``, ``enhancers``,
-    ``promoters``, ``seconds`` (all of it), ``scoring_seconds`` (reading windows, scoring and
-    writing rows: the model and inputs loaded) and ``pairs_per_second`` (over the scoring seconds).
+    This is ``epizoo scan`` from Python.
+
+    Args:
+        checkpoint: a checkpoint folder (``RUN/checkpoints/MODEL/CELL/FOLD``) or its ``checkpoint.json``;
+            a pair model of sequence or of the distance alone (not one of signals).
+        genome: the FASTA the elements' coordinates refer to.
+        enhancers: a BED of enhancers (3 or more columns; the 4th names them).
+        promoters: a BED of promoters, or a GTF/GFF (gzip or not) read for its TSSs.
+        out: the BEDPE to write; a name ending in ``.gz`` is bgzip-compressed and tabix-indexed.
+        min_distance: the smallest distance scored, in bp, included (default 10,000).
+        max_distance: the distance bound in bp, excluded (default 2,000,000).
+        tss: with a GTF, one promoter per distinct ``transcript`` TSS or per ``gene``.
+        batch_size: pairs scored at once.
+        device: ``auto`` (a GPU if there is one), ``cpu``, ``cuda`` or ``cuda:N``.
+        precision: ``auto``, ``fp32`` or ``bf16``.
+        memory_budget: bytes of one contig's element windows held in memory (default: a quarter of
+            the available memory, shared among the workers); beyond it windows are read per batch.
+        workers: run each contig as a task on a local dask cluster of this many workers.
+        scheduler: the address of an existing dask scheduler to run the contigs on.
+        threads: torch threads per process (default: torch's).
+        progress: show a progress bar on stderr.
+        command: the command line recorded in the output's header.
+
+    Returns:
+        The output path and counts: ``out``, ``model``, ``pairs``, ``contigs``, ``enhancers``,
+        ``promoters``, ``seconds`` (all of it), ``scoring_seconds`` (reading windows, scoring and
+        writing rows: the model and inputs loaded) and ``pairs_per_second`` (over the scoring seconds).
+
+    Raises:
+        InputFileError: a malformed BED or GTF, ``out`` a folder or not writable.
+        SequenceError: an element on a contig absent from the FASTA, or past its end.
+        EmptyResultError: a file with no elements, or no pair in the distance range.
+        MissingExtraError: a ``.gz`` output without pysam (the ``genome`` extra).
+        EpizooError: a bad distance range, ``batch_size``, ``tss``, ``device`` or ``precision``, both
+            ``workers`` and ``scheduler``, or a checkpoint that cannot be loaded or scanned.
     """
     from epizoo.sources.genome import FastaGenome
     from epizoo.checkpoint import load_checkpoint_model

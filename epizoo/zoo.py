@@ -40,7 +40,29 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class TrainingRecipe:
-    """The reference training protocol of a model, from its paper and code."""
+    """The reference training protocol of a model, from its paper and code.
+
+    The trainer (:mod:`epizoo.training`) follows it; options such as ``--epochs`` and ``--lr`` override
+    single fields.
+
+    Attributes:
+        optimizer: ``adam``, ``nadam``, ``rmsprop`` or ``sgd``.
+        learning_rate: the optimizer's step size.
+        batch_size: training pairs per step.
+        epochs: passes over the training side (fewer when early stopping ends the run).
+        early_stopping_patience: epochs without validation improvement before stopping; None: off.
+        monitor: the validation quantity that chooses the checkpoint and stops early: ``auroc`` or
+            ``loss``.
+        validation_fraction: the share of the training side held out for validation when the split
+            names no validation chromosome.
+        augmentation_shifts: training positives are seen at this many shifted windows; 0 or 1: none.
+        shift_step: bp between two shifted windows.
+        weight_decay: the optimizer's L2 penalty.
+        epsilon: the optimizer's eps (Adam, NAdam, RMSprop; SGD has none): PyTorch's 1e-8 by default,
+            Keras's 1e-7 for models ported from Keras.
+        max_train_pairs: train on at most this many pairs (stratified, seeded); None: all.
+        notes: free text on where the recipe comes from or departs from the paper.
+    """
 
     optimizer: str = "adam"  # 'adam', 'nadam', 'rmsprop', 'sgd'
     learning_rate: float = 1e-3
@@ -63,7 +85,19 @@ class TrainingRecipe:
 
 @dataclass(frozen=True)
 class ModelCard:
-    """Provenance of a model, shown by ``epizoo models`` and in ``docs/models.md``."""
+    """Provenance of a model, shown by ``epizoo models`` and in ``docs/models.md``.
+
+    Attributes:
+        title: the model's title (a published model's paper title, or what an epizoo model is).
+        authors: who made the model, as cited.
+        citation: the reference (journal, year, DOI).
+        licence: the licence the model's code is under (e.g. ``MIT``).
+        upstream_repository: the URL of the authors' code, if any.
+        upstream_commit: the commit of ``upstream_repository`` the port was checked against.
+        paper_deviations: where the upstream code differs from the paper.
+        port_deviations: where epizoo differs from the upstream code, and why.
+        notes: anything else a user of the model should know.
+    """
 
     title: str
     authors: str
@@ -81,6 +115,38 @@ TASKS = ("pair", "contact-map")
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A model as a plugin registers it (the ``register_models`` hook); the contract is the module's text.
+
+    Attributes:
+        name: the model's name in ``--models`` and ``epizoo models``.
+        factory: ``factory(**hparams)`` builds the model: a torch module or a scikit-learn estimator.
+        card: where the model comes from (:class:`ModelCard`).
+        recipe: how it is trained (:class:`TrainingRecipe`).
+        input_encoding: the encoder of its sequence inputs (``kmer6``, ``onehot``, ``codes``); ``''``
+            for a scikit-learn model, which takes ``features``.
+        kind: ``torch`` or ``sklearn``.
+        aliases: other names that select the model.
+        enhancer_length: the enhancer window in bp (default 3000), also an hparam.
+        promoter_length: the promoter window in bp (default 2000), also an hparam.
+        default_hparams: the hyperparameters of the published model.
+        tiny_hparams: the CPU-test size, merged over ``default_hparams``.
+        demo_hparams: the demo size (same architecture, narrower), merged over ``default_hparams``.
+        demo_recipe: :class:`TrainingRecipe` fields changed at demo size.
+        published_parameters: trainable parameters at default settings, checked by a test; None:
+            unchecked.
+        uses_pretrained_embedding: True: the trainer passes dna2vec 6-mer vectors as
+            ``pretrained_embedding``; False: the model trains its own.
+        features: for ``kind="sklearn"``, the function that turns codes (or signals) and distances into
+            the feature matrix; None for torch models.
+        task: ``pair`` (a score per enhancer-promoter pair) or ``contact-map``.
+        tracks: for contact-map models, the track marks read from the genome layer, in channel order.
+        inputs: what a pair model reads from the store: ``sequence`` and/or ``signals``, or nothing.
+
+    Raises:
+        ValueError: a ``task`` or ``inputs`` outside those above (a plugin author's mistake, found
+            when the spec is made).
+    """
+
     name: str
     factory: Callable[..., Any]
     card: ModelCard
@@ -117,15 +183,36 @@ class ModelSpec:
 
     @property
     def is_contact_map(self) -> bool:
-        """Whether the model predicts contact maps (trained on a genome layer) rather than pair scores."""
+        """Whether the model predicts contact maps (trained on a genome layer) rather than pair scores.
+
+        Returns:
+            True for ``task="contact-map"``, False for a pair model.
+        """
         return self.task == "contact-map"
 
     def reads(self, what: str) -> bool:
-        """Whether a pair model reads ``what`` ('sequence' or 'signals') from the store."""
+        """Whether a pair model reads ``what`` ('sequence' or 'signals') from the store.
+
+        Args:
+            what: ``sequence`` or ``signals``.
+
+        Returns:
+            True if ``what`` is one of the model's :attr:`inputs`.
+        """
         return what in self.inputs
 
     def hparams(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> dict[str, Any]:
-        """Default (or tiny, or demo) hyperparameters with ``overrides`` applied."""
+        """Default (or tiny, or demo) hyperparameters with ``overrides`` applied.
+
+        Args:
+            tiny: merge :attr:`tiny_hparams` over the defaults (the CPU-test size); wins over ``demo``.
+            demo: merge :attr:`demo_hparams` over the defaults (the demo size).
+            **overrides: hyperparameters applied last.
+
+        Returns:
+            A new dict: ``enhancer_length`` and ``promoter_length`` (pair models), then
+            :attr:`default_hparams`, the tiny or demo ones, and ``overrides``.
+        """
         merged = {"enhancer_length": self.enhancer_length, "promoter_length": self.promoter_length} if self.task == "pair" else {}
         merged.update(self.default_hparams)
         if tiny:
@@ -136,4 +223,14 @@ class ModelSpec:
         return merged
 
     def build(self, tiny: bool = False, demo: bool = False, **overrides: Any) -> Any:
+        """The model itself: :attr:`factory` called with :meth:`hparams`.
+
+        Args:
+            tiny: the CPU-test size.
+            demo: the demo size.
+            **overrides: hyperparameters applied last.
+
+        Returns:
+            A new, untrained torch module or scikit-learn estimator.
+        """
         return self.factory(**self.hparams(tiny=tiny, demo=demo, **overrides))

@@ -173,7 +173,30 @@ def _run_after(config: BenchConfig, task: Task, *finished) -> dict:
 
 
 def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFrame:
-    """Plan, check and run a benchmark into ``config.out``; return the metrics table."""
+    """Plan, check and run a benchmark into ``config.out``; return the metrics table.
+
+    This is ``epizoo bench`` from Python; ``config`` holds its options.
+
+    Args:
+        config: the benchmark (:class:`BenchConfig`: store, models, split, regimes, controls,
+            training options, where to run and write); its ``models``, ``regime``, ``store`` and ``out``
+            are resolved in place.
+        resume: keep the tasks of an earlier run in ``config.out`` that finished (their ``done``
+            marker) and redo the others.
+        progress: where progress and notes go (:func:`make_progress`); default: made from
+            ``config.progress``.
+
+    Returns:
+        The metrics table of the finished tasks, as written to ``metrics.tsv``.
+
+    Raises:
+        UnknownNameError: an unknown model or cell line name.
+        StoreError: the store is missing or damaged.
+        LeakageError: a fold's train and test sides share an element (splits that leak by design warn).
+        RunDirectoryError: ``config.out`` holds another run, or is not a run.
+        EpizooError: an option out of range, an unknown regime, a model that cannot read the store, or
+            a bad device.
+    """
     from epizoo import open_store
     from epizoo.bench.regimes import check_split, parse_regimes
     from epizoo.store.integrity import verify_before_reading_all

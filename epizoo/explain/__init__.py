@@ -99,6 +99,38 @@ def explain(
     ``fold`` when the run has several). ``side``: ``all`` pairs of the store (the default with a
     checkpoint) or the ``test`` (default with a run), ``train`` or ``valid`` side of the fold.
     Returns the JSON summary written as ``summary.json``.
+
+    This is ``epizoo explain`` from Python; it needs the ``explain`` extra.
+
+    Args:
+        store: the path of a store of pairs with sequence.
+        out: the folder to write (tracks, ``clusters.tsv``, ``pairs.tsv``, logos, ``pair.png``,
+            ``summary.json``); it is written beside and renamed into place at the end.
+        checkpoint: a checkpoint folder; or give ``run`` and ``model`` instead.
+        run: a bench run directory to take the checkpoint from.
+        model: the model's checkpoint in ``run``.
+        cell_line: the cell line's checkpoint in ``run``, when it has several.
+        fold: the fold's checkpoint in ``run``, when it has several.
+        side: ``all``, ``test``, ``train`` or ``valid`` (defaults above).
+        settings: the method and its knobs (:class:`ExplainSettings`; default: its defaults, ISM).
+        device: ``cpu`` (default), ``auto``, ``cuda`` or ``cuda:N``.
+        force: replace an earlier explain output at ``out``.
+        progress: show a progress bar on stderr.
+        command: the command line recorded in the summary.
+
+    Returns:
+        The summary: the model, checkpoint, fold, store, side and device, pair and segment counts,
+        clusters and motifs, the settings, the files written, the epizoo version, the command and the
+        seconds spent on importance.
+
+    Raises:
+        MissingExtraError: a package of the ``explain`` extra is not installed.
+        InputFileError: ``out`` exists without ``force``, is not an earlier explain output, holds an
+            input, or cannot be written.
+        StoreError: ``store`` is missing, damaged or holds no pairs.
+        EmptyResultError: no pairs to explain (none on the side, or none above the threshold).
+        EpizooError: a setting out of range, a bad choice of checkpoint or ``side``, or a model that is
+            not a torch model of a pair's two sequences.
     """
     from epizoo import __version__, console
     from epizoo.explain import ism, outputs, select
