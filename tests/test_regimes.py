@@ -38,7 +38,7 @@ def store(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def run(store, tmp_path_factory):
     """One run of every regime on fold chr1, with the starting weights each task was given."""
-    import epizoo.bench.task as task_module
+    import epizoo.bench.kinds as task_module  # where a pair task calls train_fold
 
     out = tmp_path_factory.mktemp("runs") / "regimes"
     given, original = [], task_module.train_fold
@@ -143,7 +143,7 @@ def mismatched_split(ds, **options):
 def test_a_gen_fold_that_would_leak_is_refused_before_training(store, tmp_path, monkeypatch):
     monkeypatch.setattr("epizoo.plugins.get_split", lambda name: Registered(name, mismatched_split))
     trained = []
-    monkeypatch.setattr("epizoo.bench.task.train_fold", lambda *a, **k: trained.append(a))
+    monkeypatch.setattr("epizoo.bench.kinds.train_fold", lambda *a, **k: trained.append(a))
     ds = epizoo.open_store(store)
     specific, _, _ = plan(ds, config_of(store, tmp_path, "specific"))  # each cell line's own fold is clean
     assert len(specific) == 2
@@ -230,7 +230,7 @@ def test_report_shows_the_regimes_side_by_side(run):
 def test_an_interrupted_run_resumes_without_redoing_finished_tasks(store, run, tmp_path, monkeypatch):
     import shutil
 
-    import epizoo.bench.task as task_module
+    import epizoo.bench.kinds as task_module  # where a pair task calls train_fold
 
     out = tmp_path / "copy"
     shutil.copytree(run[0], out)

@@ -46,17 +46,6 @@ BASELINE = "distance-decay"
 EMPTY = np.empty(0, dtype=np.int64)
 
 
-def is_contact_model(name: str) -> bool:
-    """Whether ``name`` is a registered contact-map model (an unknown name is refused where it is built)."""
-    from epizoo.errors import UnknownNameError
-    from epizoo.plugins import get_model
-
-    try:
-        return get_model(name).is_contact_map
-    except UnknownNameError:
-        return False
-
-
 # ---- planning -----------------------------------------------------------------------------------
 def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
     """The tasks of a maps benchmark (see the module)."""

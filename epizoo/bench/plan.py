@@ -10,7 +10,9 @@ import numpy as np
 
 from epizoo import contigs
 from epizoo.bench.config import CONTROLS, CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, BenchConfig, Task
+from epizoo.bench.kinds import PAIRS, kind_of
 from epizoo.errors import EmptyResultError, EpizooError
+from epizoo.plugins import get_model
 
 
 def _cell_line_names(ds) -> list[str]:
@@ -87,13 +89,10 @@ def _train_once_per_fold(tasks: list[Task]) -> list[Task]:
 def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple[list[Task], list[dict]]:
     """Contact-map models train on whole contigs of the genome layer: a fold that leaves none free of
     test pairs, or a cell line without maps or tracks, is skipped with the reason."""
-    from epizoo.bench.contact_tasks import is_contact_model, pair_skip_reason
-    from epizoo.plugins import get_model
-    from epizoo.contact.windows import as_genome
-
     kept = []
     for task in tasks:
-        reason = pair_skip_reason(ds, as_genome(ds), get_model(task.model), task) if is_contact_model(task.model) else None
+        spec = get_model(task.model)
+        reason = kind_of(spec).skip_reason(ds, spec, task)
         if reason is None:
             kept.append(task)
         else:
@@ -109,12 +108,11 @@ def same_test_pairs(ds, config: BenchConfig, tasks: list[Task], skipped: list[di
     beside models that can, one column would compare different test sets. That is refused, unless
     ``--signal-pairs-only`` restricts every model's sides to the pairs with signals.
     """
-    from epizoo.plugins import get_model
-
     if "pair_signal" not in ds:
         return tasks, skipped
-    readers = [m for m in config.models if "signals" in get_model(m).inputs and not get_model(m).is_contact_map]
-    others = [m for m in config.models if m not in readers and not get_model(m).is_contact_map]
+    pair_models = [m for m in config.models if kind_of(m) is PAIRS]  # a contact-map model scores by its maps
+    readers = [m for m in pair_models if get_model(m).reads("signals")]
+    others = [m for m in pair_models if m not in readers]
     if not readers:
         return tasks, skipped
     measured = np.isfinite(np.asarray(ds["pair_signal"].values)).all(axis=(1, 2))

@@ -26,7 +26,8 @@ from typing import Callable
 import pandas as pd
 
 from epizoo.bench.config import CROSS_SPLITS, EXECUTION_KEYS, LEAKY_SPLITS, LOCATION_KEYS, BenchConfig, Task, safe_name
-from epizoo.bench.contact_tasks import is_contact_model, plan_maps
+from epizoo.bench.contact_tasks import plan_maps
+from epizoo.bench.kinds import CONTACT_MAPS, PAIR_ONLY_OPTIONS, kind_of
 from epizoo.bench.plan import check_controls, plan
 from epizoo.bench.progress import PlainProgress, QuietProgress, RichProgress, make_progress
 from epizoo.bench.rundir import (
@@ -36,6 +37,7 @@ from epizoo.bench.rundir import (
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
 from epizoo import checkpoint
 from epizoo.errors import EpizooError
+from epizoo.plugins import get_model
 from epizoo.jsontext import dumps
 from epizoo.files import write_text
 
@@ -200,7 +202,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     from epizoo import open_store
     from epizoo.bench.regimes import check_split, parse_regimes
     from epizoo.store.integrity import verify_before_reading_all
-    from epizoo.plugins import get_model, get_models
+    from epizoo.plugins import get_models
     from epizoo.training.loader import BALANCE_MODES
     from epizoo.devices import resolve_device
 
@@ -226,7 +228,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
     config.store_identity = store_identity(ds)
     progress = progress or make_progress(config.progress, config.train_options())
     config.models, left_out = _models_for_options(config, every_model, progress.log)
-    maps_only = all(is_contact_model(name) for name in config.models)
+    maps_only = all(kind_of(name) is CONTACT_MAPS for name in config.models)
     if maps_only:  # the contact-map benchmark: held-out maps, not pairs (epizoo.bench.contact_tasks)
         if config.regime != ["specific"] or config.controls:
             raise EpizooError("contact-map models run the specific regime only; leave --regime and --control out")
@@ -266,11 +268,6 @@ def store_identity(ds) -> str:
     return checkpoint.store_identity(ds.attrs)
 
 
-# Options that shape the training of pair models only: a contact-map model has no demo size and
-# trains on windows, not class-balanced pairs.
-PAIR_ONLY_OPTIONS = {"demo": ("--demo", True), "balance": ("--balance", "augment")}
-
-
 def _models_for_options(config: BenchConfig, every_model: bool, log) -> tuple[list[str], dict[str, str]]:
     """The models the given options apply to, and those left out with why: a contact-map model named
     outright with a pair-only option is refused in one line; with ``--models all`` it is left out, and said."""
@@ -278,7 +275,7 @@ def _models_for_options(config: BenchConfig, every_model: bool, log) -> tuple[li
              if (getattr(config, key) if key == "demo" else getattr(config, key) != default)]
     if not given:
         return config.models, {}
-    contact = [name for name in config.models if is_contact_model(name)]
+    contact = [name for name in config.models if not kind_of(name).takes_pair_options()]
     if contact and not every_model:
         raise EpizooError(f"{', '.join(given)} applies to pair models only; {', '.join(contact)} is a contact-map model: "
                           f"leave {' and '.join(given)} out, or bench it in a run of its own")
@@ -295,17 +292,14 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
     """The models whose inputs the store holds; with ``--models all`` the others are skipped (and
     listed), a model named outright that cannot read the store is one line. A contact-map model
     reads the genome layer, and runs the specific regime only."""
-    from epizoo.plugins import get_model
     from epizoo.schema import store_layers
 
     layers = set(store_layers(ds))
     unreadable = {}
     for name in names:
         spec = get_model(name)
-        needs = {"pairs", "genome"} if spec.is_contact_map else set(spec.inputs)
-        missing = ", ".join(sorted(needs - layers))
-        if spec.is_contact_map and regimes != ["specific"] and not missing:
-            missing = "the specific regime only (no --regime gen or best)"
+        kind = kind_of(spec)
+        missing = ", ".join(sorted(kind.store_needs(spec) - layers)) or kind.regime_problem(regimes)
         if missing:
             unreadable[name] = missing
     if unreadable and not every_model:
@@ -323,8 +317,6 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
 def _say_which_embedding(config: BenchConfig, progress) -> None:
     """Tell the user, before training, when embedding models cannot start from the dna2vec vectors."""
     from epizoo.encoders import dna2vec_unavailable_reason, dna2vec_vectors
-    from epizoo.plugins import get_model
-
     if any(get_model(name).uses_pretrained_embedding for name in config.models) and dna2vec_vectors() is None:
         progress.log(f"dna2vec vectors unavailable ({dna2vec_unavailable_reason()}); k-mer embedding models start from "
                      "6-mer vectors trained with gensim on each fold's training side")

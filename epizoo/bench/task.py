@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any, Callable
 
 import numpy as np
@@ -13,14 +13,13 @@ import pandas as pd
 
 from epizoo import __version__
 from epizoo.bench.config import BenchConfig, Task
-from epizoo.bench.contact_tasks import is_maps_task, train_contact_task
+from epizoo.bench.contact_tasks import is_maps_task
+from epizoo.bench.kinds import kind_of
 from epizoo.bench.rundir import RunDirectory
-from epizoo.errors import EpizooError
 from epizoo.checkpoint import checkpoint_model_fields
 from epizoo.jsontext import dumps
 from epizoo.files import write_text
-from epizoo.checkpoint import load_checkpoint, save_checkpoint
-from epizoo.training.trainer import Sides, train_fold
+from epizoo.checkpoint import save_checkpoint
 
 PREDICTION_COLUMNS = (
     "pair", "label", "score", "pair_name", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name",
@@ -109,17 +108,8 @@ def run_task(
     run.predictions(task).unlink(missing_ok=True)
 
     spec = get_model(task.model)
-    options = config.train_options(device=_task_device(config))
-    if task.regime == "gen":  # the caps (--max-pairs, --tiny, --demo) hold per pooled cell line
-        options = replace(options, pooled_cell_lines=max(1, len(task.info.get("cell_lines") or [])))
-    if spec.is_contact_map:  # trains on the genome layer (epizoo.bench.contact_tasks)
-        result = train_contact_task(spec, config, task, options.device, on_epoch)
-    else:
-        initial_state = _starting_weights(run, task, spec)
-        result = train_fold(spec, config.store, Sides(task.train, task.valid, task.test), options, on_epoch, on_batch,
-                            initial_state=initial_state)
-        if task.regime == "best":
-            result.summary.update(fine_tuned=initial_state is not None, starts_from=task.after)
+    kind = kind_of(spec)  # the one place a task asks what kind of model it runs
+    result = kind.train(spec, config, task, config.train_options(device=_task_device(config)), run, on_epoch, on_batch)
     maps_only = is_maps_task(task)
     threshold = result.summary.get("valid_threshold", np.nan)
     metrics = result.summary["contact_metrics"]["model"] if maps_only else test_metrics(result.test_labels, result.test_scores, threshold)
@@ -151,7 +141,7 @@ def run_task(
         "store": {"path": config.store, **{k: str(v) for k, v in ds.attrs.items()}}, "metrics": metrics,
         "embedding_source": result.summary.get("embedding_source"),
         "kmer_conv_path": result.summary.get("kmer_conv_path"), "probe": result.summary.get("probe"),
-        **({"task": spec.task, "contact_training": result.summary["contact_training"]} if spec.is_contact_map else {}),
+        **kind.checkpoint_fields(spec, result),
     }
     save_checkpoint(run.checkpoint(task), description, state=result.state, estimator=result.estimator,
                     sides={"train": task.train, "valid": task.valid, "test": task.test})  # predict and explain read them
@@ -168,17 +158,6 @@ def test_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> di
     chosen = at_threshold(labels, scores, threshold)
     return {**score_all(labels, scores), "valid_threshold": threshold,
             "f1_at_valid_threshold": chosen["f1"], "mcc_at_valid_threshold": chosen["mcc"]}
-
-
-def _starting_weights(run: RunDirectory, task: Task, spec) -> dict | None:
-    """A best task's start: its fold's finished gen checkpoint (None for others, and for
-    scikit-learn models, which refit on the cell line's training side instead)."""
-    if task.regime != "best" or spec.kind == "sklearn":
-        return None
-    if not (run.root / "tasks" / task.after / "done").is_file():
-        raise EpizooError(f"{task.key} starts from the gen model {task.after}, which has not finished; run or resume the gen regime first")
-    _, state = load_checkpoint(run.root / "checkpoints" / task.after)
-    return state
 
 
 def _json_default(value: Any) -> Any:
