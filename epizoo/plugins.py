@@ -25,6 +25,7 @@ import pluggy
 
 from epizoo import __version__, hookspecs
 from epizoo.errors import EpizooError, UnknownNameError
+from epizoo.options import comma_list
 
 DEFAULT_PLUGINS = (
     "epizoo.datasets.registry",
@@ -65,7 +66,7 @@ def _allowed_entry_points() -> set[str] | None:
     value = os.environ.get(ENV_VAR)
     if value is None:
         return None
-    return {name.strip() for name in value.split(",") if name.strip()}
+    return set(comma_list(value))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import xarray as xr
 
 from epizoo.errors import StoreError
+from epizoo.options import comma_list
 
 FORMAT_VERSION = "1.2"  # 1.1: pair_name, epizoo_manifest.json; 1.2: layers (signals, genome)
 
@@ -88,7 +89,7 @@ def store_layers(ds_or_attrs) -> tuple[str, ...]:
     """The layers a store holds, from its ``epizoo_layers`` attribute (older stores: pairs and sequence)."""
     attrs = getattr(ds_or_attrs, "attrs", ds_or_attrs)
     text = str(attrs.get("epizoo_layers", "") or "")
-    return tuple(part for part in text.split(",") if part) or DEFAULT_LAYERS
+    return tuple(comma_list(text)) or DEFAULT_LAYERS
 
 
 

@@ -273,11 +273,11 @@ def test_split_options_are_parsed_one_way_by_every_command(store, tmp_path, monk
     }
     seen = []
 
-    def spy(items, flag="--option", example=""):
+    def spy(items, flag="--option", example="", error=EpizooError):
         seen.append((tuple(items), flag))
-        raise EpizooError("parsed by the one helper")
+        raise error("parsed by the one helper")
 
-    monkeypatch.setattr("epizoo.splits.parse_options", spy)
+    monkeypatch.setattr("epizoo.options.parse_options", spy)  # split options reach it through epizoo.splits.parse_options
     commands = [
         ["bench", store, "--split-option", "strict=true", "-o", str(tmp_path / "r")],
         ["splits", store, "--split", "loco", "--split-option", "strict=true"],

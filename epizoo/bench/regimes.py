@@ -26,13 +26,13 @@ import numpy as np
 
 from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, REGIMES, BenchConfig, Task
 from epizoo.errors import EpizooError
+from epizoo.options import comma_list
 
 
 def parse_regimes(value: Any) -> list[str]:
     """``specific,gen`` or a list of names -> the regimes in canonical order; ``best`` brings ``gen``
     (it starts from gen's weights)."""
-    items = value.split(",") if isinstance(value, str) else list(value or [])
-    wanted = [str(item).strip().lower() for item in items if str(item).strip()]
+    wanted = [name.lower() for name in comma_list(value)]
     unknown = [name for name in wanted if name not in REGIMES]
     if unknown or not wanted:
         raise EpizooError(f"--regime {','.join(unknown) or '(empty)'}: choose one or more of {', '.join(REGIMES)}, comma-separated")

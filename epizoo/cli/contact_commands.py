@@ -79,14 +79,13 @@ def train_contacts_command(**kw: Any) -> None:
 
 def contig_sides(options: tuple[str, ...]) -> dict[str, list[str]]:
     """``--split-option train=chr1,chr2 ...`` as side -> contigs (one line for any other key)."""
-    from epizoo.splits import parse_options
+    from epizoo.options import comma_list, parse_options
 
     parsed = parse_options(options, "--split-option", example="test=chr20,chr21")
     unknown = sorted(set(parsed) - {"train", "valid", "test"})
     if unknown:
         raise EpizooError(f"--split-option {', '.join(unknown)}: train-contacts takes train=, valid= and test= (contigs)")
-    listed = {side: value if isinstance(value, list) else str(value).split(",") for side, value in parsed.items()}
-    return {side: [str(c).strip() for c in contigs if str(c).strip()] for side, contigs in listed.items()}
+    return {side: comma_list(value) for side, value in parsed.items()}
 
 
 def add_commands(cli: click.Group) -> None:

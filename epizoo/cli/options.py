@@ -84,7 +84,9 @@ def names(values: str | Iterable[str] | None, flag: str) -> list[str] | None:
     values = list(values)
     if not values:
         return None
-    result = [name.strip() for value in values for name in str(value).split(",") if name.strip()]
+    from epizoo.options import comma_list  # stdlib only: epizoo --help stays fast
+
+    result = comma_list(values)
     if not result:
         from epizoo.errors import EpizooError
 

@@ -17,7 +17,7 @@ from epizoo.coords import MAX_COORDINATE  # lengths in bp: huge ones get the bui
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict:
-    from epizoo.splits import parse_options  # one reading of KEY=VALUE for every command
+    from epizoo.options import parse_options  # one reading of KEY=VALUE for every command
 
     return parse_options(pairs, "--option", example="n_pairs=1000")
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from epizoo.contact.metrics import pearson
 from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
+from epizoo.options import comma_list
 
 UPSTREAM_WINDOW = 2_097_152
 UPSTREAM_STEP = 500_000  # 50 bins of 10 kb
@@ -96,7 +97,7 @@ def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | N
     the one before validation, the rest train."""
     present = list(contigs)
     if split:
-        sides = {side: _contig_list(split.get(side)) for side in SIDES}
+        sides = {side: comma_list(split.get(side)) for side in SIDES}
         if not sides["train"]:  # train= left out: every contig not on another side
             sides["train"] = [c for c in present if c not in sides["valid"] + sides["test"]]
         missing = sorted({c for names in sides.values() for c in names} - set(present))
@@ -114,13 +115,6 @@ def chromosome_split(contigs: Sequence[str], split: dict[str, Sequence[str]] | N
             raise EmptyResultError(f"the chromosome split has no {side} contig; name at least one")
     check_disjoint(sides)
     return sides
-
-
-def _contig_list(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value.split(",") if isinstance(value, str) else value
-    return [str(item).strip() for item in items if str(item).strip()]
 
 
 def check_disjoint(sides: dict[str, list[str]]) -> None:

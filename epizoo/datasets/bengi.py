@@ -18,6 +18,7 @@ import pandas as pd
 from epizoo import catalog, coords
 from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_table
 from epizoo.errors import EmptyResultError, InputFileError, UnknownNameError
+from epizoo.options import comma_list
 
 VARIANTS = {
     "all-natural": "All-Pairs.Natural-Ratio (v3)",
@@ -43,20 +44,12 @@ def table_keys(request: DatasetRequest, cat: catalog.Catalog) -> list[str]:
     cells = sorted({name.split(".")[0] for name in tables})
     assays = sorted({name.split(".", 1)[1] for name in tables})
     wanted_cells = check_names("cell line", request.cell_lines, cells, variant)
-    wanted_assays = check_names("assay", split_option(request.options.get("assays")), assays, variant)
+    wanted_assays = check_names("assay", comma_list(request.options.get("assays")), assays, variant)
     keys = [key for name, key in sorted(tables.items()) if name.split(".")[0] in wanted_cells and name.split(".", 1)[1] in wanted_assays]
     if not keys:
         pairs = ", ".join(sorted(tables))
         raise EmptyResultError(f"BENGI {variant} has no table for that cell line and assay; it has {pairs}")
     return keys
-
-
-def split_option(value) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
 
 
 def check_names(what: str, asked, known: list[str], variant: str) -> set[str]:

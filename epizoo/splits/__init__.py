@@ -11,7 +11,8 @@ augmentation can reach) of a training-side element overlapping one of a test-sid
 
 The package: :mod:`~epizoo.splits.pairs` (the per-pair table and name resolution),
 :mod:`~epizoo.splits.folds` (``Fold`` and the splits), :mod:`~epizoo.splits.leakage` (the check),
-:mod:`~epizoo.splits.options` (``KEY=VALUE`` parsing, option checking); registration lives here.
+:mod:`~epizoo.splits.options` (``KEY=VALUE`` read by :mod:`epizoo.options`, its errors split errors;
+option checking); registration lives here.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Callable
 import xarray as xr
 
 from epizoo.hookspecs import hookimpl
+from epizoo.options import parse_option_value
 from epizoo.splits.folds import (
     Fold,
     LeakageWarning,
@@ -33,7 +35,7 @@ from epizoo.splits.folds import (
     transepi,
 )
 from epizoo.splits.leakage import LeakageReport, check_folds, check_leakage
-from epizoo.splits.options import _checked, parse_option_value, parse_options
+from epizoo.splits.options import _checked, parse_options
 from epizoo.splits.pairs import SplitOptionError
 
 __all__ = [

@@ -13,6 +13,7 @@ import xarray as xr
 
 from epizoo import contigs
 from epizoo.errors import EmptyResultError, UnknownNameError
+from epizoo.options import groups_list
 from epizoo.splits.leakage import _ElementWindows
 from epizoo.splits.pairs import (
     SplitOptionError,
@@ -366,12 +367,9 @@ TRANSEPI_GROUPS = (
 
 def _chromosome_groups(pairs: _Pairs, groups: Any) -> list[list[int]]:
     """Groups of contig names (a list of lists, or ``'chr1,chr2;chr3'``) to codes; absent contigs are skipped."""
-    if isinstance(groups, str):
-        groups = [part.split(",") for part in groups.split(";")]
     resolved, seen = [], {}
-    for number, group in enumerate(groups or (), start=1):
-        names = [group] if isinstance(group, str) else list(group)
-        codes = [c for name in names if (c := contigs.find(str(name).strip(), pairs.contig_names)) is not None]
+    for number, names in enumerate(groups_list(groups), start=1):
+        codes = [c for name in names if (c := contigs.find(name, pairs.contig_names)) is not None]
         for code in codes:
             if code in seen:
                 raise SplitOptionError(f"groups: {pairs.contig_names[code]} is in groups {seen[code]} and {number}; name it once")

@@ -10,6 +10,7 @@ import xarray as xr
 
 from epizoo import contigs
 from epizoo.errors import EpizooError, UnknownNameError
+from epizoo.options import comma_list
 
 
 class SplitOptionError(EpizooError):
@@ -102,10 +103,9 @@ def _used(indices: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
 # ---- contig and name helpers -----------------------------------------------------------------
 
 
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return [value] if isinstance(value, (str, int)) else list(value)
+def _as_list(value: Any) -> list[str]:
+    """A split option's names, read as the command line reads them: ``'chr1,chr2'`` from Python too."""
+    return comma_list(value)
 
 
 def _resolve_contigs(pairs: _Pairs, names: Any, option: str) -> list[int]:

@@ -521,13 +521,14 @@ class LayerRequest:
                      allow_assembly_mismatch=False) -> "LayerRequest":
         """Read and check the YAML files now, before any slow work."""
         from epizoo.sources.tracks import read_tracks_yaml
+        from epizoo.options import comma_list
 
         return cls(
             genome=genome,
             tracks=read_tracks_yaml(tracks) if tracks else {},
             contacts=read_contacts_yaml(contacts) if contacts else {},
             settings=LayerSettings(int(bin_size), int(max_distance), int(track_resolution), bool(balance)),
-            contigs=[c for part in contigs for c in str(part).split(",") if c],
+            contigs=comma_list(contigs),
             workers=int(workers or 1),
             allow_assembly_mismatch=bool(allow_assembly_mismatch),
         )
