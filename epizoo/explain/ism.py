@@ -18,7 +18,7 @@ wrapper that turns one-hot back into codes and applies the model's own encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -208,10 +208,3 @@ def explainer(model: nn.Module, encode: Callable, encoding: str, method: str, wi
     if method == "gradient":
         return lambda e, p: gradient_pair(model, encode, encoding, e, p, device)
     raise EpizooError(f"--method {method!r}: use ism or gradient")
-
-
-def dependency_note() -> dict[str, Any]:
-    """The versions of the attribution libraries, for the summary."""
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("tangermeme", "captum", "torch")}

@@ -66,11 +66,6 @@ def merged_intervals(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.nd
     return intervals
 
 
-def bedgraph(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.ndarray]) -> str:
-    """One bedGraph of many elements' per-base tracks (:func:`merged_intervals`)."""
-    return "".join(f"{c}\t{a}\t{b}\t{v:g}\n" for c, a, b, v in merged_intervals(contigs, starts, tracks))
-
-
 def chromosome_sizes(store: str | Path, intervals: list[tuple[str, int, int, float]]) -> tuple[dict[str, int], list[str]]:
     """The length of each contig the intervals name, from the store's ``contig_length``; where that is
     unknown (-1: pre-extracted sequences), the largest end written + 1. The second value names those contigs."""
