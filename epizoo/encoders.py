@@ -263,9 +263,6 @@ class KmerSentences:
                 if len(run) > 1:  # a lone k-mer has no context to learn from
                     yield self.vocabulary[run - 1].tolist()
 
-    def n_tokens(self) -> int:
-        return sum(len(sentence) for sentence in self)
-
 
 def _as_codes_array(sequence: Any) -> np.ndarray:
     from epizoo.sequence import encode

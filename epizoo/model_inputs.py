@@ -28,8 +28,6 @@ import numpy as np
 from epizoo.zoo import ModelSpec
 
 SEQUENCE, SIGNALS = "sequence", "signals"
-KNOWN_INPUTS = (SEQUENCE, SIGNALS)
-STORE_HPARAMS = ("signal_marks", "signal_regions", "n_cell_lines")
 
 
 def torch_arguments(spec: ModelSpec, batch: dict, encode) -> tuple[list, dict]:
