@@ -43,8 +43,8 @@ class PairModels:
         """Whether --demo and --balance apply to it."""
         return True
 
-    def skip_reason(self, ds: Any, spec: ModelSpec, task: Task) -> str | None:
-        """Why a planned task cannot run (None: it can)."""
+    def skip_reason(self, ds: Any, task: Task) -> str | None:
+        """Why a planned task of this kind cannot run (None: it can)."""
         return None
 
     def train(self, spec: ModelSpec, config: BenchConfig, task: Task, options: Any, run: RunDirectory,
@@ -78,10 +78,10 @@ class ContactMapModels(PairModels):
     def takes_pair_options(self) -> bool:
         return False
 
-    def skip_reason(self, ds: Any, spec: ModelSpec, task: Task) -> str | None:
+    def skip_reason(self, ds: Any, task: Task) -> str | None:
         from epizoo.contact.windows import as_genome
 
-        return pair_skip_reason(ds, as_genome(ds), spec, task)
+        return pair_skip_reason(ds, as_genome(ds), get_model(task.model), task)
 
     def train(self, spec, config, task, options, run, on_epoch, on_batch):
         return train_contact_task(spec, config, task, options.device, on_epoch)

@@ -91,8 +91,7 @@ def _contact_tasks_that_run(ds, tasks: list[Task], skipped: list[dict]) -> tuple
     test pairs, or a cell line without maps or tracks, is skipped with the reason."""
     kept = []
     for task in tasks:
-        spec = get_model(task.model)
-        reason = kind_of(spec).skip_reason(ds, spec, task)
+        reason = kind_of(task.model).skip_reason(ds, task)
         if reason is None:
             kept.append(task)
         else:
