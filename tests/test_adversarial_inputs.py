@@ -195,7 +195,7 @@ def test_a_track_of_another_assembly_is_refused(files, tmp_path):
 
 
 def test_a_track_of_another_assembly_is_read_when_allowed(files, tmp_path):
-    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.genome_reader import GenomeLayer
     from epizoo.store.io import open_store
 
     result = _layer(files, tmp_path, _longer_track(files, tmp_path), None, "--allow-assembly-mismatch", "--json")
@@ -226,7 +226,7 @@ def test_a_contact_map_of_another_assembly_is_refused(files, tmp_path):
                      "contact map GM (short.cool)", "chr2", "131,500 bp", "151,500 bp", "same assembly", "--allow-assembly-mismatch")
     result = _layer(files, tmp_path, None, contacts, "--no-balance", "--allow-assembly-mismatch", "--json")
     assert result.exit_code == 0, result.output
-    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.genome_reader import GenomeLayer
     from epizoo.store.io import open_store
 
     layer = GenomeLayer(open_store(tmp_path / "out.zarr"))
@@ -316,7 +316,7 @@ def test_an_infinite_track_value_is_refused_in_the_layer(files, tmp_path, value)
 
 def test_a_nan_track_value_is_unmeasured_in_the_layer(files, tmp_path):
     """NaN means nothing measured there: stored as NaN (and pyBigWig's header(), which crashes on it, is not asked)."""
-    from epizoo.store.genome_layer import GenomeLayer
+    from epizoo.store.genome_reader import GenomeLayer
     from epizoo.store.io import open_store
 
     result = _layer(files, tmp_path, _track_with(files, tmp_path, "chr2", 70_123, float("nan")), None, "--json")
@@ -510,7 +510,7 @@ def test_the_largest_seed_runs(tmp_path):
 def test_the_genome_layer_leaves_out_contigs_of_no_base(tmp_path):
     """A track cannot cover a contig of length 0: it is not among the layer's contigs unless named."""
     from epizoo.sources.genome import FastaGenome
-    from epizoo.store.genome_layer import FileLayerSource
+    from epizoo.sources.layer_files import FileLayerSource
 
     path = tmp_path / "e.fa"
     path.write_text(EMPTY_FASTA)

@@ -15,7 +15,8 @@ from epizoo.cli import cli
 from epizoo.datasets.base import DatasetRequest
 from epizoo.errors import EpizooError, InputFileError
 from epizoo.sources.genome import ArrayGenome
-from epizoo.store.genome_layer import LayerRequest, LayerSettings, band_of, build_genome_store, open_cooler
+from epizoo.sources.layer_files import band_of, open_cooler
+from epizoo.store.genome_layer import LayerRequest, LayerSettings, build_genome_store
 from epizoo.store.io import open_store
 from epizoo.sources.tracks import read_tracks_yaml
 
