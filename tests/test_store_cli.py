@@ -251,7 +251,7 @@ def test_bedpe_pair_names_join_predictions_back_to_the_rows(tmp_path, genome_fa)
     stored = {str(name): int(label) for name, label in zip(ds["pair_name"].values, ds["pair_label"].values)}
     assert stored == {name: label for *_, name, label in rows}
     assert set(map(str, ds["enhancer_name"].values)) == {""}  # a pair's name is not an element's
-    from epizoo.bench.runner import _prediction_table
+    from epizoo.bench.task import _prediction_table
 
     pairs = np.arange(ds.sizes["pairs"])
     table = _prediction_table(ds, pairs, ds["pair_label"].values, np.full(pairs.size, 0.5))

@@ -34,7 +34,7 @@ from epizoo.bench.rundir import (
     LOCK_FILE, METRIC_COLUMNS, RunDirectory, RunDirectoryError, _check_out, collect_results, environment, metrics_table,
     provenance, write_metrics,
 )
-from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, _prediction_table, run_task  # noqa: F401  (tests use it)
+from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, run_task
 from epizoo import checkpoint
 from epizoo.errors import EpizooError
 from epizoo.plugins import get_model
