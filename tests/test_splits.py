@@ -27,7 +27,7 @@ def make_dataset(enhancers, promoters, pairs, cell_lines=("A", "B"), cv_groups=(
     index, cell line index, label, cv group index or -1).
     """
     contig_code = {name: i for i, name in enumerate(CONTIGS)}
-    data, dims = {}, {}
+    data = {}
     for kind, elements in (("enhancer", enhancers), ("promoter", promoters)):
         contig = np.array([contig_code[c] for c, _, _ in elements], dtype=np.int32)
         start = np.array([s for _, s, _ in elements], dtype=np.int64)
