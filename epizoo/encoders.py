@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from epizoo.errors import EpizooError, InputFileError
+from epizoo.files import into_place
 from epizoo.hookspecs import hookimpl
 from epizoo.sequence import N_CODE
 
@@ -326,12 +326,6 @@ def kmer_matrix(keyed_vectors: Any, k: int = 6) -> tuple[np.ndarray, int]:
     return _keyed_vectors_to_matrix(keyed_vectors, k)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def save_kmer_vectors(keyed_vectors: Any, path: str | os.PathLike, fmt: str = "w2v", k: int = 6) -> Path:
     """Write vectors as word2vec text (``w2v``) or the ``npy`` matrix; atomically (no half file)."""
     path = Path(path)
@@ -339,19 +333,12 @@ def save_kmer_vectors(keyed_vectors: Any, path: str | os.PathLike, fmt: str = "w
         raise EpizooError(f"unknown vector format {fmt!r}; use 'w2v' or 'npy'")
     if not path.parent.is_dir():
         raise InputFileError(f"output folder {path.parent} does not exist; create it first")
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    with into_place(path) as tmp:
         if fmt == "npy":
-            with open(tmp, "wb") as out:
+            with open(tmp, "wb") as out:  # a handle: np.save would add .npy to a path
                 np.save(out, kmer_matrix(keyed_vectors, k)[0])
         else:
-            keyed_vectors.save_word2vec_format(tmp, binary=False)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            keyed_vectors.save_word2vec_format(str(tmp), binary=False)
     return path
 
 

@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from epizoo.files import write_text
+
 CACHE_ENV = "EPIZOO_CACHE_DIR"
 PREFIX = "registry-"
 
@@ -98,10 +100,7 @@ def _write(path: Path, data: dict[str, Any]) -> None:
     from epizoo.jsontext import dumps
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(dumps(data))
-        tmp.replace(path)
+        write_text(path, dumps(data))
         for old in path.parent.glob(f"{PREFIX}*.json"):
             if old != path:
                 old.unlink(missing_ok=True)

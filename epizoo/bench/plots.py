@@ -26,6 +26,7 @@ import pandas as pd
 
 from epizoo.bench.results import column_of, fold_learning, fold_predictions, group_of, learning_curves, mean_sd, metric_columns
 from epizoo.bench.runner import safe_name
+from epizoo.files import into_place
 
 AUROC_CMAP = "RdBu"  # diverging: red below chance, white at chance, blue above
 AUROC_CHANCE = 0.5
@@ -50,9 +51,9 @@ def save_figure(figure, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.set_dpi(PNG_DPI)  # a constrained layout is computed at this dpi, so both files agree
     for target in (path.with_suffix(".svg"), path):
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        figure.savefig(tmp, dpi=PNG_DPI, bbox_inches="tight", metadata={"Date": None} if target.suffix == ".svg" else None)
-        tmp.replace(target)
+        with into_place(target) as tmp:
+            figure.savefig(tmp, format=target.suffix[1:], dpi=PNG_DPI, bbox_inches="tight",
+                           metadata={"Date": None} if target.suffix == ".svg" else None)
     _pyplot().close(figure)
     return str(path)
 

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from epizoo.errors import StoreError
+from epizoo.files import write_text
 from epizoo.sources.genome import file_sha256
 
 MANIFEST = "epizoo_manifest.json"
@@ -47,9 +48,7 @@ def write_manifest(root: str | os.PathLike) -> dict:
     root = Path(root)
     files = {name: [(root / name).stat().st_size, file_sha256(root / name)] for name in _files(root)}
     manifest = {"algorithm": "sha256", "files": files}
-    tmp = root / f"{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(root / MANIFEST)
+    write_text(root / MANIFEST, json.dumps(manifest, indent=0, sort_keys=True) + "\n")
     return manifest
 
 
