@@ -15,9 +15,12 @@ nothing for test suites that do not use it.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
+
+if TYPE_CHECKING:  # for annotations only
+    from epizoo.zoo import ModelSpec
 
 TINY_STORE_OPTIONS = {"n_pairs": 48, "n_contigs": 2, "cell_lines": 1, "seed": 0}
 
@@ -92,7 +95,7 @@ def random_signals(hparams: dict[str, Any], batch: int, seed: int = 0):
     return rng.gamma(1.0, 1e-3, size=shape).astype(np.float32), distance.astype(np.int64)
 
 
-def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
+def smoke_torch(spec: ModelSpec, batch: int = 4, seed: int = 0, store: Any = None, **overrides: Any):
     """One forward and backward pass of a torch model at its tiny settings; returns the logits.
     A model of signals gets random signals (a store's are not read), and its own
     ``training_loss`` when it has one."""
@@ -128,7 +131,7 @@ def smoke_torch(spec: Any, batch: int = 4, seed: int = 0, store: Any = None, **o
     return logits.detach()
 
 
-def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, **overrides: Any):
+def smoke_sklearn(spec: ModelSpec, batch: int = 16, seed: int = 0, store: Any = None, **overrides: Any):
     """Fit and predict a scikit-learn model on random (or stored) pairs; returns the probabilities."""
     import numpy as np
 
@@ -157,7 +160,7 @@ def smoke_sklearn(spec: Any, batch: int = 16, seed: int = 0, store: Any = None, 
     return np.stack([1 - positive, positive], axis=1)  # predict_proba's two columns
 
 
-def contact_map_inputs(spec: Any, hparams: dict[str, Any], batch: int, seed: int = 0):
+def contact_map_inputs(spec: ModelSpec, hparams: dict[str, Any], batch: int, seed: int = 0):
     """Seeded input of a contact-map model, (batch, 5 + tracks, window_length) float32: the one-hot of
     random codes, then each track as random exponential values through ``transform_track``."""
     import numpy as np
@@ -171,7 +174,7 @@ def contact_map_inputs(spec: Any, hparams: dict[str, Any], batch: int, seed: int
     return np.stack([np.concatenate([one_hot(row), track]) for row, track in zip(codes, tracks)]).astype(np.float32)
 
 
-def smoke_contact_map(spec: Any, batch: int = 2, seed: int = 0, store: Any = None, **overrides: Any):
+def smoke_contact_map(spec: ModelSpec, batch: int = 2, seed: int = 0, store: Any = None, **overrides: Any):
     """One forward and backward pass of a contact-map model at its tiny settings; returns the maps.
 
     ``store`` is accepted for symmetry with the pair smoke check and not read (the input is random)."""
@@ -195,7 +198,7 @@ def smoke_contact_map(spec: Any, batch: int = 2, seed: int = 0, store: Any = Non
     return maps.detach()
 
 
-def model_smoke(spec: Any, **options: Any):
+def model_smoke(spec: ModelSpec, **options: Any):
     """Run the smoke check that fits the kind (and task) of ``spec``."""
     if spec.is_contact_map:
         return smoke_contact_map(spec, **options)
@@ -260,7 +263,7 @@ def _sklearn_inputs(hparams: dict[str, Any], pairs: int, seed: int):
     return enhancer, promoter, distance.astype(np.int64), labels.astype(np.int64)
 
 
-def expected_output_case(spec: Any, seed: int = 0, kmer_conv_path: str = "plain") -> dict[str, Any]:
+def expected_output_case(spec: ModelSpec, seed: int = 0, kmer_conv_path: str = "plain") -> dict[str, Any]:
     """A fixture dict pinning ``spec``'s math: seed, tiny hparams, a fixed input, the output.
 
     torch: weights from ``torch.manual_seed(seed)`` before the build, eval mode, a batch of
@@ -300,7 +303,7 @@ def expected_output_case(spec: Any, seed: int = 0, kmer_conv_path: str = "plain"
     return case
 
 
-def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str | None = None):
+def compute_expected_output(spec: ModelSpec, case: dict[str, Any], kmer_conv_path: str | None = None):
     """Rerun ``case`` (from :func:`expected_output_case`) on ``spec`` as it is now: a numpy array.
 
     ``kmer_conv_path`` ('plain', 'lookup', 'auto'; None: the model's own) is set on every k-mer
@@ -340,7 +343,7 @@ def compute_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str
     return logits.detach().double().cpu().numpy()
 
 
-def _contact_map_output(spec: Any, case: dict[str, Any]):
+def _contact_map_output(spec: ModelSpec, case: dict[str, Any]):
     """A contact-map model's eval-mode maps and aux logits on the case's seeded input, concatenated per window."""
     from epizoo.model_inputs import contact_maps
 
@@ -363,7 +366,7 @@ def _contact_map_output(spec: Any, case: dict[str, Any]):
     return torch.cat(parts, dim=1).double().numpy().astype(np.float64)
 
 
-def kmer_conv_paths(spec: Any, case: dict[str, Any]) -> list[str | None]:
+def kmer_conv_paths(spec: ModelSpec, case: dict[str, Any]) -> list[str | None]:
     """The k-mer convolution paths a torch model has: ['plain', 'lookup'] when it has an
     ``EmbeddedConv1d``, else [None] (the model as it is)."""
     if spec.kind != "torch":
@@ -378,7 +381,7 @@ def kmer_conv_paths(spec: Any, case: dict[str, Any]) -> list[str | None]:
     return ["plain", "lookup"] if any(isinstance(m, EmbeddedConv1d) for m in model.modules()) else [None]
 
 
-def assert_expected_output(spec: Any, case: dict[str, Any], kmer_conv_path: str | None = None) -> None:
+def assert_expected_output(spec: ModelSpec, case: dict[str, Any], kmer_conv_path: str | None = None) -> None:
     """AssertionError, naming the model, the worst difference and the versions, when ``spec``'s
     output on ``case``'s input no longer matches ``case['expected']``."""
     import numpy as np

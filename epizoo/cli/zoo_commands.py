@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from epizoo import console, docs_gen
 from epizoo.errors import EmptyResultError
+
+if TYPE_CHECKING:  # for annotations only
+    from epizoo.zoo import ModelSpec
 
 
 @click.command("plugins")
@@ -92,7 +95,7 @@ def _print_models_table(specs: list[Any], counts: dict[str, int | None], params:
     console.stdout.print("windows: enhancer/promoter bp, for models of sequence. Card: epizoo models NAME", markup=False, highlight=False)
 
 
-def _print_card(spec: Any, count: int | None, params: bool) -> None:
+def _print_card(spec: ModelSpec, count: int | None, params: bool) -> None:
     """One model: card, input, windows, parameters and recipe, as a two-column table that wraps."""
     from rich.table import Table
     from rich.text import Text
