@@ -23,9 +23,10 @@ from typing import Any, Callable
 
 import pluggy
 
-from epizoo import __version__, hookspecs
+from epizoo import __version__, console, hookspecs
 from epizoo.errors import EpizooError, UnknownNameError
 from epizoo.options import comma_list
+from epizoo.zoo import ModelSpec
 
 DEFAULT_PLUGINS = (
     "epizoo.datasets.registry",
@@ -80,12 +81,10 @@ def _report(plugin: str, message: str) -> None:
 
 def warn_plugin_problems() -> None:
     """Print each recorded plugin failure once, as one line on stderr."""
-    from epizoo.console import stderr
-
     for plugin, message in sorted(load_errors.items()):
         if (plugin, message) not in _warned:
             _warned.add((plugin, message))
-            stderr.print(f"warning: plugin {plugin!r} skipped: {message}", markup=False, highlight=False, soft_wrap=True)
+            console.stderr.print(f"warning: plugin {plugin!r} skipped: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
@@ -262,9 +261,7 @@ def _named(name: str, function: Callable[..., Any], description: str = "", *, pl
     return [name], Registered(name, function, description, plugin)
 
 
-def _model(spec: Any, *, plugin: str) -> tuple[list[str], Any]:
-    from epizoo.zoo import ModelSpec
-
+def _model(spec: ModelSpec, *, plugin: str) -> tuple[list[str], ModelSpec]:
     if not isinstance(spec, ModelSpec):
         raise TypeError(f"register_models: register() takes an epizoo.zoo.ModelSpec, got {type(spec).__name__}")
     if spec.kind not in ("torch", "sklearn"):
@@ -278,7 +275,7 @@ def _dataset(spec: Any, *, plugin: str) -> tuple[list[str], Any]:
     return [spec.name], spec
 
 
-def get_models() -> dict[str, Any]:
+def get_models() -> dict[str, ModelSpec]:
     """Every registered model by primary name (aliases resolve through :func:`get_model`)."""
     return _collect("register_models", _model)
 
@@ -315,12 +312,12 @@ def model_aliases() -> dict[str, str]:
     return {key.lower(): spec.name for spec in get_models().values() for key in (spec.name, *spec.aliases)}
 
 
-def get_model(name: str) -> Any:
+def get_model(name: str) -> ModelSpec:
     """A model by name or alias, case-insensitively; an unknown name suggests close ones."""
     return _lookup("model", get_models(), name, model_aliases())
 
 
-def find_models(pattern: str) -> list[Any]:
+def find_models(pattern: str) -> list[ModelSpec]:
     """Models whose name or an alias matches the shell-style ``pattern`` (case-insensitive)."""
     pattern = pattern.lower()
     return [

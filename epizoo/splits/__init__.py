@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import xarray as xr
 
+from epizoo import plugins
 from epizoo.hookspecs import hookimpl
 from epizoo.options import parse_option_value
 from epizoo.splits.folds import (
@@ -71,8 +72,6 @@ def get_split(name: str) -> Callable[..., list[Fold]]:
     builtin = {key.lower(): key for key in SPLITS}.get(str(name).lower())
     if builtin is not None:
         return _checked(SPLITS[builtin][0], builtin)
-    from epizoo import plugins
-
     return plugins.get_split(name).function
 
 

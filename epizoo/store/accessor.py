@@ -11,6 +11,8 @@ import xarray as xr
 from epizoo import contigs, coords
 from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
 from epizoo.sequence import decode
+from epizoo.splits import get_split  # answers built-in splits without loading the plugins
+from epizoo.store.genome_reader import GenomeLayer
 
 KINDS = ("enhancer", "promoter")
 
@@ -91,8 +93,6 @@ class EpizooAccessor:
     @property
     def _genome(self):
         if getattr(self, "_genome_layer", None) is None:
-            from epizoo.store.genome_reader import GenomeLayer
-
             self._genome_layer = GenomeLayer(self._ds)
         return self._genome_layer
 
@@ -162,8 +162,6 @@ class EpizooAccessor:
 
     def folds(self, split_name: str, **options: Any) -> list:
         """The folds of a registered split (``epizoo splits`` lists them)."""
-        from epizoo.splits import get_split  # built-in splits without loading the plugins
-
         return get_split(split_name)(self._ds, **options)
 
     def table(self) -> pd.DataFrame:

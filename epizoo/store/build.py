@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from epizoo import coords, schema
+from epizoo import __version__, console, coords, schema
 from epizoo.contigs import natural_key as natural_contig_key
 from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
+from epizoo.datasets.negatives import add_negatives
 from epizoo.errors import EmptyResultError, InputFileError
+from epizoo.sources.signals import REGIONS, resolve as resolve_signals  # (build_store's `signals` is an argument)
 # staging and publishing (the work-in-progress folder, the move into place) are epizoo.store.writing's
 from epizoo.store.writing import SEQUENCE_CODEC, _finalise, _move_into_place, _text, check_output, staged
 
@@ -168,8 +170,6 @@ class BuildWarnings(list):
 
 def warn(message: str, warnings: list[str] | None = None) -> None:
     """A loud build warning on stderr, also kept in the build report; an error under ``--warnings-as-errors``."""
-    from epizoo import console
-
     if getattr(warnings, "as_errors", False):
         raise InputFileError(f"{message} (refused: --warnings-as-errors)")
 
@@ -237,9 +237,7 @@ def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unme
     """(pairs, Signals or None, report). Pairs without signals are kept (NaN) beside sequence, else left out."""
     if spec is None:
         return pairs, None, {}
-    from epizoo.sources import signals
-
-    measured = signals.resolve(spec, pairs, dataset, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
+    measured = resolve_signals(spec, pairs, dataset, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     has = measured.has
     if not has.any():
         raise EmptyResultError(f"no pair has signals from {measured.source}; check the cell line names and the pairs' coordinates")
@@ -255,8 +253,6 @@ def _with_signals(pairs: pd.DataFrame, spec: str | None, dataset: str, keep_unme
 
 
 def _signal_variables(measured) -> dict:
-    from epizoo.sources.signals import REGIONS
-
     return {
         "signal_mark_id": (["signal_marks"], _text(measured.marks)),
         "signal_region_id": (["signal_regions"], _text(REGIONS)),
@@ -317,8 +313,6 @@ def _api_command(dataset: str, settings: dict) -> str:
 
 
 def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dataset: str) -> dict:
-    from epizoo import __version__
-
     return {
         "epizoo_format_version": schema.FORMAT_VERSION,
         "epizoo_version": __version__,
@@ -334,8 +328,6 @@ def _attributes(loaded: LoadedDataset, source, settings: dict, command: str, dat
 
 def _with_negatives(loaded: LoadedDataset, ratio: int, seed: int, source) -> LoadedDataset:
     """Add ``ratio`` distance-matched generated negatives per positive to the loaded pairs."""
-    from epizoo.datasets.negatives import add_negatives
-
     available = (lambda kind, contig, start, end: source.available(contig, start, end)) if source is not None else None
     pairs = normalise_pair_table(loaded.pairs, what="pair table")  # complete columns before sampling
     loaded.pairs, negatives_report = add_negatives(pairs, ratio, seed, available=available)
@@ -418,8 +410,6 @@ def build_store(
     ``warnings_as_errors`` turns every warning (a negatives shortfall, pairs of a cell line the tracks
     do not name, a distortion let through by ``allow_drops``) into a refusal, before the store is in place.
     """
-    from epizoo import console
-
     began = time.perf_counter()
     out = Path(out)
     check_output(out, force)

@@ -30,11 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
+from epizoo import __version__, console
 from epizoo.errors import InputFileError
-from epizoo.sources.genome import LayerSource
-from epizoo.sources.layer_files import FileLayerSource, read_contacts_yaml
+from epizoo.options import comma_list
 from epizoo.sequence import N_CODE
+from epizoo.sources.genome import LayerSource, open_sequence_source
+from epizoo.sources.layer_files import FileLayerSource, read_contacts_yaml
+from epizoo.sources.tracks import read_tracks_yaml
 from epizoo.store.genome_reader import LAYER, GenomeLayer
+
+# epizoo.schema and epizoo.store.writing import xarray, and the command line reads this module's
+# defaults (DEFAULT_BIN_SIZE ...) when it starts, so those two are imported where they are used.
 
 DEFAULT_BIN_SIZE = 10_000
 DEFAULT_MAX_DISTANCE = 2_000_000
@@ -132,7 +138,7 @@ def _blosc(options: dict):
 def _write_lookups(wip: Path, plan: Plan, source: LayerSource, create: bool, root_attrs: dict) -> None:
     import xarray as xr
 
-    from epizoo.store.writing import _text
+    from epizoo.store.writing import _text  # lazy: imports xarray
 
     data = {
         "genome_contig_id": (["genome_contigs"], _text(plan.names)),
@@ -155,7 +161,7 @@ def _write_lookups(wip: Path, plan: Plan, source: LayerSource, create: bool, roo
 def _create_arrays(wip: Path, plan: Plan, source: LayerSource, settings: LayerSettings, provenance: dict):
     import zarr
 
-    from epizoo.store.writing import SEQUENCE_CODEC
+    from epizoo.store.writing import SEQUENCE_CODEC  # lazy: imports xarray
 
     group = zarr.open_group(wip, mode="r+", zarr_format=3)
     sequence = group.create_array(
@@ -278,8 +284,7 @@ def write_genome_layer(wip: Path, source: LayerSource, settings: LayerSettings, 
     one unit (array x contig) at a time, or ``workers`` processes at once."""
     import zarr
 
-    from epizoo import console
-    from epizoo.schema import store_layers
+    from epizoo.schema import store_layers  # lazy: imports xarray
 
     source.check(settings)
     plan = Plan(list(source.contigs), list(source.contigs.values()), settings)
@@ -316,9 +321,6 @@ class LayerRequest:
                      track_resolution=DEFAULT_TRACK_RESOLUTION, balance=True, contigs=(), workers=1,
                      allow_assembly_mismatch=False) -> "LayerRequest":
         """Read and check the YAML files now, before any slow work."""
-        from epizoo.sources.tracks import read_tracks_yaml
-        from epizoo.options import comma_list
-
         return cls(
             genome=genome,
             tracks=read_tracks_yaml(tracks) if tracks else {},
@@ -373,9 +375,8 @@ class GenomeReport:
 def build_genome_store(request: LayerRequest, out: str | os.PathLike, *, force: bool = False, command: str = "",
                        progress: bool = True) -> GenomeReport:
     """A store holding only the genome layer (``epizoo_layers = "genome"``), staged like every build."""
-    from epizoo import __version__, schema
-    from epizoo.sources.genome import open_sequence_source
-    from epizoo.store.writing import _finalise, _move_into_place, check_output, staged
+    from epizoo import schema  # lazy: imports xarray
+    from epizoo.store.writing import _finalise, _move_into_place, check_output, staged  # lazy: imports xarray
 
     began = time.perf_counter()
     out = Path(out)
@@ -435,8 +436,6 @@ def inspection_table(info: dict):
 def build_command(request: LayerRequest, out, force: bool, command: str, progress: bool, as_json: bool) -> None:
     """``epizoo build-store`` without ``--dataset``: a genome-layer store, and its report on stdout."""
     from rich.table import Table
-
-    from epizoo import console
 
     report = build_genome_store(request, out, force=force, command=command, progress=progress)
     if as_json:

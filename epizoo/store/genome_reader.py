@@ -24,7 +24,7 @@ class GenomeLayer:
     """
 
     def __init__(self, ds):
-        from epizoo.schema import store_layers
+        from epizoo.schema import store_layers  # lazy: imports xarray (the CLI imports genome_layer, hence this, at start)
 
         if LAYER not in store_layers(ds) or "genome_contig_id" not in ds.variables:
             raise StoreError("this store has no genome layer; build one with `epizoo build-store --genome FA --tracks ... --contacts ...`")

@@ -12,7 +12,7 @@ import xarray as xr
 
 from epizoo import schema
 from epizoo.errors import StoreError
-from epizoo.store import accessor  # noqa: F401  (registers ds.epizoo)
+from epizoo.store import accessor as _registers_ds_epizoo  # noqa: F401 (imported for its side effect: it registers ds.epizoo)
 from epizoo.store.integrity import check_store
 from epizoo.store.staging import recover_replaced
 

@@ -19,7 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
-from epizoo.output_folder import is_epizoo_store  # noqa: F401 (its old home, still API)
+from epizoo import console
+from epizoo.output_folder import is_epizoo_store
 
 
 def pid_alive(pid: int) -> bool:
@@ -58,8 +59,6 @@ def recover_replaced(out: str | os.PathLike) -> Path | None:
         newest.rename(out)
     except OSError:
         return None  # read-only folder, or another process restored it first
-    from epizoo import console
-
     console.stderr.print(
         f"restored {out} from {newest.name}, left by a --force build that was interrupted", markup=False, highlight=False
     )

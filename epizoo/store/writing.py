@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from epizoo import scratch
 from epizoo.errors import StoreError
 from epizoo.jsontext import dumps
 from epizoo.output_folder import STORE, check_replaceable
@@ -92,8 +93,6 @@ def staged(out: Path) -> Iterator[Path]:
 
 
 def _os_error_line(out: Path, exc: OSError) -> str:
-    from epizoo import scratch
-
     reason = exc.strerror or str(exc) or type(exc).__name__
     where = f" ({exc.filename})" if exc.filename else ""
     if exc.errno in scratch.FULL and (scratch.in_scratch(out) or scratch.in_scratch(exc.filename)):
