@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from epizoo import console
 from epizoo.contigs import find as find_contig
-from epizoo.coords import parse_region
-from epizoo.textfile import is_gzip, refuse_special_file
+from epizoo.coords import from_targetfinder_name, parse_region
 from epizoo.errors import InputFileError, SequenceError
-from epizoo.sequence import N_CODE, encode
+from epizoo.sequence import N_CODE, decode, encode
+from epizoo.textfile import is_gzip, refuse_special_file
 
 if TYPE_CHECKING:
     from epizoo.store.genome_layer import LayerSettings
@@ -368,8 +369,6 @@ class FastaGenome(_WholeGenome):
             return
         writable = os.access(self.path.parent, os.W_OK | os.X_OK)
         if writable:
-            from epizoo import console
-
             why = problem or "it is older than the FASTA"
             console.stderr.print(f"rebuilding the index {fai} ({why})", markup=False, highlight=False)
             fai.unlink()
@@ -472,8 +471,6 @@ class ArrayGenome(_WholeGenome):
 
     def write_fasta(self, path: str | os.PathLike, line_width: int = 60) -> Path:
         """Write the genome as a plain FASTA (upper case, ``line_width`` bases a line)."""
-        from epizoo.sequence import decode
-
         path = Path(path)
         with open(path, "w", encoding="ascii") as handle:
             for contig, codes in self.arrays.items():
@@ -540,8 +537,6 @@ class RegionSequences(SequenceSource):
     def _csv_records(path: Path):
         """Element records of a pair-sequence CSV, as ``chrom:start-end`` headers (0-based)."""
         import pandas as pd
-
-        from epizoo.coords import from_targetfinder_name
 
         columns = ["enhancer_name", "promoter_name", "enhancer_seq", "promoter_seq"]
         try:

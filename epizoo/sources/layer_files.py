@@ -14,6 +14,7 @@ import numpy as np
 
 from epizoo import contigs as contig_names
 from epizoo.errors import InputFileError
+from epizoo.extras import require
 from epizoo.sources.genome import LayerSource, file_sha256
 from epizoo.sources.tracks import _check_lengths, infinite_value_line, read_yaml_mapping, resolve_file, track_extremes
 from epizoo.textfile import refuse_special_file
@@ -71,8 +72,6 @@ class FileLayerSource(LayerSource):
     # bigWig ------------------------------------------------------------------------------------
     def _bigwig(self, key):
         if key not in self._bigwigs:
-            from epizoo.extras import require
-
             pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
             path = self.track_files[key]
             try:
@@ -171,8 +170,6 @@ class FileLayerSource(LayerSource):
 def open_cooler(uri: str, bin_size: int, what: str = "contact map"):
     """The cooler at ``uri`` (``file.cool``, ``file.mcool::/resolutions/N``, or ``file.mcool``: the
     resolution equal to ``bin_size``), or one line listing the resolutions an .mcool has."""
-    from epizoo.extras import require
-
     cooler = require("cooler", "genome", needed_for="Hi-C contact maps")
     path, _, group = uri.partition("::")
     if not Path(path).is_file():

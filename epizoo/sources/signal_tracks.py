@@ -22,8 +22,9 @@ import pandas as pd
 
 from epizoo import contigs
 from epizoo.errors import InputFileError
+from epizoo.extras import require
 from epizoo.sources.signal_values import REGIONS, Signals, _sha256
-from epizoo.sources.tracks import read_tracks_yaml
+from epizoo.sources.tracks import ASSEMBLY_FLAG, _check_lengths, infinite_value_line, read_tracks_yaml, track_extremes
 
 
 def _marks_of(tracks: dict[str, dict[str, Path]], path: Path) -> tuple[str, ...]:
@@ -37,8 +38,6 @@ def _marks_of(tracks: dict[str, dict[str, Path]], path: Path) -> tuple[str, ...]
 
 
 def _open(path: Path):
-    from epizoo.extras import require
-
     pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
     try:
         handle = pyBigWig.open(str(path))
@@ -52,8 +51,6 @@ def _open(path: Path):
 def _check_values(handle, path: Path, needed: set[str]) -> None:
     """Refuse a track with no value on the pairs' contigs (empty, or NaN only) or with an infinite
     one, from the zoom levels' extremes (pyBigWig's header() crashes on such a file)."""
-    from epizoo.sources.tracks import infinite_value_line, track_extremes
-
     measured = False
     for contig in sorted(needed):
         low, high = track_extremes(handle, contig)
@@ -70,8 +67,6 @@ def _check_extent(handle, path: Path, pairs: pd.DataFrame, genome, allow_mismatc
     genome's (when one is given): else the track is of another assembly. One line for the first
     that is not; with ``allow_mismatch`` a contig's length may differ and bases past the track's end
     count as uncovered."""
-    from epizoo.sources.tracks import ASSEMBLY_FLAG, _check_lengths
-
     chroms = handle.chroms()
     if genome is not None and getattr(genome, "strict", False):
         needed = set(pairs["enhancer_contig"]) | set(pairs["promoter_contig"])
@@ -121,8 +116,6 @@ def _mean(handle, contig: str, start: int, end: int, path: Path) -> float:
 
 def _covered_sum(handle, contig: str, start: int, end: int, path: Path) -> float:
     """The sum over [start, end) entry by entry: NaN counts as uncovered (0), an infinite value is refused."""
-    from epizoo.sources.tracks import infinite_value_line
-
     total = 0.0
     for lo, hi, value in handle.intervals(contig, start, end) or ():
         if value != value:

@@ -25,9 +25,10 @@ import pandas as pd
 
 from epizoo import catalog, console
 from epizoo.errors import EmptyResultError, InputFileError, UnknownNameError
+from epizoo.sources.signal_tracks import track_signals
 # what every source returns lives below both this module and signal_tracks (the bigWig source)
-from epizoo.sources.signal_values import REGIONS, Signals, _sha256  # noqa: F401
-from epizoo.textfile import numbered_lines
+from epizoo.sources.signal_values import REGIONS, Signals, _sha256
+from epizoo.textfile import numbered_lines, refuse_special_file
 
 MARKS = ("CTCF", "DNase", "H3K27ac", "H3K27me3", "H3K36me3", "H3K4me1", "H3K4me3", "H3K9me3")
 CATALOG = "transepi-features"
@@ -267,14 +268,10 @@ def resolve(spec: str, pairs: pd.DataFrame, dataset: str = "", genome=None, allo
         return catalog_signals(pairs, dataset)
     path = Path(spec)
     if not path.is_file():
-        from epizoo.textfile import refuse_special_file
-
         refuse_special_file(path, "--signals")
         raise InputFileError(
             f"--signals {spec}: no such file; pass {CATALOG_NAME}, a tracks.yaml (cell line -> mark -> bigWig) or a feature table"
         )
     if path.suffix.lower() in (".yaml", ".yml"):
-        from epizoo.sources.signal_tracks import track_signals
-
         return track_signals(pairs, path, genome=genome, allow_assembly_mismatch=allow_assembly_mismatch)
     return table_signals(pairs, path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from epizoo import console
 from epizoo.errors import InputFileError
 from epizoo.textfile import refuse_special_file
 
@@ -84,8 +85,6 @@ def _check_lengths(what: str, lengths: dict[str, int], genome: str, wanted: dict
     contig, theirs, ours = differ[0]
     if not allow:
         raise InputFileError(assembly_mismatch_line(what, contig, theirs, genome, ours))
-    from epizoo import console
-
     more = f" (and {len(differ) - 1} more contig{'s' if len(differ) > 2 else ''})" if len(differ) > 1 else ""
     console.stderr.print(f"WARNING: {what} gives {contig} {theirs:,} bp but {genome} gives it {ours:,} bp{more}; read anyway "
                          f"({ASSEMBLY_FLAG}): NaN where it is shorter, cut where it is longer", markup=False, highlight=False,

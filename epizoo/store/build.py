@@ -21,7 +21,8 @@ from epizoo.contigs import natural_text_key
 from epizoo.datasets.base import LoadedDataset, normalise_pair_table
 from epizoo.datasets.negatives import add_negatives
 from epizoo.errors import EmptyResultError, InputFileError
-from epizoo.sources.signals import REGIONS, resolve as resolve_signals  # (build_store's `signals` is an argument)
+from epizoo.sources.signal_values import REGIONS
+from epizoo.sources.signals import resolve as resolve_signals  # (build_store's `signals` is an argument)
 # staging and publishing (the work-in-progress folder, the move into place) are epizoo.store.writing's
 from epizoo.store.writing import SEQUENCE_CODEC, _finalise, _move_into_place, _text, check_output, staged
 
