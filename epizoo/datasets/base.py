@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from epizoo.errors import InputFileError
+from epizoo.errors import EmptyResultError, InputFileError
 
 PAIR_COLUMNS: dict[str, str] = {
     "enhancer_contig": "str",
@@ -55,8 +55,6 @@ def normalise_pair_table(table: pd.DataFrame, what: str = "pair table") -> pd.Da
     if missing:
         raise InputFileError(f"{what} lacks column(s) {', '.join(missing)}")
     if table.empty:
-        from epizoo.errors import EmptyResultError
-
         raise EmptyResultError(f"{what} has no pairs; check the input file and the filters")
     try:
         table = table[list(PAIR_COLUMNS)].astype(PAIR_COLUMNS)

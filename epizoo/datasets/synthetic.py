@@ -31,6 +31,7 @@ import pandas as pd
 from epizoo import sequence
 from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_table
 from epizoo.errors import EpizooError
+from epizoo.sources.genome import ArrayGenome, LayerSource
 
 DEFAULTS = {
     "n_pairs": 24000,
@@ -310,7 +311,7 @@ def oracle_auroc(table: pd.DataFrame, compatible: np.ndarray) -> float:
 
     This is the ceiling of the data set: label noise is what no model can explain.
     """
-    from epizoo.metrics import auroc
+    from epizoo.metrics import auroc  # lazy: imports sklearn
 
     enhancer = (table["enhancer_start"] + table["enhancer_end"]) // 2
     promoter = (table["promoter_start"] + table["promoter_end"]) // 2
@@ -415,8 +416,6 @@ def simulate(request: DatasetRequest | None = None) -> LoadedDataset:
 
 
 def _as_sequence(genome: dict[str, np.ndarray], seed: int):
-    from epizoo.sources.genome import ArrayGenome
-
     return ArrayGenome(genome, name=f"synthetic-seed{seed}")
 
 
@@ -427,8 +426,6 @@ def _as_sequence(genome: dict[str, np.ndarray], seed: int):
 # sites, both over smooth noise. Contact maps are Poisson counts around a power-law decay with distance,
 # raised at pairs of bound sites in convergent orientation (forward, then reverse) by a factor that
 # decays with their distance; so the tracks predict where one cell line's map differs from another's.
-
-from epizoo.sources.genome import LayerSource  # noqa: E402  (the layer's source interface)
 
 BOOL_OPTIONS = ("genome",)
 CTCF_MOTIF = "TGGCCACCAGGGGGCGCTA"  # a CTCF-like 19-mer (forward strand)
@@ -459,8 +456,6 @@ class SyntheticGenomeLayer(LayerSource):
 
     def __init__(self, genome: dict[str, np.ndarray], elements: pd.DataFrame, cells: list[str], seed: int,
                  site_spacing: int = SITE_SPACING, contact_depth: float = CONTACT_DEPTH, boundary: float = 1.0):
-        from epizoo.sources.genome import ArrayGenome
-
         self.seed, self.cells = seed, list(cells)
         self.site_spacing, self.contact_depth, self.boundary = site_spacing, contact_depth, boundary
         rng = np.random.default_rng([seed, 10])

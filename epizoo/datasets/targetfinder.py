@@ -19,6 +19,7 @@ import pandas as pd
 from epizoo import catalog, coords
 from epizoo.datasets.base import DatasetRequest, LoadedDataset, normalise_pair_table
 from epizoo.errors import InputFileError, UnknownNameError
+from epizoo.sources import signals
 
 CELL_LINES = ("GM12878", "HUVEC", "HeLa-S3", "IMR90", "K562", "NHEK")
 COLUMNS = ("enhancer_name", "promoter_name", "label")
@@ -79,8 +80,6 @@ def check_rows(path: Path, raw: pd.DataFrame, enhancer: pd.DataFrame, promoter: 
 
 def load_transepi(cells: list[str]) -> pd.DataFrame:
     """The pairs of TransEPI's feature tables for ``cells`` (their signals join them exactly)."""
-    from epizoo.sources import signals
-
     cat = catalog.load_catalog(signals.CATALOG)
     convention = cat.extra.get("name_conventions", {}).get("targetfinder", "bed")
     tables = []
