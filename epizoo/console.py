@@ -15,7 +15,7 @@ stderr = Console(stderr=True)
 
 def print_json(obj: Any) -> None:
     """Machine-readable output for ``--json``: plain JSON on stdout, no colour, no wrapping."""
-    from epizoo.jsontext import dumps  # numpy loads only with a --json output
+    from epizoo.jsontext import dumps  # lazy: imports numpy, which only a --json output needs (every command imports console)
 
     print(dumps(obj, indent=2))
 
