@@ -37,9 +37,14 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from epizoo import coords
-from epizoo.textfile import numbered_lines
+from epizoo import __version__, console, coords
+from epizoo.checkpoint import load_checkpoint_model, model_windows
+from epizoo.contigs import natural_key
+from epizoo.devices import resolve_device
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError, SequenceError
+from epizoo.extras import require
+from epizoo.sources.genome import FastaGenome, _naming_hint
+from epizoo.textfile import numbered_lines
 from epizoo.zoo import ModelSpec
 
 DEFAULT_MIN_DISTANCE = 10_000
@@ -188,8 +193,6 @@ def read_promoters(path: str | Path, tss: str = "transcript") -> Elements:
 
 def check_on_genome(elements: Elements, source: Any, path: str | Path, what: str) -> None:
     """Every contig of ``elements`` is in the FASTA and every element lies within its contig."""
-    from epizoo.sources.genome import _naming_hint
-
     known = set(source.contigs())
     absent = sorted(set(elements.contig) - known)
     if absent:
@@ -273,8 +276,6 @@ def plan_contig(contig: str, enhancers: Elements, promoters: Elements, min_dista
 
 def plan_genome(enhancers: Elements, promoters: Elements, min_distance: int, max_distance: int) -> list[ContigPlan]:
     """One plan per contig holding both kinds, in epizoo's contig order (those without a pair left out)."""
-    from epizoo.contigs import natural_key
-
     plans = []
     for contig in sorted(set(enhancers.contig) & set(promoters.contig), key=natural_key):
         plan = plan_contig(
@@ -291,8 +292,6 @@ def scan_windows(spec: ModelSpec, description: dict[str, Any]) -> dict[str, int]
     """The window lengths a scan reads for the model: its own (:func:`~epizoo.inference.model_windows`),
     or none for a model of the pair's distance alone (``inputs=()``). A model that is not a pair model,
     or that reads epigenomic signals (which a FASTA does not hold), is refused in one line."""
-    from epizoo.checkpoint import model_windows
-
     if spec.task != "pair":
         raise EpizooError(f"{spec.name} is a {spec.task} model; epizoo scan scores enhancer-promoter pairs: give a pair model's checkpoint")
     if spec.reads("signals"):
@@ -386,8 +385,7 @@ _WORKER_MODELS: dict[tuple, tuple[Any, dict[str, int]]] = {}
 
 def _worker_scorer(job: _Job) -> tuple[Any, dict[str, int]]:
     """The job's model, loaded once per worker process."""
-    from epizoo.checkpoint import load_checkpoint_model
-    from epizoo.inference import pair_scorer
+    from epizoo.inference import pair_scorer  # lazy: imports torch and scikit-learn
 
     folder = Path(job.checkpoint)  # a checkpoint rewritten since (same path, new files) is loaded again
     stamp = tuple(sorted((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in folder.iterdir())) if folder.is_dir() else ()
@@ -399,8 +397,6 @@ def _worker_scorer(job: _Job) -> tuple[Any, dict[str, int]]:
 
 
 def _run_job(job: _Job) -> int:
-    from epizoo.sources.genome import FastaGenome
-
     if job.threads:
         import torch
 
@@ -412,14 +408,12 @@ def _run_job(job: _Job) -> int:
 
 def _run_dask(jobs: list[_Job], workers: int | None, scheduler: str | None, advance: Callable[[int], None], log: Callable[[str], None]) -> None:
     """One dask task per contig on a local cluster (``workers`` processes) or an existing scheduler."""
-    from types import SimpleNamespace
-
     import dask
     from distributed import as_completed
 
-    from epizoo.bench.runner import _Cluster, _quiet_dask
+    from epizoo.bench.runner import _Cluster, _quiet_dask  # lazy: imports torch and scikit-learn
 
-    cluster = _Cluster(SimpleNamespace(workers=workers, scheduler=scheduler), log)
+    cluster = _Cluster(workers, scheduler, log)  # no GPU resources: every job runs on its own job.device
     try:
         with _quiet_dask():
             n_workers = max(1, len(cluster.client.scheduler_info()["workers"]))
@@ -441,8 +435,6 @@ def _with_threads(job: _Job, threads: int) -> _Job:
 
 # ---- output --------------------------------------------------------------------------------------
 def _header(model: str, checkpoint: str | Path, min_distance: int, max_distance: int, command: str) -> str:
-    from epizoo import __version__
-
     lines = ["#" + "\t".join(COLUMNS), f"# epizoo {__version__} scan; model {model}; checkpoint {Path(checkpoint).name}; "
              f"pairs on one contig with {min_distance} <= distance < {max_distance} bp; score: probability"]
     if command:
@@ -455,7 +447,6 @@ def _finish(plain: Path, out: Path) -> None:
     if not out.name.endswith(".gz"):
         os.replace(plain, out)
         return
-    from epizoo.extras import require
 
     pysam = require("pysam", "genome", needed_for="a bgzip + tabix output (.gz)")
     packed = plain.with_name(plain.name + ".gz")
@@ -473,8 +464,6 @@ def _check_out(out: Path) -> None:
     if not out.parent.is_dir() and out.parent.exists():
         raise InputFileError(f"-o {out}: {out.parent} is not a folder")
     if out.name.endswith(".gz"):  # before the scan, not after it
-        from epizoo.extras import require
-
         require("pysam", "genome", needed_for="a bgzip + tabix output (.gz)")
 
 
@@ -538,11 +527,8 @@ def scan(
         EpizooError: a bad distance range, ``batch_size``, ``tss``, ``device`` or ``precision``, both
             ``workers`` and ``scheduler``, or a checkpoint that cannot be loaded or scanned.
     """
-    from epizoo.sources.genome import FastaGenome
-    from epizoo.checkpoint import load_checkpoint_model
-    from epizoo.inference import pair_scorer
-    from epizoo.training.loader import MEMORY_FRACTION, available_memory
-    from epizoo.devices import resolve_device
+    from epizoo.inference import pair_scorer  # lazy: imports torch and scikit-learn
+    from epizoo.training.loader import MEMORY_FRACTION, available_memory  # lazy: imports torch
 
     started = time.monotonic()
     out = Path(out)
@@ -588,7 +574,6 @@ def scan(
                          target, precision, batch_size, float(memory_budget), threads)
                     for i, plan in enumerate(plans)
                 ]
-                from epizoo import console
 
                 _run_dask(jobs, workers, scheduler, advance, lambda text: console.stderr.print(text, markup=False, highlight=False) if progress else None)
                 _join(header, [Path(job.part) for job in jobs], plain)
@@ -624,8 +609,6 @@ def _join(header: str, parts: list[Path], plain: Path) -> None:
 @contextmanager
 def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
     """A rich bar of pairs scored that shows pairs/s (silent without ``enabled``); yields ``advance(n)``."""
-    from epizoo import console
-
     with console.progress(enabled) as bar:
         task = bar.add_task("scan", total=total, status="")
         started, done = time.monotonic(), [0]

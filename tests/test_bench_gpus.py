@@ -129,9 +129,9 @@ def test_a_local_cluster_on_a_gpu_machine_gives_each_worker_one_gpu(two_gpus, mo
     monkeypatch.setattr(distributed, "LocalCluster", FakeCluster)
     monkeypatch.setattr(distributed, "Client", lambda cluster, **kwargs: SimpleNamespace(dashboard_link=None))
     lines = []
-    runner._Cluster(config(device="cuda", workers=2), lines.append)
+    runner._Cluster.for_bench(config(device="cuda", workers=2), lines.append)
     assert made["resources"] == {"GPU": 1} and made["n_workers"] == 2
     assert "one GPU each" in lines[0]
     made.clear()
-    runner._Cluster(config(device="cpu", workers=2), lines.append)
+    runner._Cluster.for_bench(config(device="cpu", workers=2), lines.append)
     assert "resources" not in made

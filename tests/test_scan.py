@@ -224,6 +224,43 @@ def test_dask_by_contig_gives_the_single_process_rows(inputs, checkpoints, tmp_p
     assert two.read_text() == one.read_text()
 
 
+def test_workers_start_a_local_cluster_from_plain_parameters(monkeypatch):
+    """``--workers N`` makes the bench's dask cluster from the worker count alone: no bench
+    configuration (which a scan does not have), and no GPU resources (each job names its device)."""
+    import distributed
+
+    from epizoo import inference_scan
+
+    made = {}
+
+    class FakeCluster:
+        def __init__(self, **kwargs):
+            made.update(kwargs)
+
+        def close(self):
+            made["closed"] = True
+
+    class FakeClient:
+        dashboard_link = None
+
+        def __init__(self, cluster, **kwargs):
+            pass
+
+        def scheduler_info(self):
+            raise RuntimeError("stop after the cluster is made")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(distributed, "LocalCluster", FakeCluster)
+    monkeypatch.setattr(distributed, "Client", FakeClient)
+    lines = []
+    with pytest.raises(RuntimeError, match="stop after the cluster"):
+        inference_scan._run_dask([], 2, None, lambda n: None, lines.append)
+    assert made["n_workers"] == 2 and "resources" not in made and made["closed"]
+    assert lines == ["dask: local cluster of 2 processes"]
+
+
 # ---- the command -----------------------------------------------------------------------------------
 def test_cli_end_to_end(inputs, checkpoints, tmp_path):
     out = tmp_path / "cli.bedpe.gz"

@@ -25,21 +25,28 @@ from typing import Callable
 
 import pandas as pd
 
+from epizoo import checkpoint
 from epizoo.bench.config import CROSS_SPLITS, EXECUTION_KEYS, LEAKY_SPLITS, LOCATION_KEYS, BenchConfig, Task, safe_name
 from epizoo.bench.contact_tasks import plan_maps
 from epizoo.bench.kinds import CONTACT_MAPS, PAIR_ONLY_OPTIONS, kind_of
 from epizoo.bench.plan import check_controls, plan
 from epizoo.bench.progress import PlainProgress, QuietProgress, RichProgress, make_progress
+from epizoo.bench.regimes import check_split, parse_regimes
 from epizoo.bench.rundir import (
     LOCK_FILE, METRIC_COLUMNS, RunDirectory, RunDirectoryError, _check_out, collect_results, environment, metrics_table,
     provenance, write_metrics,
 )
 from epizoo.bench.task import PREDICTION_COLUMNS, _json_default, run_task
-from epizoo import checkpoint
+from epizoo.devices import resolve_device
+from epizoo.encoders import dna2vec_unavailable_reason, dna2vec_vectors
 from epizoo.errors import EpizooError
-from epizoo.plugins import get_model
-from epizoo.jsontext import dumps
 from epizoo.files import write_text
+from epizoo.jsontext import dumps
+from epizoo.plugins import get_model, get_models
+from epizoo.schema import store_layers
+from epizoo.store.integrity import verify_before_reading_all
+from epizoo.store.io import open_store
+from epizoo.training.loader import BALANCE_MODES
 
 __all__ = [
     "CROSS_SPLITS", "EXECUTION_KEYS", "LEAKY_SPLITS", "LOCATION_KEYS", "LOCK_FILE", "METRIC_COLUMNS", "PREDICTION_COLUMNS",
@@ -71,39 +78,47 @@ class _Cluster:
     :data:`SCHEDULER_TIMEOUT` seconds is one line and leaves nothing behind. dask's own log lines and
     warnings are kept off the terminal (``--no-progress`` means warnings from epizoo only); the
     dashboard address is shown when the cluster starts.
+
+    Built from what it needs (``workers`` or ``scheduler``; ``gpus``: GPUs a local cluster's workers
+    take one each, 0 for none), so that ``epizoo scan`` makes one without a bench configuration;
+    :meth:`for_bench` is the bench's.
     """
 
-    def __init__(self, config: BenchConfig, log: Callable[[str], None]):
+    def __init__(self, workers: int | None, scheduler: str | None, log: Callable[[str], None], gpus: int = 0):
         import logging
 
         from distributed import Client, LocalCluster
 
-        self.cluster, gpus = None, 0
+        self.cluster = None
         for name in ("distributed", "bokeh", "tornado"):
             logging.getLogger(name).setLevel(logging.ERROR)
         with _quiet_dask():
-            if config.scheduler:
+            if scheduler:
                 try:
-                    self.client = Client(config.scheduler, timeout=SCHEDULER_TIMEOUT)
+                    self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
                 except (OSError, TimeoutError, ValueError) as exc:
                     reason = "did not answer" if isinstance(exc, (OSError, TimeoutError)) else f"is not a dask address ({exc})"
                     raise EpizooError(
-                        f"no dask scheduler at {config.scheduler}: it {reason} within {SCHEDULER_TIMEOUT} s; "
+                        f"no dask scheduler at {scheduler}: it {reason} within {SCHEDULER_TIMEOUT} s; "
                         "start one with `dask scheduler`, or use --workers N for a local cluster"
                     ) from None
             else:
-                gpus = local_gpus(config)
                 self.cluster = LocalCluster(
-                    n_workers=config.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                     silence_logs=logging.ERROR, **({"resources": {"GPU": 1}} if gpus else {}),
                 )
                 self.client = Client(self.cluster)
-        where = "local cluster of " + f"{config.workers} processes" if self.cluster is not None else f"scheduler {config.scheduler}"
+        where = "local cluster of " + f"{workers} processes" if self.cluster is not None else f"scheduler {scheduler}"
         if self.cluster is not None and gpus:
-            shared = f"; {config.workers} workers share {gpus} GPUs" if config.workers > gpus else ""
+            shared = f"; {workers} workers share {gpus} GPUs" if workers > gpus else ""
             where += f", one GPU each (worker i on cuda:i mod {gpus}){shared}"
         link = self.client.dashboard_link
         log(f"dask: {where}" + (f"; dashboard at {link}" if link else ""))
+
+    @classmethod
+    def for_bench(cls, config: BenchConfig, log: Callable[[str], None]) -> _Cluster:
+        """The bench's cluster: a local one's workers take this machine's GPUs (:func:`local_gpus`)."""
+        return cls(config.workers, config.scheduler, log, gpus=0 if config.scheduler else local_gpus(config))
 
     def close(self) -> None:
         with _quiet_dask():
@@ -199,13 +214,6 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
         EpizooError: an option out of range, an unknown regime, a model that cannot read the store, or
             a bad device.
     """
-    from epizoo import open_store
-    from epizoo.bench.regimes import check_split, parse_regimes
-    from epizoo.store.integrity import verify_before_reading_all
-    from epizoo.plugins import get_models
-    from epizoo.training.loader import BALANCE_MODES
-    from epizoo.devices import resolve_device
-
     if config.balance not in BALANCE_MODES:
         raise EpizooError(f"unknown --balance {config.balance!r}; choose one of {', '.join(BALANCE_MODES)}")
     for option, value in (("--models", config.models), ("--cell-lines", config.cell_lines), ("--folds", config.folds)):
@@ -240,7 +248,7 @@ def bench(config: BenchConfig, resume: bool = False, progress=None) -> pd.DataFr
         tasks, skipped, leakage = plan(ds, config, warn=progress.log)
     run = RunDirectory(config.out)
     _check_out(run.root)
-    cluster = _Cluster(config, progress.log) if config.workers or config.scheduler else None
+    cluster = _Cluster.for_bench(config, progress.log) if config.workers or config.scheduler else None
     try:
         run.open(config, resume)
         write_text(run.environment, dumps(environment(str(device), config.threads), indent=2) + "\n")
@@ -292,8 +300,6 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
     """The models whose inputs the store holds; with ``--models all`` the others are skipped (and
     listed), a model named outright that cannot read the store is one line. A contact-map model
     reads the genome layer, and runs the specific regime only."""
-    from epizoo.schema import store_layers
-
     layers = set(store_layers(ds))
     unreadable = {}
     for name in names:
@@ -316,7 +322,6 @@ def _models_for_store(ds, store: str, names: list[str], every_model: bool, regim
 
 def _say_which_embedding(config: BenchConfig, progress) -> None:
     """Tell the user, before training, when embedding models cannot start from the dna2vec vectors."""
-    from epizoo.encoders import dna2vec_unavailable_reason, dna2vec_vectors
     if any(get_model(name).uses_pretrained_embedding for name in config.models) and dna2vec_vectors() is None:
         progress.log(f"dna2vec vectors unavailable ({dna2vec_unavailable_reason()}); k-mer embedding models start from "
                      "6-mer vectors trained with gensim on each fold's training side")
