@@ -143,7 +143,7 @@ def _leaky_split(ds, **options):
 
 
 def test_a_leaking_fold_is_refused(store, tmp_path, monkeypatch):
-    monkeypatch.setattr("epizoo.plugins.get_split", lambda name: Registered(name, _leaky_split))
+    monkeypatch.setattr("epizoo.bench.plan.get_split", lambda name: Registered(name, _leaky_split))
     config = BenchConfig(store=store, out=str(tmp_path / "run"), models=["distance"], progress=False)
     with pytest.raises(LeakageError, match="leaks"):
         bench(config)
@@ -155,7 +155,7 @@ def test_leakage_check_runs_on_every_fold_and_one_class_folds_are_skipped(store,
 
     checked = []
     original = epizoo.splits.check_leakage
-    monkeypatch.setattr(epizoo.splits, "check_leakage", lambda ds, fold, strict=True: checked.append((fold.name, strict)) or original(ds, fold, strict=strict))
+    monkeypatch.setattr("epizoo.bench.plan.check_leakage", lambda ds, fold, strict=True: checked.append((fold.name, strict)) or original(ds, fold, strict=strict))
     labels = epizoo.open_store(store)["pair_label"].values.astype(bool)
     loco = epizoo.plugins.get_split("loco").function
 
@@ -164,7 +164,7 @@ def test_leakage_check_runs_on_every_fold_and_one_class_folds_are_skipped(store,
         negatives = folds[0].test & ~labels
         return [*folds, Fold("negatives-only", folds[0].train, folds[0].valid, negatives, {})]
 
-    monkeypatch.setattr("epizoo.plugins.get_split", lambda name: Registered(name, with_negative_only_fold))
+    monkeypatch.setattr("epizoo.bench.plan.get_split", lambda name: Registered(name, with_negative_only_fold))
     config = BenchConfig(store=store, out=str(tmp_path / "run"), models=["distance"], progress=False)
     table = bench(config)
     assert checked == [("chr1", True), ("chr2", True), ("chrX", True), ("negatives-only", True)]

@@ -161,3 +161,33 @@ def test_demo_leaves_contact_models_out_of_all_and_refuses_them_named():
     assert said == ["skipped chromnet: --demo applies to pair models only, and it is a contact-map model"]
     with pytest.raises(EpizooError, match="--demo applies to pair models only; chromnet is a contact-map model"):
         _models_for_options(config, False, said.append)
+
+
+def test_pairs_are_scored_with_the_fields_a_checkpoint_records(monkeypatch):
+    """A bench pair task scores ChromNet with the description train-contacts would write to
+    checkpoint.json (epizoo.checkpoint.checkpoint_model_fields), not a hand-made stand-in."""
+    from types import SimpleNamespace
+
+    from epizoo.bench import contact_tasks
+    from epizoo.checkpoint import CHECKPOINT_FORMAT
+    from epizoo.plugins import get_model
+
+    spec = get_model("chromnet")
+    hparams = spec.hparams()
+    model = spec.factory(**hparams)
+    result = SimpleNamespace(summary={"hparams": hparams, "step": 123}, state_dict=model.state_dict())
+    seen = {}
+
+    def scored(model, spec, description, ds, pairs):
+        seen["description"], seen["pairs"] = description, pairs
+        return SimpleNamespace(scores=np.array([0.25, np.nan]), note=lambda: "unseen", windows=2)
+
+    monkeypatch.setattr(contact_tasks, "contact_pair_result", scored)
+    ds = {"pair_label": SimpleNamespace(values=np.array([1, 0, 1]))}
+    pairs, labels, scores, unseen = contact_tasks._score_pairs(spec, ds, SimpleNamespace(test=[2, 0]), result)
+    description = seen["description"]
+    assert description["format"] == CHECKPOINT_FORMAT and description["model"] == "chromnet" and description["kind"] == spec.kind
+    assert description["plugin"] and description["hparams"]["n_bins"] == hparams["n_bins"]
+    assert description["contact_training"]["step"] == 123
+    assert list(pairs) == list(seen["pairs"]) == [0, 2] and list(labels) == [1.0, 1.0]
+    assert unseen["count"] == 1 and scores[1] < scores[0]  # the pair the model cannot see ranks last

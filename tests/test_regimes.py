@@ -141,7 +141,7 @@ def mismatched_split(ds, **options):
 
 
 def test_a_gen_fold_that_would_leak_is_refused_before_training(store, tmp_path, monkeypatch):
-    monkeypatch.setattr("epizoo.plugins.get_split", lambda name: Registered(name, mismatched_split))
+    monkeypatch.setattr("epizoo.bench.plan.get_split", lambda name: Registered(name, mismatched_split))
     trained = []
     monkeypatch.setattr("epizoo.bench.kinds.train_fold", lambda *a, **k: trained.append(a))
     ds = epizoo.open_store(store)

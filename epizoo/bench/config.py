@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from epizoo.training.trainer import TrainOptions
+from epizoo.training.trainer import TrainOptions
 
 CROSS_SPLITS = ("cross-cell-line", "cross-cell-line-strict")
 # Splits that choose their own train and test cell lines (split options train= and test=): each
@@ -65,8 +64,6 @@ class BenchConfig:
     signal_pairs_only: bool = False  # every model trains and is scored on the pairs with signal values only
 
     def train_options(self, device: str | None = None, threads: int | None = None) -> TrainOptions:
-        from epizoo.training.trainer import TrainOptions
-
         return TrainOptions(
             tiny=self.tiny, demo=self.demo, epochs=self.epochs, batch_size=self.batch_size, max_pairs=self.max_pairs,
             budget_minutes=self.budget, lr=self.lr, precision=self.precision, balance=self.balance, device=device or self.device,

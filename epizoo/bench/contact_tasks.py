@@ -38,7 +38,15 @@ from typing import Any, Callable
 import numpy as np
 
 from epizoo.bench.config import BenchConfig, Task
+from epizoo.checkpoint import checkpoint_model_fields
+from epizoo.contact.pairs import contact_pair_result, has_tracks
+from epizoo.contact.train import ContactOptions, train_contact_model
+from epizoo.contact.windows import as_genome, chromosome_split
 from epizoo.errors import EmptyResultError, EpizooError
+from epizoo.plugins import get_model
+from epizoo.store.io import open_store
+from epizoo.training.trainer import TrainResult
+from epizoo.zoo import ModelSpec
 
 MAP_SPLITS = ("chromosome", "cross-cell-line")
 MAP_METRICS = ("map_pearson", "diagonal_pearson", "insulation_pearson", "mse", "n_windows")
@@ -49,9 +57,6 @@ EMPTY = np.empty(0, dtype=np.int64)
 # ---- planning -----------------------------------------------------------------------------------
 def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
     """The tasks of a maps benchmark (see the module)."""
-    from epizoo.plugins import get_model
-    from epizoo.contact.windows import as_genome, chromosome_split
-
     if config.split not in MAP_SPLITS:
         raise EpizooError(
             f"contact-map models are benchmarked on maps with --split {' or --split '.join(MAP_SPLITS)}, not {config.split}; "
@@ -83,10 +88,8 @@ def plan_maps(ds: Any, config: BenchConfig) -> list[Task]:
     return tasks
 
 
-def _map_cells(genome: Any, spec: Any, wanted: list[str] | None) -> tuple[list[str], list[str]]:
+def _map_cells(genome: Any, spec: ModelSpec, wanted: list[str] | None) -> tuple[list[str], list[str]]:
     """(cell lines with every track the model reads, those of them with contact maps), after --cell-lines."""
-    from epizoo.contact.pairs import has_tracks
-
     with_tracks = sorted({str(cell) for cell, _ in genome.track_names()})
     if wanted:
         lookup = {name.lower(): name for name in with_tracks}
@@ -114,10 +117,8 @@ def pair_fold_contigs(ds: Any, genome_contigs: list[str], task: Task) -> dict[st
     return {"train": train, "valid": [c for c in genome_contigs if c in valid], "test": [c for c in genome_contigs if c in test]}
 
 
-def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
+def pair_skip_reason(ds: Any, genome: Any, spec: ModelSpec, task: Task) -> str | None:
     """Why a contact model cannot run on a pair task, or None."""
-    from epizoo.contact.pairs import has_tracks
-
     sides = pair_fold_contigs(ds, [str(c) for c in genome.genome_contigs()], task)
     if isinstance(sides, str):
         return sides
@@ -133,8 +134,6 @@ def pair_skip_reason(ds: Any, genome: Any, spec: Any, task: Task) -> str | None:
 
 # ---- running ------------------------------------------------------------------------------------
 def contact_options(config: BenchConfig, info: dict[str, Any], device: str):
-    from epizoo.contact.train import ContactOptions
-
     return ContactOptions(
         tiny=config.tiny, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.lr,
         split=info["split"], cell_lines=list(info["train_cell_lines"]), test_cell_lines=list(info["test_cell_lines"]),
@@ -150,15 +149,11 @@ def _epoch_adapter(on_epoch: Callable[[dict], None] | None) -> Callable[[dict], 
     return lambda record: on_epoch({**record, "loss": record["train_loss"]})
 
 
-def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, on_epoch=None):
+def train_contact_task(spec: ModelSpec, config: BenchConfig, task: Task, device: str, on_epoch=None):
     """Train a contact model for ``task`` and score it: the test maps (a maps task) or the test pairs.
 
     Returns a :class:`~epizoo.training.trainer.TrainResult` (no pairs for a maps task) whose summary
     carries the contact training, the map metrics of the model and the baseline, and the curves."""
-    from epizoo import open_store
-    from epizoo.contact.train import train_contact_model
-    from epizoo.training.trainer import TrainResult
-
     ds = open_store(config.store)
     info = task.info.get("contact") or _pair_task_info(ds, spec, task)
     result = train_contact_model(spec, ds, contact_options(config, info, device), on_epoch=_epoch_adapter(on_epoch))
@@ -179,9 +174,7 @@ def train_contact_task(spec: Any, config: BenchConfig, task: Task, device: str, 
     return TrainResult(pairs, labels, scores, history, summary, result.state_dict)
 
 
-def _pair_task_info(ds: Any, spec: Any, task: Task) -> dict[str, Any]:
-    from epizoo.contact.windows import as_genome
-
+def _pair_task_info(ds: Any, spec: ModelSpec, task: Task) -> dict[str, Any]:
     genome = as_genome(ds)
     sides = pair_fold_contigs(ds, [str(c) for c in genome.genome_contigs()], task)
     if isinstance(sides, str):
@@ -191,13 +184,12 @@ def _pair_task_info(ds: Any, spec: Any, task: Task) -> dict[str, Any]:
     return {"split": sides, "train_cell_lines": task.train_cell_line.split("+"), "test_cell_lines": tested}
 
 
-def _score_pairs(spec: Any, ds: Any, task: Task, result) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+def _score_pairs(spec: ModelSpec, ds: Any, task: Task, result) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
     """The test pairs' predicted contacts; those the model cannot see ranked below every other."""
-    from epizoo.contact.pairs import contact_pair_result
-
     model = spec.factory(**result.summary["hparams"])
     model.load_state_dict(result.state_dict)
-    description = {"hparams": result.summary["hparams"], "contact_training": result.summary}
+    # what train-contacts records in checkpoint.json, so the pairs are scored as a saved checkpoint's are
+    description = {**checkpoint_model_fields(spec, result.summary["hparams"]), "contact_training": result.summary}
     pairs = np.sort(np.asarray(task.test, dtype=np.int64))
     scored = contact_pair_result(model, spec, description, ds, pairs)
     scores = scored.scores.copy()
@@ -208,7 +200,7 @@ def _score_pairs(spec: Any, ds: Any, task: Task, result) -> tuple[np.ndarray, np
     return pairs, labels, scores.astype(np.float32), {"count": int(unseen.sum()), "note": scored.note(), "windows": scored.windows}
 
 
-def _recipe(spec: Any) -> dict[str, Any]:
+def _recipe(spec: ModelSpec) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(spec.recipe)

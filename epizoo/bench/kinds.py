@@ -16,6 +16,7 @@ from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.contact_tasks import pair_skip_reason, train_contact_task
 from epizoo.bench.rundir import RunDirectory
 from epizoo.checkpoint import load_checkpoint
+from epizoo.contact.windows import as_genome
 from epizoo.errors import EpizooError, UnknownNameError
 from epizoo.plugins import get_model
 from epizoo.training.trainer import Sides, train_fold
@@ -79,14 +80,12 @@ class ContactMapModels(PairModels):
         return False
 
     def skip_reason(self, ds: Any, task: Task) -> str | None:
-        from epizoo.contact.windows import as_genome
-
         return pair_skip_reason(ds, as_genome(ds), get_model(task.model), task)
 
-    def train(self, spec, config, task, options, run, on_epoch, on_batch):
+    def train(self, spec: ModelSpec, config, task, options, run, on_epoch, on_batch):
         return train_contact_task(spec, config, task, options.device, on_epoch)
 
-    def checkpoint_fields(self, spec, result):
+    def checkpoint_fields(self, spec: ModelSpec, result):
         return {"task": spec.task, "contact_training": result.summary["contact_training"]}
 
 

@@ -21,7 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from epizoo import console
 from epizoo.bench.contact_tasks import MAP_METRICS
+from epizoo.bench.plots import LEGEND_SIZE, _pyplot, model_colours, save_figure
 from epizoo.files import write_text
 
 DIAGONAL_PNG = "diagonal-pearson.png"
@@ -89,7 +91,6 @@ def maps_markdown(report: MapsReport) -> str:
 def diagonal_plot(report: MapsReport) -> str | None:
     if report.diagonal.empty:
         return None
-    from epizoo.bench.plots import LEGEND_SIZE, _pyplot, model_colours, save_figure
 
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(6, 4))
@@ -122,8 +123,6 @@ def maps_json(report: MapsReport) -> dict[str, Any]:
 
 def print_maps_report(report: MapsReport) -> None:
     from rich.table import Table
-
-    from epizoo import console
 
     for metric in SHOWN:
         table = wide(report, metric)

@@ -11,8 +11,10 @@ import numpy as np
 from epizoo import contigs
 from epizoo.bench.config import CONTROLS, CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, BenchConfig, Task
 from epizoo.bench.kinds import PAIRS, kind_of
+from epizoo.bench.regimes import regime_tasks
 from epizoo.errors import EmptyResultError, EpizooError
-from epizoo.plugins import get_model
+from epizoo.plugins import get_model, get_split
+from epizoo.splits import check_leakage
 
 
 def _cell_line_names(ds) -> list[str]:
@@ -59,8 +61,6 @@ def _split_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, 
 def _multi_cell_calls(ds, config: BenchConfig) -> Iterable[tuple[str, str, dict[str, Any]]]:
     """One call per test cell line of a split that names its own (``transepi``): its folds train on
     the ``train=`` cell lines together, so the report column is ``A+B -> TEST``."""
-    from epizoo.plugins import get_split
-
     probe = get_split(config.split).function(ds, **config.split_options)
     train_lines = probe[0].info["train_cell_lines"]
     for test in dict.fromkeys(line for fold in probe for line in fold.info["test_cell_lines"]):
@@ -148,8 +148,6 @@ def _only_measured(tasks: list[Task], skipped: list[dict], measured: np.ndarray,
 
 
 def _check_fold(ds, fold, split: str, report_leak: Callable[[str], None]) -> dict[str, Any]:
-    from epizoo.splits import check_leakage
-
     if split in LEAKY_SPLITS:
         report = check_leakage(ds, fold, strict=False)
         if report.leaks:
@@ -186,8 +184,6 @@ def control_tasks(ds, config: BenchConfig, warn: Callable[[str], None]) -> tuple
     """Each model on one fold per cell line of each control split (``random``: pairs drawn at random,
     so test elements are seen in training). It rewards memorisation: a model that can fit the data
     shows it here, whatever it does under the chosen split."""
-    from epizoo.plugins import get_split
-
     labels = np.asarray(ds["pair_label"].values).astype(bool)
     tasks, leakage = [], []
     for control in config.controls:
@@ -216,9 +212,6 @@ def plan(ds, config: BenchConfig, warn: Callable[[str], None] = print) -> tuple[
     :class:`~epizoo.errors.LeakageError`) except for the splits that leak by design. The gen and
     best regimes add their tasks and their gen folds' checks (:mod:`epizoo.bench.regimes`).
     """
-    from epizoo.bench.regimes import regime_tasks
-    from epizoo.plugins import get_split
-
     split = get_split(config.split)
     labels = np.asarray(ds["pair_label"].values).astype(bool)
     tasks, skipped, leakage = [], [], []

@@ -26,6 +26,7 @@ import pandas as pd
 
 from epizoo.bench.results import column_of, fold_learning, fold_predictions, group_of, learning_curves, mean_sd, metric_columns
 from epizoo.bench.runner import safe_name
+from epizoo.contigs import natural_order
 from epizoo.files import into_place
 
 AUROC_CMAP = "RdBu"  # diverging: red below chance, white at chance, blue above
@@ -239,8 +240,6 @@ def _annotate(axis, matrix: pd.DataFrame) -> None:
 
 def _fold_order(names) -> list[str]:
     """Contigs in natural order (chr2 before chr10, chrX after chr22), other fold names with digits as numbers."""
-    from epizoo.contigs import natural_order
-
     return natural_order(names)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from epizoo import console
 from epizoo.bench.config import Task
-
-if TYPE_CHECKING:
-    from epizoo.training.trainer import TrainOptions
+from epizoo.plugins import get_model
+from epizoo.training.trainer import TrainOptions, resolve_recipe
 
 
 def _epoch_text(record: dict[str, Any]) -> str:
@@ -86,8 +86,6 @@ class RichProgress(PlainProgress):
     def session(self, tasks: list[Task]):
         from contextlib import contextmanager
 
-        from epizoo import console
-
         @contextmanager
         def live():
             with console.progress(True) as bar:
@@ -99,8 +97,6 @@ class RichProgress(PlainProgress):
         return live()
 
     def log(self, message: str) -> None:
-        from epizoo import console
-
         console.stderr.print(message, markup=False, highlight=False)
 
     def start(self, task: Task, skipped: bool = False, remote: bool = False) -> None:
@@ -108,8 +104,6 @@ class RichProgress(PlainProgress):
             self.skipping.add(task.key)  # done before: not counted in the rate of the time-left estimate
         if skipped or remote:
             return
-        from epizoo.plugins import get_model
-        from epizoo.training.trainer import resolve_recipe
 
         spec = get_model(task.model)
         epochs = 1 if spec.kind == "sklearn" else resolve_recipe(spec, self.options).epochs
@@ -141,8 +135,6 @@ class RichProgress(PlainProgress):
 
 def make_progress(enabled: bool, options: TrainOptions):
     """Rich on a terminal, plain lines otherwise, nearly silent with ``--no-progress``."""
-    from epizoo import console
-
     if not enabled:
         return QuietProgress()
     return RichProgress(options) if console.stderr.is_terminal else PlainProgress()

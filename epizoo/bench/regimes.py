@@ -27,6 +27,7 @@ import numpy as np
 from epizoo.bench.config import CROSS_SPLITS, LEAKY_SPLITS, MULTI_CELL_SPLITS, REGIMES, BenchConfig, Task
 from epizoo.errors import EpizooError
 from epizoo.options import comma_list
+from epizoo.splits import Fold, check_folds
 
 
 def parse_regimes(value: Any) -> list[str]:
@@ -53,8 +54,6 @@ def check_split(config: BenchConfig) -> None:
 
 def gen_fold(name: str, folds: dict[str, Any]) -> Any:
     """The fold the gen model trains on: the union of the cell lines' sides of fold ``name``."""
-    from epizoo.splits import Fold
-
     sides = [np.logical_or.reduce([getattr(fold, side) for fold in folds.values()]) for side in ("train", "valid", "test")]
     info = {"cell_lines": list(folds), "folds": {line: fold.info for line, fold in folds.items()}}
     return Fold(name, *sides, info=info)
@@ -63,8 +62,6 @@ def gen_fold(name: str, folds: dict[str, Any]) -> Any:
 def check_gen_fold(ds, gen, folds: dict[str, Any], split: str, warn: Callable[[str], None]) -> list[dict[str, Any]]:
     """Leakage reports of the gen training side against each cell line's test side; a leak raises
     :class:`~epizoo.errors.LeakageError` unless the split leaks by design (then it warns)."""
-    from epizoo.splits import Fold, check_folds
-
     union = "+".join(folds)
     per_line = [Fold(f"{gen.name} (gen on {union}, test {line})", gen.train, gen.valid, fold.test) for line, fold in folds.items()]
     leaky = split in LEAKY_SPLITS

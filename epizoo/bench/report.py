@@ -24,6 +24,9 @@ from typing import Any
 
 import pandas as pd
 
+from epizoo import console
+from epizoo.bench.config import CONTROL_LABELS
+from epizoo.bench.maps_report import MapsReport, is_maps_run, maps_json, print_maps_report, write_maps_report
 from epizoo.bench.plots import LEARNING_CURVES_PNG, make_plots
 from epizoo.bench.results import (
     BUDGET_COLUMNS,
@@ -43,7 +46,6 @@ from epizoo.bench.results import (
     regime_order,
     regimes_of,
 )
-from epizoo.bench.config import CONTROL_LABELS
 from epizoo.bench.stats import CI_TEXT, MIN_FOLDS_FOR_TEST, paired_comparisons
 from epizoo.files import write_text
 
@@ -440,8 +442,6 @@ def rich_tables(report: Report) -> list:
 
 
 def as_json(report: Report) -> dict[str, Any]:
-    from epizoo.bench.maps_report import MapsReport, maps_json
-
     if isinstance(report, MapsReport):
         return maps_json(report)
     summary = report.summary.astype(object).where(report.summary.notna(), None)
@@ -471,8 +471,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def write_report(run: str | Path) -> Report:
     """Build the report of ``run`` and write report.md, report.tsv and the plots into it (a contact-map
     benchmark's: :mod:`epizoo.bench.maps_report`)."""
-    from epizoo.bench.maps_report import is_maps_run, write_maps_report
-
     if is_maps_run(run):
         return write_maps_report(run)
     report = build_report(run)
@@ -483,9 +481,6 @@ def write_report(run: str | Path) -> Report:
 
 
 def print_report(report: Report) -> None:
-    from epizoo import console
-    from epizoo.bench.maps_report import MapsReport, print_maps_report
-
     if isinstance(report, MapsReport):
         return print_maps_report(report)
 

@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from epizoo.bench.config import CONTROL_LABELS, REGIMES, group_name, safe_name
+from epizoo.bench.stats import bootstrap_ci
 from epizoo.errors import InputFileError
+from epizoo.metrics import precision_at_70_recall
 
 # The memorisation rule, per fold: the training loss falls substantially while the validation
 # AUROC neither improves nor leaves the neighbourhood of chance.
@@ -260,9 +262,6 @@ def pooled_metrics(run: str | Path, metrics: pd.DataFrame) -> pd.DataFrame:
     """AUROC and AUPR of each model and column on all its folds' test predictions at once (as
     TransEPI reports its cross-cell table: one score over the union of the held-out chromosomes),
     with bootstrap confidence intervals (:mod:`epizoo.bench.stats`) and the precision at 70 % recall."""
-    from epizoo.bench.stats import bootstrap_ci
-    from epizoo.metrics import precision_at_70_recall
-
     rows = []
     keyed = metrics.assign(column=metric_columns(metrics), regime=regimes_of(metrics))
     keys = keyed[["model", "cell_line", "train_cell_line", "regime", "column"]].drop_duplicates()

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 
 from epizoo import __version__
-from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
 from epizoo import contigs
+from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
+from epizoo.bench.contact_tasks import diagonal_table, is_maps_record, maps_table
 from epizoo.errors import EpizooError, InputFileError
-from epizoo.plugins import get_model
-from epizoo.jsontext import dumps
 from epizoo.files import write_text
+from epizoo.jsontext import dumps
+from epizoo.plugins import get_model, list_plugins
+from epizoo.store.integrity import MANIFEST
 
 LOCK_FILE = ".lock"
 METRIC_COLUMNS = ("auroc", "aupr", "positive_rate", "aupr_ratio", "f1", "mcc", "precision", "recall", "n_pos", "n_neg")
@@ -205,9 +207,6 @@ def provenance(config: BenchConfig, skipped_models: dict[str, str]) -> dict[str,
     versions, and the models ``--models all`` left out with the reason."""
     import hashlib
 
-    from epizoo.plugins import list_plugins
-    from epizoo.store.integrity import MANIFEST
-
     manifest = Path(config.store) / MANIFEST
     return {
         "command": config.command,
@@ -281,8 +280,6 @@ def items_seen(result: dict[str, Any]) -> int | None:
 
 def write_metrics(run: RunDirectory, tasks: list[Task]) -> pd.DataFrame:
     """metrics.tsv from the finished tasks; a maps benchmark's also writes diagonal.tsv (its curves)."""
-    from epizoo.bench.contact_tasks import diagonal_table, is_maps_record, maps_table
-
     results = collect_results(run, tasks)
     if results and all(map(is_maps_record, results)):
         table = maps_table(results)

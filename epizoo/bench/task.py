@@ -17,9 +17,12 @@ from epizoo.bench.contact_tasks import is_maps_task
 from epizoo.bench.kinds import kind_of
 from epizoo.bench.rundir import RunDirectory
 from epizoo.checkpoint import checkpoint_model_fields
-from epizoo.jsontext import dumps
-from epizoo.files import write_text
 from epizoo.checkpoint import save_checkpoint
+from epizoo.files import write_text
+from epizoo.jsontext import dumps
+from epizoo.metrics import at_threshold, score_all
+from epizoo.plugins import get_model
+from epizoo.store.io import open_store
 
 PREDICTION_COLUMNS = (
     "pair", "label", "score", "pair_name", "contig", "cell_line", "enhancer", "enhancer_name", "promoter", "promoter_name",
@@ -95,9 +98,6 @@ def run_task(
     on_batch: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
     """Train and score one task, or return its recorded result when it is already done."""
-    from epizoo import open_store
-    from epizoo.plugins import get_model
-
     run = RunDirectory(config.out)
     task_dir = run.task_dir(task)
     recorded = run.result(task)
@@ -153,8 +153,6 @@ def run_task(
 def test_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """Every registered metric of a test side, and F1/MCC at the threshold chosen on the fold's
     validation side (max F1 there), never on the test pairs themselves."""
-    from epizoo.metrics import at_threshold, score_all
-
     chosen = at_threshold(labels, scores, threshold)
     return {**score_all(labels, scores), "valid_threshold": threshold,
             "f1_at_valid_threshold": chosen["f1"], "mcc_at_valid_threshold": chosen["mcc"]}
