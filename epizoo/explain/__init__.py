@@ -28,7 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from epizoo import __version__, console
+from epizoo.checkpoint import load_checkpoint_model, model_windows
+from epizoo.devices import resolve_device
 from epizoo.errors import EpizooError
+from epizoo.explain import motifs, outputs, segments, select, seqlets
+from epizoo.explain.motifs import consensus
+from epizoo.extras import check, require
+from epizoo.plugins import get_encoder
+from epizoo.zoo import ModelSpec
 
 __all__ = ["ExplainSettings", "explain"]
 
@@ -132,14 +140,8 @@ def explain(
         EpizooError: a setting out of range, a bad choice of checkpoint or ``side``, or a model that is
             not a torch model of a pair's two sequences.
     """
-    from epizoo import __version__, console
-    from epizoo.explain import ism, outputs, select
-    from epizoo.checkpoint import load_checkpoint_model, model_windows
-    from epizoo.inference import choose_checkpoint
-    from epizoo.plugins import get_encoder
-    from epizoo.devices import resolve_device
-
-    from epizoo.extras import check
+    from epizoo.explain import ism  # lazy: imports torch
+    from epizoo.inference import choose_checkpoint  # lazy: imports torch and scikit-learn
 
     check("explain", needed_for="epizoo explain")  # every package of the extra, before the (slow) work
     settings = settings or ExplainSettings()
@@ -163,7 +165,7 @@ def explain(
     encoding = description.get("input_encoding") or spec.input_encoding
     notes: list[str] = []  # deeplift: what was rewritten for its rules, and tangermeme's convergence warnings
     if settings.method == "deeplift":
-        from epizoo.explain import deeplift
+        from epizoo.explain import deeplift  # lazy: imports torch
 
         attribute, notes = deeplift.attributer(network, encoding, settings.shuffles, settings.batch_size, target)
     else:
@@ -187,8 +189,6 @@ def explain(
 
 
 def _targets(settings: ExplainSettings) -> list:
-    from epizoo.explain import motifs
-
     targets = motifs.jaspar_targets(settings.jaspar_release, tax_group=settings.jaspar_tax_group or None)
     if settings.motifs:
         targets += motifs.meme_targets(settings.motifs)
@@ -210,8 +210,6 @@ def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> tu
     For ISM and gradient x input, which give one score per base: neither gives the hypothetical
     contributions (one per base and letter) that TF-MoDISco needs, so these segments are clustered
     here on their 3-mer frequencies, as the paper did."""
-    from epizoo.explain import motifs, segments
-
     every = []
     for i, importance in enumerate(importances):
         codes = {kind: chosen.codes[kind][i] for kind in ("enhancer", "promoter")}
@@ -230,8 +228,6 @@ def _motifs(chosen, importances, settings: ExplainSettings, targets: list) -> tu
 def _modisco_motifs(chosen, importances, settings: ExplainSettings, targets: list) -> tuple[list[Cluster], dict]:
     """DeepLIFT: TF-MoDISco's patterns per element kind (:mod:`~epizoo.explain.seqlets`), each a cluster
     of seqlets with the pattern's PWM, and its best match; with modisco's counts."""
-    from epizoo.explain import seqlets
-
     clusters, counts = [], {}
     for kind in ("enhancer", "promoter"):
         codes = np.stack([chosen.codes[kind][i] for i in range(chosen.pairs.size)])
@@ -245,8 +241,6 @@ def _modisco_motifs(chosen, importances, settings: ExplainSettings, targets: lis
 
 
 def _match(clusters: list[Cluster], targets: list, max_q: float) -> None:
-    from epizoo.explain import motifs
-
     with_pwm = [c for c in clusters if c.pwm is not None]
     for cluster, matches in zip(with_pwm, motifs.best_matches([c.pwm for c in with_pwm], targets, max_q=max_q)):
         cluster.matches = matches
@@ -257,8 +251,6 @@ MATCH_COLUMNS = {"jaspar": "jaspar", "user": "motif"}  # column prefix of each g
 
 def _cluster_table(clusters: list[Cluster], logos: dict[str, str], with_user: bool):
     import pandas as pd
-
-    from epizoo.explain.motifs import consensus
 
     totals = {kind: sum(len(c.segments) for c in clusters if c.kind == kind) for kind in ("enhancer", "promoter")}
     rows = []
@@ -306,11 +298,7 @@ def _match_caption(match, max_q: float) -> str | None:
     return f"no JASPAR match at q <= {max_q:g} (nearest {match.target.id} {match.target.name}, q = {match.q_value:.2g})"
 
 
-def _write(folder: Path, chosen, importances, clusters, settings, spec, description, checkpoint, store, side, device) -> dict[str, Any]:
-    from epizoo.explain import outputs
-    from epizoo.explain.motifs import consensus
-    from epizoo.extras import require
-
+def _write(folder: Path, chosen, importances, clusters, settings, spec: ModelSpec, description, checkpoint, store, side, device) -> dict[str, Any]:
     write_meme = require("memelite.io", "explain").write_meme
 
     tracks, track_notes = outputs.write_tracks(folder, chosen, importances, settings.method, store)

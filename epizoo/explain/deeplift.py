@@ -36,6 +36,7 @@ from torch import nn
 
 from epizoo.errors import EpizooError
 from epizoo.explain.ism import KINDS, PairImportance, _onehot_int8, _sigmoid
+from epizoo.extras import require
 from epizoo.model_inputs import sequence_logits
 
 SEED = 0  # the references' shuffles: the same attributions on every run
@@ -156,8 +157,6 @@ class OneSide(nn.Module):
 
 def references(onehot: torch.Tensor, n: int, seed: int = SEED) -> torch.Tensor:
     """``(1, n, 4, L)`` dinucleotide shuffles of the bases of ``onehot`` ``(4, L)``, N columns kept in place."""
-    from epizoo.extras import require
-
     dinucleotide_shuffle = require("tangermeme.ersatz", "explain").dinucleotide_shuffle
 
     present = onehot.sum(dim=0) > 0
@@ -170,8 +169,6 @@ def references(onehot: torch.Tensor, n: int, seed: int = SEED) -> torch.Tensor:
 
 def _side(model: nn.Module, side: str, onehot: torch.Tensor, other: torch.Tensor, n_shuffles: int, batch_size: int,
           device: str, ops: dict, notes: set) -> np.ndarray:
-    from epizoo.extras import require
-
     deep_lift_shap = require("tangermeme.deep_lift_shap", "explain").deep_lift_shap
 
     # in eval mode: deep_lift_shap puts the wrapper back in the mode it found it in, and a wrapper left in
@@ -197,8 +194,6 @@ def _side(model: nn.Module, side: str, onehot: torch.Tensor, other: torch.Tensor
 def attributer(model: nn.Module, encoding: str, n_shuffles: int, batch_size: int, device: str) -> tuple[Callable, list[str]]:
     """A function of (enhancer codes, promoter codes) to that pair's :class:`PairAttribution`, and the
     notes of :func:`hookable` (to which the function adds tangermeme's convergence warnings)."""
-    from epizoo.extras import require
-
     maxpool_rule = require("tangermeme._deep_lift_utils", "explain")._maxpool
 
     if encoding != "onehot":

@@ -25,7 +25,9 @@ import torch
 from torch import nn
 
 from epizoo.errors import EpizooError
+from epizoo.extras import require
 from epizoo.model_inputs import sequence_logits
+from epizoo.nn import EmbeddedConv1d
 from epizoo.sequence import N_CODE
 
 KINDS = ("enhancer", "promoter")
@@ -99,8 +101,6 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 def ism_pair(wrapper: PairLogit, enhancer: np.ndarray, promoter: np.ndarray, width: int, step: int,
              batch_size: int, device: str) -> PairImportance:
     """Mask every window of both elements of one pair and score all variants in batches."""
-    from epizoo.extras import require
-
     predict = require("tangermeme.predict", "explain").predict
 
     starts = {kind: window_starts(len(codes), width, step) for kind, codes in zip(KINDS, (enhancer, promoter))}
@@ -135,8 +135,6 @@ def _embedding_scores(model: nn.Module, inputs: tuple[torch.Tensor, torch.Tensor
     def keep(module, args, output):
         output.retain_grad()
         calls.append((args[0], output))
-
-    from epizoo.nn import EmbeddedConv1d
 
     # the CPU table lookup of a k-mer conv skips the embedding module: the plain path calls it (same values)
     lookups = {layer: layer.path for layer in model.modules() if isinstance(layer, EmbeddedConv1d)}
@@ -179,8 +177,6 @@ def gradient_pair(model: nn.Module, encode: Callable, encoding: str, enhancer: n
 
 def _gradient(model: nn.Module, encoding: str, inputs: tuple[torch.Tensor, torch.Tensor]) -> PairImportance:
     if inputs[0].is_floating_point():
-        from epizoo.extras import require
-
         InputXGradient = require("captum.attr", "explain").InputXGradient
 
         forward = lambda e, p: torch.sigmoid(sequence_logits(model, e, p))  # noqa: E731

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from epizoo.errors import EpizooError, InputFileError
+from epizoo.extras import require
 from epizoo.sequence import N_CODE
 
 PSEUDOCOUNT = 0.25  # per letter, in counts: a column seen in few sites stays off 0 and 1
@@ -106,8 +107,6 @@ def onehot_pwm(word: str) -> np.ndarray:
 # ---- targets ------------------------------------------------------------------------------------
 def jaspar_targets(release: str, collection: str = "CORE", tax_group: str | None = "vertebrates") -> list[Target]:
     """Every matrix of a JASPAR release (pyjaspar's bundled SQLite: no network), as probabilities."""
-    from epizoo.extras import require
-
     pyjaspar = require("pyjaspar", "explain")
     jaspar_releases, jaspardb = pyjaspar.jaspar_releases, pyjaspar.jaspardb
 
@@ -128,8 +127,6 @@ def jaspar_targets(release: str, collection: str = "CORE", tax_group: str | None
 
 def meme_targets(path: str | Path) -> list[Target]:
     """The motifs of a MEME-format file (``MOTIF id [name]`` then a letter-probability matrix)."""
-    from epizoo.extras import require
-
     read_meme = require("memelite.io", "explain").read_meme
 
     try:
@@ -165,8 +162,6 @@ def best_matches(queries: list[np.ndarray], targets: list[Target], n_jobs: int =
     import warnings
 
     from scipy.stats import false_discovery_control
-
-    from epizoo.extras import require
 
     tomtom = require("memelite", "explain").tomtom
 

@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from epizoo.errors import InputFileError
+from epizoo.extras import require
 from epizoo.jsontext import dumps
 from epizoo.output_folder import check_replaceable, write_marker
 
@@ -69,7 +70,7 @@ def merged_intervals(contigs: np.ndarray, starts: np.ndarray, tracks: list[np.nd
 def chromosome_sizes(store: str | Path, intervals: list[tuple[str, int, int, float]]) -> tuple[dict[str, int], list[str]]:
     """The length of each contig the intervals name, from the store's ``contig_length``; where that is
     unknown (-1: pre-extracted sequences), the largest end written + 1. The second value names those contigs."""
-    from epizoo.store.io import open_store
+    from epizoo.store.io import open_store  # lazy: imports xarray
 
     ds = open_store(store)
     try:
@@ -91,8 +92,6 @@ def chromosome_sizes(store: str | Path, intervals: list[tuple[str, int, int, flo
 def bigwig(path: Path, intervals: list[tuple[str, int, int, float]], sizes: dict[str, int]) -> int:
     """Write the intervals as a bigWig (pyBigWig) over ``sizes``; a part off a contig (a window past
     its start or end) is left out. Returns how many intervals were clipped or left out that way."""
-    from epizoo.extras import require
-
     pyBigWig = require("pyBigWig", "explain")
     order = list(dict.fromkeys(c for c, *_ in intervals))
     clipped = 0
@@ -146,8 +145,6 @@ def write_tracks(folder: Path, chosen: Any, importances: list[Any], method: str,
 def _logo_frame(pwm: np.ndarray):
     import pandas as pd
 
-    from epizoo.extras import require
-
     logomaker = require("logomaker", "explain")
 
     frame = pd.DataFrame(pwm.T, columns=list("ACGT"))
@@ -158,8 +155,6 @@ def motif_png(path: Path, title: str, pwm: np.ndarray, match_title: str | None, 
     """The motif's logo (information content), and under it its JASPAR match's logo (or, with no
     ``match_pwm``, the ``match_title`` line alone: no match at the q-value threshold)."""
     import matplotlib
-
-    from epizoo.extras import require
 
     logomaker = require("logomaker", "explain")
 

@@ -9,7 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from epizoo import coords
 from epizoo.errors import EmptyResultError, EpizooError
+from epizoo.store.integrity import verify_before_reading_all
+from epizoo.zoo import ModelSpec
 
 SIDES = ("all", "test", "train", "valid")
 
@@ -32,7 +35,7 @@ class Chosen:
 def fold_side_pairs(checkpoint: str | Path, store: str, side: str) -> np.ndarray:
     """One side (test, train or valid) of the checkpoint's fold, as the bench recorded it
     (:func:`epizoo.inference.fold_sides`); ``train`` without the validation pairs."""
-    from epizoo.inference import fold_sides
+    from epizoo.inference import fold_sides  # lazy: imports torch and scikit-learn
 
     sides = fold_sides(checkpoint, store)
     if side == "train":
@@ -49,7 +52,7 @@ def _cap(pairs: np.ndarray, max_pairs: int) -> np.ndarray:
 
 def read_windows(store: str, pairs: np.ndarray, lengths: dict[str, int]) -> dict[str, np.ndarray]:
     """The model windows (int8 codes) of ``pairs`` (sorted), as the bench's loader cuts them."""
-    from epizoo.training.loader import PairBatches, plain_items
+    from epizoo.training.loader import PairBatches, plain_items  # lazy: imports torch
 
     dataset = PairBatches(store, plain_items(pairs), 256, lengths["enhancer"], lengths["promoter"], in_memory=False)
     batches = list(dataset)
@@ -59,8 +62,6 @@ def read_windows(store: str, pairs: np.ndarray, lengths: dict[str, int]) -> dict
 
 def placements(ds: Any, pairs: np.ndarray, lengths: dict[str, int]) -> tuple[dict, dict, dict]:
     """Per kind: element rows, contig names and genomic starts of the model windows of ``pairs``."""
-    from epizoo import coords
-
     contig_names = np.asarray(ds["contig_id"].values, dtype=object)
     flank = int(ds.attrs["flank"])
     rows, contigs, starts = {}, {}, {}
@@ -72,14 +73,12 @@ def placements(ds: Any, pairs: np.ndarray, lengths: dict[str, int]) -> tuple[dic
     return rows, contigs, starts
 
 
-def choose_pairs(model: Any, spec: Any, description: dict[str, Any], store: str, lengths: dict[str, int], *,
+def choose_pairs(model: Any, spec: ModelSpec, description: dict[str, Any], store: str, lengths: dict[str, int], *,
                  checkpoint: str | Path, side: str, min_probability: float, max_pairs: int, device: str,
                  batch_size: int) -> Chosen:
     """Score the candidate pairs and keep those above ``min_probability`` (at most ``max_pairs``)."""
-    from epizoo import open_store
-    from epizoo.inference import predict_pairs
-    from epizoo.store.integrity import verify_before_reading_all
-    from epizoo.store.io import require_pairs
+    from epizoo.inference import predict_pairs  # lazy: imports torch and scikit-learn
+    from epizoo.store.io import open_store, require_pairs  # lazy: imports xarray
 
     if side not in SIDES:
         raise EpizooError(f"--side {side!r}: use one of {', '.join(SIDES)}")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from epizoo.explain.segments import Segment
+from epizoo.extras import require
 
 TRIM = 0.3  # modisco-lite's report trims a pattern to the positions within 30% of its peak contribution
 PSEUDO = 1e-3  # as the JASPAR targets: TOMTOM compares log-probabilities, so no letter is exactly 0
@@ -44,8 +45,6 @@ def patterns(codes: np.ndarray, hypothetical: np.ndarray, *, window: int, min_se
     """TF-MoDISco's positive patterns of ``codes`` ``(n, L)`` with ``hypothetical`` ``(n, 4, L)``, largest
     first, and the number of positive seqlets it found. ``min_seqlets``: the least seqlets a metacluster
     and a final pattern must have (modisco-lite's defaults, 100 and 20, suit thousands of regions)."""
-    from epizoo.extras import require
-
     tfmodisco = require("modiscolite.tfmodisco", "explain")
 
     one_hot = _onehot(codes)
