@@ -25,18 +25,17 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from epizoo import __version__, console
 from epizoo.errors import EpizooError, InputFileError, UnknownNameError
 from epizoo.files import into_place, write_text
-from epizoo.sources.genome import file_sha256
 from epizoo.jsontext import dumps
-
-if TYPE_CHECKING:
-    from epizoo.zoo import ModelSpec
+from epizoo.plugins import GROUP, get_model
+from epizoo.sources.genome import file_sha256
+from epizoo.zoo import ModelSpec
 
 WEIGHTS = "weights.safetensors"
 ESTIMATOR = "estimator.joblib"
@@ -91,8 +90,6 @@ def plugin_version(spec: ModelSpec) -> dict[str, Any]:
     """The distribution that provides ``spec`` and its version (from the entry point that loads its
     module, else the installed package of its module), or the module's ``__version__``."""
     from importlib.metadata import PackageNotFoundError, entry_points, packages_distributions, version
-
-    from epizoo.plugins import GROUP
 
     module = str(getattr(spec.factory, "__module__", "") or "")  # any callable: a lambda or partial has none
     top = module.split(".")[0]
@@ -280,8 +277,6 @@ def _check_format(folder: Path, description: dict[str, Any]) -> None:
 
 
 def _installed_spec(folder: Path, description: dict[str, Any]) -> ModelSpec:
-    from epizoo.plugins import get_model
-
     name = description.get("model")
     if not isinstance(name, str) or not name:
         raise InputFileError(f"checkpoint {folder} names no model; pick a checkpoint written by epizoo bench")

@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from epizoo import plugins
+from epizoo.zoo import ModelSpec
 
 
 def _callable_name(function: Any) -> str | None:
@@ -49,7 +50,7 @@ def card_summary(card: Any) -> str:
 _counts: dict[tuple[str, int, bool], int] = {}  # (name, id of factory, tiny) -> count, per process
 
 
-def _count(spec: Any, tiny: bool) -> int:
+def _count(spec: ModelSpec, tiny: bool) -> int:
     import torch
 
     try:  # the meta device allocates no memory, so even large models count in a moment
@@ -60,7 +61,7 @@ def _count(spec: Any, tiny: bool) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_parameters(spec: Any, tiny: bool = False) -> int | None:
+def count_parameters(spec: ModelSpec, tiny: bool = False) -> int | None:
     """Trainable parameters of a freshly built torch model (None for scikit-learn models)."""
     if spec.kind != "torch":
         return None
@@ -70,7 +71,7 @@ def count_parameters(spec: Any, tiny: bool = False) -> int | None:
     return _counts[key]
 
 
-def model_record(spec: Any, parameters: int | None = None) -> dict[str, Any]:
+def model_record(spec: ModelSpec, parameters: int | None = None) -> dict[str, Any]:
     """The whole spec as JSON-ready data (callables by their import path)."""
     record = {
         "name": spec.name,
@@ -116,13 +117,13 @@ def _upstream(card: Any) -> str:
     return f"{card.upstream_repository}{commit}"
 
 
-def _parameters(spec: Any) -> str:
+def _parameters(spec: ModelSpec) -> str:
     if spec.kind != "torch":
         return "n/a (scikit-learn)"
     return f"{spec.published_parameters:,}" if spec.published_parameters else "—"
 
 
-def _demo(spec: Any) -> str:
+def _demo(spec: ModelSpec) -> str:
     """The demo size: what ``--demo`` changes from the defaults (the trainer's demo recipe applies too)."""
     if not spec.demo_hparams and not spec.demo_recipe:
         return ""
@@ -138,11 +139,11 @@ def _deviations(card: Any) -> str:
     return " ".join(part for part in parts if part)
 
 
-def _reads(spec: Any) -> tuple[str, ...]:
+def _reads(spec: ModelSpec) -> tuple[str, ...]:
     return tuple(spec.inputs)
 
 
-def reads_text(spec: Any) -> str:
+def reads_text(spec: ModelSpec) -> str:
     """What the model reads, from its spec: ``genome`` (a contact-map model: one-hot sequence and its
     tracks from the genome layer), ``sequence`` (a torch model's encoder in brackets), ``signals``, or
     ``distance`` (the pair fields alone, ``inputs=()``)."""
@@ -152,7 +153,7 @@ def reads_text(spec: Any) -> str:
     return " + ".join(parts) or "distance"
 
 
-def windows_text(spec: Any, template: str) -> str:
+def windows_text(spec: ModelSpec, template: str) -> str:
     """The enhancer/promoter windows of a model that reads sequence windows; '—' for any other (its
     ``enhancer_length``/``promoter_length`` are the dataclass defaults, which it never reads)."""
     if spec.is_contact_map or "sequence" not in _reads(spec):
@@ -160,7 +161,7 @@ def windows_text(spec: Any, template: str) -> str:
     return template.format(spec.enhancer_length, spec.promoter_length)
 
 
-def card_windows(spec: Any, template: str = "enhancer {} bp, promoter {} bp") -> str:
+def card_windows(spec: ModelSpec, template: str = "enhancer {} bp, promoter {} bp") -> str:
     """A card's windows: a contact-map model's genome window, else :func:`windows_text`."""
     if spec.is_contact_map:
         return f"window {spec.hparams().get('window_length', 0):,} bp, {spec.hparams().get('n_bins', 0)} bins (contact map)"
@@ -204,7 +205,7 @@ def _anchor(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum() or ch in "-_ ").replace(" ", "-")
 
 
-def _card_section(spec: Any) -> list[str]:
+def _card_section(spec: ModelSpec) -> list[str]:
     card = spec.card
     fields = (
         ("title", card.title),

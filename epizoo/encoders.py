@@ -20,10 +20,11 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
+from epizoo.catalog import fetch
 from epizoo.errors import EpizooError, InputFileError
 from epizoo.files import into_place
 from epizoo.hookspecs import hookimpl
-from epizoo.sequence import N_CODE
+from epizoo.sequence import N_CODE, encode
 
 # ---- one-hot ---------------------------------------------------------------------------------
 
@@ -211,8 +212,6 @@ def dna2vec_vectors() -> np.ndarray | None:
     key = _catalog_settings()
     if key not in _dna2vec_cache:
         try:
-            from epizoo.catalog import fetch
-
             _dna2vec_cache[key] = (load_kmer_vectors(fetch("dna2vec", "embedding_matrix"), k=6), None)
         except Exception as exc:  # offline, catalog missing, bad hash: all mean "use random vectors"
             _dna2vec_cache[key] = (None, f"{type(exc).__name__}: {exc}".splitlines()[0])
@@ -265,8 +264,6 @@ class KmerSentences:
 
 
 def _as_codes_array(sequence: Any) -> np.ndarray:
-    from epizoo.sequence import encode
-
     if isinstance(sequence, (str, bytes)):
         return encode(sequence)
     return np.asarray(sequence, dtype=np.int8)

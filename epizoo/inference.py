@@ -18,12 +18,31 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from epizoo import __version__
+from epizoo import __version__, console
 from epizoo.bench.rundir import RunDirectory
+from epizoo.bench.task import _prediction_table
+from epizoo.browser_formats import output_format as chosen_format, render
 from epizoo.checkpoint import Checkpoint, load_checkpoint_model, model_windows, store_identity
+from epizoo.contact.pairs import SCORE_NOTE, predict_contact_pairs
+from epizoo.datasets.base import DatasetRequest
 from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError, InputFileError
-from epizoo.model_inputs import SIGNALS, measured_pairs, sklearn_features, sklearn_probabilities, torch_logits
+from epizoo.files import write_text
+from epizoo.model_inputs import (
+    SIGNALS,
+    measured_pairs,
+    require_layers,
+    sklearn_features,
+    sklearn_probabilities,
+    torch_logits,
+)
+from epizoo.plugins import get_dataset, get_encoder
+from epizoo.sources.genome import open_sequence_source
+from epizoo.store.build import build_store, prepare_pairs
+from epizoo.store.integrity import verify_before_reading_all
+from epizoo.store.io import open_store, require_pairs
+from epizoo.training.loader import PairBatches, make_loader, plain_items, to_device
+from epizoo.training.trainer import TrainOptions, _features
 from epizoo.zoo import ModelSpec
 
 PREDICT_BATCH = 256  # eval mode: the batch size does not change a score
@@ -48,7 +67,7 @@ class LoadedModel:
     """
 
     model: Any
-    spec: Any
+    spec: ModelSpec
     windows: dict[str, int]
     encoder: Callable[[Any], Any] | None
     description: dict[str, Any]
@@ -118,8 +137,6 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     windows = dict(checkpoint.windows) if spec.reads("sequence") and not spec.is_contact_map else {}
     encoder = None
     if spec.kind == "torch":
-        from epizoo.plugins import get_encoder
-
         encoder = get_encoder(checkpoint.encoder).function
     return LoadedModel(checkpoint.build(device), spec, windows, encoder, checkpoint.description, str(device))
 
@@ -141,8 +158,6 @@ def pair_scorer(model: Any, spec: ModelSpec, description: dict[str, Any], device
         return lambda enhancer, promoter, distance: sklearn_probabilities(
             model, sklearn_features(spec, {"enhancer": enhancer, "promoter": promoter, "distance": distance}))
     import torch
-
-    from epizoo.plugins import get_encoder
 
     target = resolve_device(device)
     use_bf16 = resolve_precision(precision, target) == "bf16"
@@ -195,8 +210,6 @@ def _predict_loaded(
     if pairs is None:
         import zarr
 
-        from epizoo.store.io import require_pairs
-
         group = zarr.open_group(str(store), mode="r")
         require_pairs(group.attrs, store)
         pairs = np.arange(group["pair_label"].shape[0], dtype=np.int64)
@@ -226,16 +239,12 @@ def score_pairs(
     ``on_batch(n)`` is told each batch's pair count as it is scored (a progress bar)."""
     import torch
 
-    from epizoo.training.trainer import TrainOptions, _features
-
     pairs = np.sort(np.asarray(pairs, dtype=np.int64))
     windows = model_windows(spec, description)
     hparams = {"enhancer_length": windows["enhancer"], "promoter_length": windows["promoter"]}
     if pairs.size == 0:
         return pairs, np.empty(0, np.float32), np.empty(0, np.float32)
     if spec.is_contact_map:  # scored from its predicted maps
-        from epizoo.contact.pairs import predict_contact_pairs
-
         return predict_contact_pairs(model, spec, description, store, pairs, device=resolve_device(device))[:3]
     if spec.reads(SIGNALS):  # scored where every signal value is known, as the bench scores them
         pairs = scorable_pairs(spec, store, pairs)
@@ -247,8 +256,6 @@ def score_pairs(
         if on_batch is not None:
             on_batch(out_pairs.size)
         return out_pairs, labels, scores
-    from epizoo.plugins import get_encoder
-    from epizoo.training.loader import PairBatches, make_loader, plain_items, to_device
 
     target = resolve_device(device)
     use_bf16 = resolve_precision(precision, target) == "bf16"
@@ -274,8 +281,6 @@ def score_pairs(
 def scoring_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr over ``total`` pairs (scored, rate, time left); a no-op when disabled.
     A model of signals leaves the pairs without signal values unscored: the bar then ends short."""
-    from epizoo import console
-
     with console.progress(enabled) as bar:
         task = bar.add_task("scoring pairs", total=total, status="")
         yield lambda n: bar.advance(task, n)
@@ -302,8 +307,6 @@ def choose_checkpoint(checkpoint: str | Path | None = None, run: str | Path | No
 def fold_sides(checkpoint: str | Path, store: str) -> dict[str, np.ndarray]:
     """The train, valid and test pairs of the checkpoint's fold, as the bench recorded them beside it
     (``sides.npz``), never planned again. ``store`` must be the store the checkpoint was trained on."""
-    from epizoo import open_store
-
     recorded = Checkpoint.read(checkpoint)
     if not recorded.fold.get("name"):
         raise InputFileError(f"checkpoint {recorded.folder} records no fold; a fold's sides need a checkpoint written by epizoo bench")
@@ -372,15 +375,6 @@ def write_predictions(
 
     import torch
 
-    from epizoo import open_store
-    from epizoo.bench.task import _prediction_table
-    from epizoo.model_inputs import require_layers
-    from epizoo.store.integrity import verify_before_reading_all
-    from epizoo.store.io import require_pairs
-    from epizoo.files import write_text
-
-    from epizoo.browser_formats import output_format as chosen_format, render
-
     out = Path(out)
     if out.is_dir():
         raise InputFileError(f"-o {out} is a folder; give the path of the TSV to write")
@@ -399,8 +393,6 @@ def write_predictions(
         raise EmptyResultError(f"{store} has no pairs to score")
     note = ""
     if spec.is_contact_map:
-        from epizoo.contact.pairs import SCORE_NOTE, predict_contact_pairs
-
         found, labels, scores, unscored = predict_contact_pairs(model, spec, description, ds, chosen, tracks_of, target)
         note = "".join(f"# {line}\n" for line in (SCORE_NOTE, unscored) if line)
     else:
@@ -476,16 +468,6 @@ def write_bedpe_predictions(
     import tempfile
 
     import torch
-
-    from epizoo import open_store
-    from epizoo.bench.task import _prediction_table
-    from epizoo.datasets.base import DatasetRequest
-    from epizoo.sources.genome import open_sequence_source
-    from epizoo.plugins import get_dataset
-    from epizoo.store.build import build_store, prepare_pairs
-    from epizoo.files import write_text
-
-    from epizoo.browser_formats import output_format as chosen_format, render
 
     out = Path(out)
     if out.is_dir():

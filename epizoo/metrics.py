@@ -16,6 +16,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from epizoo.hookspecs import hookimpl
+from epizoo.plugins import get_metrics
 
 THRESHOLD = 0.5
 
@@ -151,6 +152,4 @@ def register_metrics(register):
 
 def score_all(labels, scores) -> dict[str, float]:
     """Every registered metric (built-in and from plugins) of one test side."""
-    from epizoo.plugins import get_metrics
-
     return {name: item.function(labels, scores) for name, item in get_metrics().items()}

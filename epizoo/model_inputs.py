@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from epizoo.errors import EpizooError
 from epizoo.zoo import ModelSpec
 
 SEQUENCE, SIGNALS = "sequence", "signals"
@@ -116,10 +117,9 @@ def measured_pairs(group: Any, pairs: np.ndarray) -> np.ndarray:
     return pairs[np.isfinite(values).all(axis=(1, 2))]
 
 
-def require_layers(spec: Any, ds_or_attrs: Any, store: Any) -> None:
+def require_layers(spec: ModelSpec, ds_or_attrs: Any, store: Any) -> None:
     """Refuse, in one line, a store that lacks a layer the model reads (before anything runs)."""
-    from epizoo.errors import EpizooError
-    from epizoo.schema import store_layers
+    from epizoo.schema import store_layers  # lazy: imports xarray
 
     layers = set(store_layers(ds_or_attrs))
     for needed, how in ((SEQUENCE, "--genome or --regions"), (SIGNALS, "--signals")):

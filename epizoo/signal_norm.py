@@ -33,6 +33,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from epizoo.errors import EpizooError, StoreError
+from epizoo.store.integrity import MANIFEST, write_manifest
 
 NORMALISATIONS = ("none", "log1p", "rank", "zscore")
 # A store's pair_signal stays >= 0 (signal models refuse negative values as log-scaled input), so a
@@ -82,8 +83,7 @@ def normalise_store_signals(source: str | os.PathLike, out: str | os.PathLike, m
     (over its pairs with every signal measured; the others stay missing) and the method recorded."""
     import zarr
 
-    from epizoo.store.integrity import MANIFEST, write_manifest
-    from epizoo.store.io import open_store, quiet_consolidation
+    from epizoo.store.io import open_store, quiet_consolidation  # lazy: imports xarray
 
     check_normalisation(method, STORE_NORMALISATIONS)
     source, out = Path(source), Path(out)

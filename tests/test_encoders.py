@@ -229,8 +229,8 @@ def test_dna2vec_outcome_is_remembered_per_data_dir(monkeypatch, tmp_path, share
     monkeypatch.setenv("EPIZOO_DATA_DIR", str(tmp_path))
     assert dna2vec_vectors() is None
     real_fetch = epizoo.catalog.fetch
-    monkeypatch.setattr(epizoo.catalog, "fetch", lambda *a: pytest.fail("a failed fetch must not be retried"))
+    monkeypatch.setattr(encoders, "fetch", lambda *a: pytest.fail("a failed fetch must not be retried"))
     assert dna2vec_vectors() is None and dna2vec_unavailable_reason()
-    monkeypatch.setattr(epizoo.catalog, "fetch", real_fetch)
+    monkeypatch.setattr(encoders, "fetch", real_fetch)
     monkeypatch.setenv("EPIZOO_DATA_DIR", str(shared_data))  # another cache folder is tried afresh
     assert dna2vec_vectors() is not None and dna2vec_unavailable_reason() is None
