@@ -51,7 +51,7 @@ def trained_on(monkeypatch):
         seen.append(sequences)
         return real(sequences, *args, **kwargs)
 
-    monkeypatch.setattr(encoders, "train_kmer_vectors", recording)
+    monkeypatch.setattr(embedding, "train_kmer_vectors", recording)
     return seen
 
 
@@ -76,7 +76,7 @@ def handed(monkeypatch):
         calls.append((np.asarray(train_pairs), real(store, group, train_pairs, seed)))
         return calls[-1][1]
 
-    monkeypatch.setattr(embedding, "starting_vectors", recording)
+    monkeypatch.setattr("epizoo.training.trainer.starting_vectors", recording)
     return calls
 
 
@@ -131,7 +131,7 @@ def test_a_failed_training_falls_back_to_random_with_one_line(store, monkeypatch
     def failing(*args, **kwargs):
         raise EpizooError("no 6-mers without N in the given sequences; nothing to train on")
 
-    monkeypatch.setattr(encoders, "train_kmer_vectors", failing)
+    monkeypatch.setattr(embedding, "train_kmer_vectors", failing)
     result = train_fold(get_model("epivan"), path, sides, tiny())
     assert result.summary["embedding_source"] == "random"
     lines = [line for line in capsys.readouterr().err.splitlines() if "random vectors" in line]

@@ -26,6 +26,8 @@ import numpy as np
 from epizoo.contact.windows import ContactWindows, Window, as_genome, track_marks, window_starts
 from epizoo.errors import EpizooError
 from epizoo.model_inputs import contact_maps
+from epizoo.store.io import open_store, require_pairs
+from epizoo.zoo import ModelSpec
 
 BATCH = 8  # windows per forward pass
 SCORE_NOTE = "score: the predicted log(1 + contact) at the pair's bins (ranks pairs; not a probability); NaN: no score"
@@ -53,7 +55,7 @@ class ContactPairScores:
         return f"{sum(self.unscored.values())} pairs have no score (NaN): {parts}"
 
 
-def window_geometry(model: Any, spec: Any, description: dict[str, Any], step: int | None = None) -> tuple[int, int, int]:
+def window_geometry(model: Any, spec: ModelSpec, description: dict[str, Any], step: int | None = None) -> tuple[int, int, int]:
     """(window bp, output bins, step bp) of a contact-map checkpoint's model."""
     hparams = {**spec.hparams(), **(description.get("hparams") or {})}
     window = int(getattr(model, "window_length", None) or hparams["window_length"])
@@ -77,7 +79,7 @@ def pair_anchors(ds: Any, pairs: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | None) -> dict[str, str]:
+def track_cells(genome: Any, spec: ModelSpec, wanted: np.ndarray, cell_line: str | None) -> dict[str, str]:
     """For each pair cell line, the cell line whose tracks are read: its own when the genome layer has
     every track the model reads, else ``cell_line``."""
     have = {str(cell) for cell, _ in genome.track_names()}
@@ -98,7 +100,7 @@ def track_cells(genome: Any, spec: Any, wanted: np.ndarray, cell_line: str | Non
     return chosen
 
 
-def has_tracks(genome: Any, spec: Any, cell: str) -> bool:
+def has_tracks(genome: Any, spec: ModelSpec, cell: str) -> bool:
     """Whether the genome layer has every track ``spec`` reads for cell line ``cell``."""
     try:
         track_marks(genome, spec.tracks, [cell])
@@ -118,7 +120,7 @@ def covering_starts(first: int, last: int, length: int, window: int, step: int) 
     return np.arange(lo, hi + 1, dtype=np.int64) * step
 
 
-def contact_pair_result(model: Any, spec: Any, description: dict[str, Any], ds: Any, pairs: np.ndarray,
+def contact_pair_result(model: Any, spec: ModelSpec, description: dict[str, Any], ds: Any, pairs: np.ndarray,
                         cell_line: str | None = None, step: int | None = None, device: Any = "cpu") -> ContactPairScores:
     """Scores of ``pairs`` of ``ds`` with the unscored pairs counted by reason (see the module)."""
     genome = as_genome(ds)
@@ -158,7 +160,7 @@ def contact_pair_result(model: Any, spec: Any, description: dict[str, Any], ds: 
     return result
 
 
-def _run_windows(model: Any, spec: Any, genome: Any, windows: list, window: int, n_bins: int, device: Any):
+def _run_windows(model: Any, spec: ModelSpec, genome: Any, windows: list, window: int, n_bins: int, device: Any):
     """(window, predicted map) of each window, run in batches under no_grad with training's inputs."""
     import torch
 
@@ -174,13 +176,10 @@ def _run_windows(model: Any, spec: Any, genome: Any, windows: list, window: int,
                 yield windows[first + offset], predicted
 
 
-def predict_contact_pairs(model: Any, spec: Any, description: dict[str, Any], store: Any, pairs: np.ndarray,
+def predict_contact_pairs(model: Any, spec: ModelSpec, description: dict[str, Any], store: Any, pairs: np.ndarray,
                           cell_line: str | None = None, device: Any = "cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """(pairs, labels, scores, note on the unscored) of ``store``'s ``pairs`` in pair order, as
     :func:`epizoo.inference.predict_pairs` gives them for a pair model."""
-    from epizoo import open_store
-    from epizoo.store.io import require_pairs
-
     ds = open_store(store) if not hasattr(store, "epizoo") else store
     require_pairs(ds, store if isinstance(store, (str, os.PathLike)) else "the store")
     pairs = np.sort(np.asarray(pairs, dtype=np.int64))
@@ -188,7 +187,7 @@ def predict_contact_pairs(model: Any, spec: Any, description: dict[str, Any], st
     return pairs, ds["pair_label"].values[pairs].astype(np.float32), result.scores, result.note()
 
 
-def contact_pair_scores(model: Any, spec: Any, description: dict[str, Any], ds: Any, pairs: np.ndarray,
+def contact_pair_scores(model: Any, spec: ModelSpec, description: dict[str, Any], ds: Any, pairs: np.ndarray,
                         cell_line: str | None = None, step: int | None = None) -> np.ndarray:
     """The predicted contact (log scale) of each pair, NaN where unscored; see :func:`contact_pair_result`."""
     return contact_pair_result(model, spec, description, ds, pairs, cell_line, step).scores

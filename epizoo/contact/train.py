@@ -31,14 +31,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from epizoo.checkpoint import checkpoint_model_fields, save_checkpoint
 from epizoo.contact.metrics import DistanceDecay, diagonal_pearson, score_maps
 from epizoo.contact.windows import (
     NOISE_SUFFIX, UPSTREAM_STEP, UPSTREAM_WINDOW, ContactWindows, Window, as_genome, chromosome_split, make_windows,
     track_marks,
 )
+from epizoo.devices import PRECISIONS, resolve_device
 from epizoo.errors import EmptyResultError, EpizooError, UnknownNameError
 from epizoo.jsontext import dumps
 from epizoo.model_inputs import contact_maps
+from epizoo.output_folder import check_replaceable, write_marker
+from epizoo.zoo import ModelSpec
 
 UPSTREAM_WARMUP = 10
 UPSTREAM_SEED = 2077
@@ -133,8 +137,6 @@ def _autocast(device, precision: str):
 def contact_precision(name: str) -> str:
     """'fp32' or 'bf16': a contact model trains in bf16 autocast only when asked (it was never timed
     against fp32, so ``auto`` keeps the equal math)."""
-    from epizoo.devices import PRECISIONS
-
     if name not in PRECISIONS:
         raise EpizooError(f"unknown precision {name!r}; use fp32 or bf16")
     return "bf16" if name == "bf16" else "fp32"
@@ -192,14 +194,12 @@ def _check_mapped_training(windows: list[Window], map_cells: set[str], options: 
         )
 
 
-def train_contact_model(spec: Any, store: Any, options: ContactOptions | None = None,
+def train_contact_model(spec: ModelSpec, store: Any, options: ContactOptions | None = None,
                         on_epoch: Callable[[dict[str, Any]], None] | None = None) -> ContactResult:
     """Train a contact-map model on a store's genome layer with its recipe; score the test contigs.
 
     Returns the test metrics of the model and of the distance-decay baseline, the per-diagonal
     curves, the per-epoch history and the kept (best validation MSE) weights."""
-    from epizoo.devices import resolve_device
-
     options = options or ContactOptions()
     if not spec.is_contact_map:
         raise EpizooError(f"model {spec.name} predicts pairs, not contact maps; train it with epizoo bench")
@@ -300,16 +300,12 @@ def _score(model, dataset: dict[str, ContactWindows], batch_size: int, device, p
 
 
 # ---- writing a run ------------------------------------------------------------------------------
-def write_contact_run(result: ContactResult, spec: Any, out: str | Path, command: str = "") -> Path:
+def write_contact_run(result: ContactResult, spec: ModelSpec, out: str | Path, command: str = "") -> Path:
     """``out/metrics.json`` (test metrics of the model and the baseline, per-diagonal curves, history,
     summary) and ``out/checkpoint`` (weights and a description ``epizoo.load_model`` can read),
     written in a sibling folder and renamed into place: never half-written. ``out`` must not exist."""
     import os
     import shutil
-
-    from epizoo.checkpoint import checkpoint_model_fields
-    from epizoo.output_folder import check_replaceable, write_marker
-    from epizoo.checkpoint import save_checkpoint
 
     out = Path(out)
     check_replaceable(out, False, CONTACT_RUN)  # train-contacts has no --force: it never replaces a folder

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from epizoo.contact.metrics import pearson
 from epizoo.errors import EmptyResultError, EpizooError, LeakageError, UnknownNameError
 from epizoo.options import comma_list
+from epizoo.store.io import open_store
 
 UPSTREAM_WINDOW = 2_097_152
 UPSTREAM_STEP = 500_000  # 50 bins of 10 kb
@@ -158,8 +159,6 @@ def as_genome(store: Any) -> Any:
     """The genome behind ``store``: a path (opened as a store), an opened store (its ``.epizoo``), or
     an object with the genome methods itself."""
     if isinstance(store, (str, Path)):
-        from epizoo import open_store
-
         store = open_store(store)
     genome = getattr(store, "epizoo", store)
     if not callable(getattr(genome, "contacts", None)) or not callable(getattr(genome, "genome_contigs", None)):

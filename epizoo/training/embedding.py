@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from epizoo import console
+from epizoo.encoders import dna2vec_vectors, kmer_matrix, train_kmer_vectors
 from epizoo.errors import EpizooError
 
 K = 6  # the models' kmer6 ids index a (4**6 + 1)-row table
@@ -51,8 +53,6 @@ class StartingVectors:
 
 def starting_vectors(store: str, group: Any, train_pairs: np.ndarray, seed: int = 0) -> StartingVectors:
     """dna2vec's vectors, else gensim vectors of the fold's training elements, else random (one line says why)."""
-    from epizoo.encoders import dna2vec_vectors
-
     vectors = dna2vec_vectors()
     if vectors is not None:
         return StartingVectors(vectors, "dna2vec")
@@ -96,8 +96,6 @@ def train_on_elements(group: Any, enhancers: np.ndarray, promoters: np.ndarray, 
     6-mers at cosine ~0.75, dna2vec's ~0.15) that says nothing about any k-mer. Row 0 (N, padding)
     and any 6-mer the sample never shows are zeros, as in a loaded matrix.
     """
-    from epizoo.encoders import kmer_matrix, train_kmer_vectors
-
     sample = sample_elements(group, enhancers, promoters, seed)
     if not sample:
         raise EpizooError("the fold's training side has no enhancers or promoters")
@@ -146,6 +144,4 @@ def _digest(indices: np.ndarray) -> str:
 
 
 def _say(line: str) -> None:
-    from epizoo.console import stderr
-
-    stderr.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.stderr.print(line, markup=False, highlight=False, soft_wrap=True)  # looked up per call: console.stderr may be replaced

@@ -57,6 +57,8 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from epizoo import coords
 from epizoo.errors import EpizooError, StoreError
+from epizoo.schema import store_layers
+from epizoo.store.io import require_pairs
 
 BALANCE_MODES = ("augment", "weights", "sampler", "none")
 
@@ -343,8 +345,6 @@ class PairBatches(IterableDataset):
     def _check_windows(self) -> None:
         """Fail now, with one line, if a requested window or shift does not fit the store."""
         group = self._group()
-        from epizoo.schema import store_layers
-        from epizoo.store.io import require_pairs
 
         require_pairs(group.attrs, self.store_path)  # a genome-only store lacks pairs, not a --genome
         for needed, layer, how in (("sequence", "sequence", "--genome or --regions"), ("signals", "signals", "--signals")):

@@ -24,8 +24,10 @@ import zarr
 from epizoo.devices import resolve_device, resolve_precision
 from epizoo.errors import EmptyResultError, EpizooError
 from epizoo.metrics import auroc, best_f1_threshold
-from epizoo.nn import set_kmer_conv_auto
 from epizoo.model_inputs import fill_store_hparams, measured_pairs, sklearn_features, model_loss, sklearn_probabilities, torch_logits
+from epizoo.nn import set_kmer_conv_auto
+from epizoo.plugins import get_encoder
+from epizoo.training.embedding import starting_vectors
 from epizoo.training.loader import (
     BALANCE_MODES,
     PairBatches,
@@ -213,8 +215,6 @@ class _TorchRun:
     """State of one torch training run: model, encoder, device and the clock of the budget."""
 
     def __init__(self, spec: ModelSpec, store: str, hparams: dict, options: TrainOptions, device: torch.device):
-        from epizoo.plugins import get_encoder
-
         self.spec, self.store, self.hparams, self.options, self.device = spec, store, hparams, options, device
         # a model of signals alone reads no sequence, so it needs no encoder
         self.encode = get_encoder(spec.input_encoding).function if "sequence" in spec.inputs else None
@@ -369,7 +369,7 @@ class _BatchMeter:
         return float(np.mean(self.losses)) if self.losses else math.nan
 
 
-def _train_torch(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None, initial_state=None) -> TrainResult:
+def _train_torch(spec: ModelSpec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None, initial_state=None) -> TrainResult:
     run = _TorchRun(spec, store, hparams, options, device)
     if initial_state is not None:  # fine-tuning: start from given weights instead of a fresh initialisation
         run.model.load_state_dict(initial_state)
@@ -449,7 +449,7 @@ def _pos_weight(train_labels: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 # ---- scikit-learn models ----------------------------------------------------------------------
-def _features(spec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _features(spec: ModelSpec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pairs, labels, feature matrix), built batch by batch so memory stays bounded."""
     parts, out_pairs, out_labels = [], [], []
     for batch in _batches(store, pairs, 1024, hparams, options, torch.device("cpu"), spec.inputs):
@@ -460,7 +460,7 @@ def _features(spec, store, pairs, hparams, options) -> tuple[np.ndarray, np.ndar
     return np.concatenate(out_pairs)[order], np.concatenate(out_labels)[order], np.concatenate(parts)[order]
 
 
-def _train_sklearn(spec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None) -> TrainResult:
+def _train_sklearn(spec: ModelSpec, store, sides, labels, recipe, hparams, options, device, on_epoch, on_batch=None) -> TrainResult:
     started, cpu_started = time.monotonic(), time.process_time()
     _, train_labels, train_features = _features(spec, store, sides.train, hparams, options)
     estimator = spec.factory(**hparams)
@@ -516,8 +516,6 @@ def train_fold(
     hparams = fill_store_hparams(spec.hparams(tiny=options.tiny, demo=options.demo), group)
     starting = None
     if spec.uses_pretrained_embedding:  # dna2vec's vectors, else ones trained on this fold's training side
-        from epizoo.training.embedding import starting_vectors
-
         starting = starting_vectors(str(store), group, sides.train, options.seed)
         hparams["pretrained_embedding"] = starting.matrix
     if initial_state is not None and spec.kind == "sklearn":
