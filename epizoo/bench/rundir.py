@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from epizoo import __version__
-from epizoo import contigs
+from epizoo import __version__, contigs
 from epizoo.bench.config import BenchConfig, Task, _defining, group_name, safe_name
 from epizoo.bench.contact_tasks import diagonal_table, is_maps_record, maps_table
 from epizoo.errors import EpizooError, InputFileError

@@ -16,8 +16,7 @@ from epizoo.bench.config import BenchConfig, Task
 from epizoo.bench.contact_tasks import is_maps_task
 from epizoo.bench.kinds import kind_of
 from epizoo.bench.rundir import RunDirectory
-from epizoo.checkpoint import checkpoint_model_fields
-from epizoo.checkpoint import save_checkpoint
+from epizoo.checkpoint import checkpoint_model_fields, save_checkpoint
 from epizoo.files import write_text
 from epizoo.jsontext import dumps
 from epizoo.metrics import at_threshold, score_all
