@@ -16,7 +16,7 @@ from epizoo import contigs as contig_names
 from epizoo.errors import InputFileError
 from epizoo.extras import require
 from epizoo.sources.genome import LayerSource, file_sha256
-from epizoo.sources.tracks import _check_lengths, infinite_value_line, read_yaml_mapping, resolve_file, track_extremes
+from epizoo.sources.tracks import _check_lengths, infinite_value_line, open_bigwig, read_yaml_mapping, resolve_file, track_extremes
 from epizoo.textfile import refuse_special_file
 
 if TYPE_CHECKING:
@@ -72,15 +72,7 @@ class FileLayerSource(LayerSource):
     # bigWig ------------------------------------------------------------------------------------
     def _bigwig(self, key):
         if key not in self._bigwigs:
-            pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
-            path = self.track_files[key]
-            try:
-                handle = pyBigWig.open(str(path))
-            except RuntimeError:
-                handle = None
-            if handle is None or not handle.isBigWig():
-                raise InputFileError(f"track {key[0]}/{key[1]}: {path} is not a bigWig file")
-            self._bigwigs[key] = handle
+            self._bigwigs[key] = open_bigwig(self.track_files[key], f"track {key[0]}/{key[1]}: ")
         return self._bigwigs[key]
 
     def _check_track(self, key) -> None:

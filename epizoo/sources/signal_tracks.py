@@ -22,9 +22,8 @@ import pandas as pd
 
 from epizoo import contigs
 from epizoo.errors import InputFileError
-from epizoo.extras import require
 from epizoo.sources.signal_values import REGIONS, Signals, _sha256
-from epizoo.sources.tracks import ASSEMBLY_FLAG, _check_lengths, infinite_value_line, read_tracks_yaml, track_extremes
+from epizoo.sources.tracks import ASSEMBLY_FLAG, _check_lengths, infinite_value_line, open_bigwig, read_tracks_yaml, track_extremes
 
 
 def _marks_of(tracks: dict[str, dict[str, Path]], path: Path) -> tuple[str, ...]:
@@ -35,17 +34,6 @@ def _marks_of(tracks: dict[str, dict[str, Path]], path: Path) -> tuple[str, ...]
         if lacking:
             raise InputFileError(f"{path}: mark {lacking[0]} missing for cell line {cell}; give every cell line the same marks")
     return marks
-
-
-def _open(path: Path):
-    pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
-    try:
-        handle = pyBigWig.open(str(path))
-    except RuntimeError:
-        handle = None
-    if handle is None or not handle.isBigWig():
-        raise InputFileError(f"{path}: not a bigWig file")
-    return handle
 
 
 def _check_values(handle, path: Path, needed: set[str]) -> None:
@@ -167,7 +155,7 @@ def track_signals(pairs: pd.DataFrame, path: str | Path, genome=None, allow_asse
         for m, mark in enumerate(marks):
             files.append(tracks[cell_line][mark])
             track = tracks[cell_line][mark]
-            handle = _open(track)
+            handle = open_bigwig(track)
             try:
                 _check_contigs(handle, track, needed)
                 _check_extent(handle, track, subset, genome, allow_assembly_mismatch)

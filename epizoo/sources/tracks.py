@@ -19,6 +19,7 @@ from pathlib import Path
 
 from epizoo import console
 from epizoo.errors import InputFileError
+from epizoo.extras import require
 from epizoo.textfile import refuse_special_file
 
 
@@ -104,3 +105,16 @@ def infinite_value_line(what: str, contig: str, value: float) -> str:
         f"{what} holds {'-' if value < 0 else ''}inf on {contig}; a track must hold finite numbers (NaN or no entry "
         "where nothing was measured): fix the file, e.g. clip it when converting to bigWig"
     )
+
+
+def open_bigwig(path: str | os.PathLike, what: str = "") -> object:
+    """An open pyBigWig handle on ``path``, or one line saying it is not a bigWig (``what``, e.g.
+    ``"track K562/CTCF: "``, says which input it was)."""
+    pyBigWig = require("pyBigWig", "signals", needed_for="bigWig tracks")
+    try:
+        handle = pyBigWig.open(str(path))
+    except RuntimeError:  # pyBigWig's answer to a file it cannot parse
+        handle = None
+    if handle is None or not handle.isBigWig():
+        raise InputFileError(f"{what}{path} is not a bigWig file")
+    return handle
