@@ -86,9 +86,9 @@ def _by_contig(pairs: _Pairs, pool: np.ndarray, test_contigs: list[int], valid_c
     """
     side_of = {"test": test_contigs, "valid": valid_contigs}
     masks, dropped = {}, 0
-    for side, contigs in side_of.items():
-        on_side = pool & np.isin(pairs.contig, contigs)
-        masks[side] = on_side & np.isin(pairs.promoter_contig, contigs)
+    for side, side_contigs in side_of.items():  # not `contigs`: that names the module
+        on_side = pool & np.isin(pairs.contig, side_contigs)
+        masks[side] = on_side & np.isin(pairs.promoter_contig, side_contigs)
         dropped += int((on_side & ~masks[side]).sum())
     held_out = test_contigs + valid_contigs
     on_train = pool & ~np.isin(pairs.contig, held_out)
