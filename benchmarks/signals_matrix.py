@@ -71,6 +71,8 @@ def main() -> None:
         table = pd.read_csv(args.table, sep="\t")
     else:
         table = pooled_matrix(args.runs)
+        if any("=" not in item for item in args.rename):
+            parser.error("--rename takes OLD=NEW, e.g. --rename 'targetfinder-xgb=targetfinder-xgb, log1p store'")
         names = dict(item.split("=", 1) for item in args.rename)
         table["model"] = table["model"].replace(names)
         table.to_csv(args.out.with_suffix(".tsv"), sep="\t", index=False, float_format="%.3f")
